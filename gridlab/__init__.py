@@ -1,0 +1,30 @@
+"""gridlab: folders of small grid-shaped data -> a trained, evaluated, explained classifier.
+
+The package follows the data: sources -> datasets -> models -> training -> evaluation -> prediction. Heavy
+libraries (Keras, TensorFlow) are imported only when a function needs them, so ``import gridlab`` is fast.
+
+>>> import gridlab
+>>> run = gridlab.train(data="digits", epochs=1, verbose=False)       # doctest: +SKIP
+>>> gridlab.predict(run.folder, ["digit.png"])                         # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"
+
+from .config import load_config  # noqa: E402
+from .datasets import load_dataset  # noqa: E402
+from .errors import (ConfigError, DataFormatError, DataNotFoundError, GridlabError, ModelSpecError,  # noqa: E402
+                     RunError, TrainingError, UnsafeModelError)
+from .evaluation import evaluate, rebuild_report  # noqa: E402
+from .models import build_model  # noqa: E402
+from .prediction import Predictor, predict  # noqa: E402
+from .training.fit import train  # noqa: E402
+
+__all__ = ["load_config", "load_dataset", "build_model", "train", "evaluate", "rebuild_report", "predict",
+           "Predictor", "GridlabError", "ConfigError", "DataFormatError", "DataNotFoundError", "ModelSpecError",
+           "RunError", "TrainingError", "UnsafeModelError"]

@@ -1,0 +1,179 @@
+"""Command line: parse arguments -> call the library -> print. A ``GridlabError`` becomes one line on stderr and
+exit code 2; nothing here does work the library cannot do from Python."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import GridlabError
+
+EXAMPLES = {
+    "train": "gridlab train data=fashion-mnist model=seed001_cnn epochs=20\n"
+             "  gridlab train preset=fast            # gridlab's fast recipe on Fashion-MNIST (or digits)\n"
+             "  gridlab train data=my_images/ image_size=[32,32] color=rgb",
+    "evaluate": "gridlab evaluate runs/fashion-mnist-seed001_cnn [--data mnist]",
+    "predict": "gridlab predict runs/digits-seed001_cnn digit.png frame.txt --out predictions.csv",
+    "models": "gridlab models",
+    "datasets": "gridlab datasets",
+    "info": "gridlab info runs/digits-seed001_cnn",
+    "report": "gridlab report runs/digits-seed001_cnn",
+    "config": "gridlab config",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gridlab", description="Train, evaluate and use classifiers of small grids "
+                                "(images, sensor frames). Every command has --help.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name, help_text):
+        return sub.add_parser(name, help=help_text, description=f"{help_text}\n\nexample:\n  {EXAMPLES[name]}",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    t = add("train", "train a model and write a run directory (config keys as key=value; see `gridlab config`)")
+    t.add_argument("overrides", nargs="*", metavar="key=value")
+    t.add_argument("--cfg", help="a YAML file of config keys (applied before key=value overrides)")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notices")
+    e = add("evaluate", "evaluate a finished run on its test split, or on another data set")
+    e.add_argument("run")
+    e.add_argument("--data", help="another data set of the same input shape")
+    pr = add("predict", "classify image (PNG/JPEG/BMP), .npy or sensor-frame files with a finished run")
+    pr.add_argument("run")
+    pr.add_argument("files", nargs="+")
+    pr.add_argument("--top-k", type=int, default=3)
+    pr.add_argument("--out", help="also write the predictions to this CSV file")
+    add("models", "list the model zoo: name, seed input, parameter count, source")
+    d = add("datasets", "show where each named data set was found, or why not")
+    d.add_argument("--data-dir", help="a folder to look in first")
+    i = add("info", "show a run's data, model, training and test metrics")
+    i.add_argument("run")
+    r = add("report", "rebuild a run's report.html and report.md")
+    r.add_argument("run")
+    add("config", "list every configuration key with its default and meaning")
+    return p
+
+
+def _print_rows(rows, header) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for row in (header, *rows):
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
+
+
+def _train(args) -> int:
+    from .config import load_config, parse_overrides
+    from .training.fit import train
+
+    overrides = parse_overrides(args.overrides)
+    if args.quiet:
+        overrides["verbose"] = False
+    run = train(load_config(overrides, args.cfg))
+    print(f"{run.folder}  accuracy={run.metrics['accuracy']:.4f}  "
+          f"balanced_accuracy={run.metrics['balanced_accuracy']:.4f}")
+    if (run.folder / "report.html").is_file():
+        print(f"report: {run.folder / 'report.html'}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .evaluation import evaluate
+
+    m = evaluate(args.run, args.data)
+    keys = [k for k in ("accuracy", "balanced_accuracy", "loss", "mcc", "roc_auc_macro", "pr_auc_macro", "ece",
+                        "threshold") if m.get(k) is not None]
+    _print_rows([(k, f"{m[k]:.4f}") for k in keys] + [("examples", m["examples"])], ("metric", "value"))
+    return 0
+
+
+def _predict(args) -> int:
+    from .prediction import predict
+
+    rows = predict(args.run, args.files, args.top_k, args.out)
+    table = [(r["file"], r["class"], f"{r['probability']:.4f}",
+              "" if r["threshold"] is None else f"{r['threshold']:.4f}",
+              ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top_k"])) for r in rows]
+    _print_rows(table, ("file", "class", "probability", "threshold", f"top {args.top_k}"))
+    if args.out:
+        print(f"written: {args.out}")
+    return 0
+
+
+def _models(args) -> int:
+    from .models import build_model
+    from .models.zoo import ZOO
+
+    rows = []
+    for e in ZOO.values():
+        n = 2 if e.name == "seed004_mlp" else 10
+        rows.append((e.name, "x".join(map(str, e.seed_input)), f"{build_model(e.name, e.seed_input, n).count_params():,}",
+                     e.source, e.about))
+    _print_rows(rows, ("name", "input", "parameters", "source", "layers"))
+    print("\nAny name adapts to the data's input shape and class count; model=FILE.yaml builds a layer list.")
+    return 0
+
+
+def _datasets(args) -> int:
+    from .sources.catalog import CATALOG, candidate_dirs, locate
+
+    rows = []
+    for name in CATALOG:
+        folder = locate(name, args.data_dir)
+        where = str(folder) if folder else "not found (looked in " + ", ".join(
+            str(p) for _, p in candidate_dirs(name, args.data_dir)) + "); downloads on first use"
+        rows.append((name, "found" if folder else "missing", where))
+    rows.append(("digits", "found", "bundled with scikit-learn (1,797 8x8 images)"))
+    _print_rows(rows, ("data set", "status", "where"))
+    return 0
+
+
+def _info(args) -> int:
+    from .training.run_dir import find_run, read_run
+
+    folder = find_run(args.run)
+    info = read_run(folder)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    rows = [("run", str(folder)), ("data", f"{info['data']} ({info['origin']})"),
+            ("input", f"{tuple(info['input_shape'])} {info['input_dtype']}, scaling {info['scaling']['kind']}"),
+            ("classes", ", ".join(info["class_names"])),
+            ("model", f"{info['model']} ({info['parameters']:,} parameters, {info['precision']})"),
+            ("training", f"{info['epochs_run']} epochs, best {info['best_epoch']}, {info['train_seconds']:.1f} s"),
+            ("test accuracy", f"{metrics['accuracy']:.4f}"),
+            ("balanced accuracy", f"{metrics['balanced_accuracy']:.4f}")]
+    if info.get("threshold") is not None:
+        rows.append(("threshold", f"{info['threshold']:.4f} ({info['threshold_rule']})"))
+    _print_rows(rows, ("", ""))
+    return 0
+
+
+def _report(args) -> int:
+    from .evaluation import rebuild_report
+
+    print(f"report: {rebuild_report(args.run)}")
+    return 0
+
+
+def _config(args) -> int:
+    from .config import describe_keys
+
+    print(describe_keys())
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "models": _models, "datasets": _datasets,
+            "info": _info, "report": _report, "config": _config}
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except GridlabError as exc:
+        print(f"gridlab {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"gridlab {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,201 @@
+"""Configuration: ``default.yaml`` is the one list of keys; this module resolves and checks them.
+
+Order of resolution: defaults < preset < YAML file < ``key=value`` overrides. Values are checked against the type
+written in ``default.yaml``'s comment; unknown keys are rejected with the closest known key suggested.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError, did_you_mean
+
+DEFAULT_FILE = Path(__file__).with_name("default.yaml")
+_LINE = re.compile(r"^(?P<key>[a-z_][a-z0-9_]*):\s*(?P<value>.*?)\s+#\s*\((?P<type>[a-z|]+)\)\s*(?P<help>.*)$")
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "null": type(None)}
+
+
+@dataclasses.dataclass(frozen=True)
+class KeySpec:
+    name: str
+    default: object
+    types: tuple[str, ...]
+    help: str
+
+
+def _read_specs() -> dict[str, KeySpec]:
+    specs = {}
+    for line in DEFAULT_FILE.read_text(encoding="utf-8").splitlines():
+        m = _LINE.match(line)
+        if not m:
+            continue
+        value = yaml.safe_load(m["value"])
+        specs[m["key"]] = KeySpec(m["key"], value, tuple(m["type"].split("|")), m["help"])
+    return specs
+
+
+SPECS: dict[str, KeySpec] = _read_specs()
+
+Config = dataclasses.make_dataclass(
+    "Config", [(k, object) for k in SPECS], frozen=True,
+    namespace={"__doc__": "Resolved, checked configuration of one run (keys: see config/default.yaml).",
+               "to_dict": lambda self: dataclasses.asdict(self),
+               "replace": lambda self, **kw: dataclasses.replace(self, **kw)},
+)
+
+
+def _check(key: str, value, origin: str):
+    spec = SPECS.get(key)
+    if spec is None:
+        raise ConfigError(f"{origin}: unknown key {key!r}.{did_you_mean(key, SPECS)} "
+                          f"See `gridlab config` for every key.")
+    if isinstance(value, float) and "int" in spec.types and "float" not in spec.types and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and "float" in spec.types:
+        value = float(value)
+    if isinstance(value, tuple):
+        value = list(value)
+    ok = any(isinstance(value, _TYPES[t]) and not (t in ("int", "float") and isinstance(value, bool))
+             for t in spec.types)
+    if not ok:
+        raise ConfigError(f"{origin}: {key} expects {' or '.join(spec.types)}, received {value!r} "
+                          f"({type(value).__name__}). Example: {key}={_show(spec.default)}")
+    return value
+
+
+def _show(value) -> str:
+    return "null" if value is None else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def parse_overrides(items) -> dict:
+    """Turn ``["epochs=3", "lr=0.01"]`` into ``{"epochs": 3, "lr": 0.01}`` (values parsed as YAML).
+
+    >>> parse_overrides(["epochs=3", "name=a"])
+    {'epochs': 3, 'name': 'a'}
+    """
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"argument {item!r}: expected key=value, received no '='. Example: epochs=5")
+        key, _, raw = item.partition("=")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
+def load_config(overrides: dict | None = None, cfg_file: str | None = None) -> "Config":
+    """Resolve defaults, preset, an optional YAML file and overrides into a checked, frozen ``Config``.
+
+    >>> load_config({"epochs": 3}).epochs
+    3
+    """
+    from .presets import preset_values
+
+    overrides = dict(overrides or {})
+    cfg_file = overrides.pop("cfg", cfg_file)
+    from_file = {}
+    if cfg_file:
+        path = Path(cfg_file)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found. Pass an existing YAML file with cfg=FILE.")
+        try:
+            from_file = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}). Fix the file's syntax.") from None
+        if not isinstance(from_file, dict):
+            raise ConfigError(f"{path}: expected a mapping of key: value, received {type(from_file).__name__}.")
+    values = {k: s.default for k, s in SPECS.items()}
+    checked_file = {k: _check(k, v, str(cfg_file)) for k, v in from_file.items()}
+    checked_over = {k: _check(k, v, "command line") for k, v in overrides.items()}
+    preset = checked_over.get("preset", checked_file.get("preset", values["preset"]))
+    values.update(preset_values(preset))
+    values.update(checked_file)
+    values.update(checked_over)
+    config = Config(**values)
+    _validate(config)
+    return config
+
+
+_CHOICES = {
+    "source": ("auto", "idx", "digits", "image_folder", "sensor_grid", "npz"),
+    "color": ("grayscale", "rgb"),
+    "scaling": ("auto", "divide255", "standardize", "none"),
+    "on_bad_file": ("error", "skip"),
+    "grid_delimiter": ("whitespace", "comma"),
+    "optimizer": ("adam", "adamw", "rmsprop", "sgd"),
+    "schedule": ("constant", "onecycle", "cosine"),
+    "monitor": ("val_loss", "val_accuracy"),
+    "class_weight": ("auto", "balanced", "none"),
+    "precision": ("float32", "mixed_bfloat16", "auto"),
+}
+
+
+def _validate(c) -> None:
+    for key, choices in _CHOICES.items():
+        value = getattr(c, key)
+        if value not in choices:
+            raise ConfigError(f"{key}={value!r} is not one of {', '.join(choices)}.{did_you_mean(value, choices)}")
+    for key in ("val_split", "test_split"):
+        if not 0.0 < getattr(c, key) < 1.0:
+            raise ConfigError(f"{key} must be between 0 and 1 (exclusive), received {getattr(c, key)}.")
+    for key in ("epochs", "batch"):
+        if getattr(c, key) < 1:
+            raise ConfigError(f"{key} must be at least 1, received {getattr(c, key)}.")
+    for key in ("image_size", "grid_rows", "grid_cols", "grid_shape"):
+        value = getattr(c, key)
+        if value is not None and (len(value) != 2 or not all(isinstance(v, int) and v >= 0 for v in value)):
+            raise ConfigError(f"{key} expects two whole numbers like [110, 120], received {value!r}.")
+    if c.max_time is not None:
+        parse_duration(c.max_time)
+    parse_threshold(c.threshold)
+
+
+def parse_duration(text) -> float:
+    """Seconds in ``'90'``, ``'90s'``, ``'5m'`` or ``'1h'``.
+
+    >>> parse_duration("5m")
+    300.0
+    """
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(text))
+    if not m:
+        raise ConfigError(f"max_time expects a duration such as 60s, 5m or 1h, received {text!r}.")
+    return float(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[m[2]]
+
+
+def parse_threshold(text) -> tuple[str, float | None]:
+    """Split the ``threshold`` rule into (kind, value): ``('f1', None)``, ``('recall', 0.95)``, ``('fixed', 0.5)``."""
+    text = str(text).strip()
+    if text == "f1":
+        return "f1", None
+    kind, _, number = text.partition(":")
+    try:
+        if kind in ("recall", "precision") and number:
+            value = float(number)
+            if 0 < value <= 1:
+                return kind, value
+        elif not number:
+            value = float(kind)
+            if 0 < value < 1:
+                return "fixed", value
+    except ValueError:
+        pass
+    raise ConfigError(f"threshold expects f1, recall:R, precision:P or a number between 0 and 1, received {text!r}. "
+                      "Example: threshold=recall:0.95")
+
+
+def save_config(config, path) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    from ..files import write_text
+
+    write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def describe_keys() -> str:
+    """A table of every key, its default and meaning, for ``gridlab config``."""
+    rows = [f"{s.name:<16} {_show(s.default):<12} ({'|'.join(s.types)}) {s.help}" for s in SPECS.values()]
+    return "\n".join(rows)

@@ -1,0 +1,29 @@
+"""Named recipes. A preset only sets keys that exist in ``default.yaml``; explicit values still win over it.
+
+- ``seed``: the seed 001 recipe exactly (Adam 1e-3, batch 32, 20 epochs, early stopping with patience 2).
+- ``fast``: gridlab's time-to-accuracy recipe for CPUs: large batches, one-cycle learning rate, label smoothing,
+  bf16 arithmetic where the CPU has it, a fixed short schedule.
+- ``best``: trades time for accuracy: augmentation, longer one-cycle schedule.
+"""
+from __future__ import annotations
+
+from ..errors import ConfigError, did_you_mean
+
+PRESETS: dict[str, dict] = {
+    "none": {},
+    "seed": {"optimizer": "adam", "lr": 0.001, "batch": 32, "epochs": 20, "patience": 2, "schedule": "constant",
+             "label_smoothing": 0.0, "precision": "float32", "augment": False, "monitor": "val_loss"},
+    "fast": {"model": "gridlab_cnn", "optimizer": "adamw", "lr": 0.004, "batch": 256, "epochs": 8, "patience": 0,
+             "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0005, "precision": "auto",
+             "augment": False, "monitor": "val_accuracy"},
+    "best": {"model": "gridlab_cnn", "optimizer": "adamw", "lr": 0.003, "batch": 128, "epochs": 30, "patience": 0,
+             "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0005, "precision": "auto",
+             "augment": True, "monitor": "val_accuracy"},
+}
+
+
+def preset_values(name: str) -> dict:
+    """The keys a preset sets."""
+    if name not in PRESETS:
+        raise ConfigError(f"preset={name!r} is not one of {', '.join(PRESETS)}.{did_you_mean(name, PRESETS)}")
+    return dict(PRESETS[name])

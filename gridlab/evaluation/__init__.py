@@ -1,0 +1,59 @@
+"""Evaluation: metrics from probabilities, plots, and the per-run report."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ModelSpecError
+
+
+def _run_dataset(predictor, data: str | None = None):
+    """The run's data set rebuilt from its saved config (same seed, so the same splits), or ``data`` instead."""
+    import yaml
+
+    from ..config import load_config
+    from ..datasets import build_dataset
+    from ..sources import read_source
+
+    saved = yaml.safe_load((predictor.folder / "config.yaml").read_text(encoding="utf-8"))
+    saved = {k: v for k, v in saved.items() if k != "preset"}
+    if data:
+        saved["data"] = data
+    config = load_config({**saved, "verbose": False, "resume": False})
+    dataset = build_dataset(read_source(config, progress=False), config)
+    if tuple(dataset.input_shape) != predictor.input_shape:
+        raise ModelSpecError(f"{predictor.folder}: the model expects inputs of shape {predictor.input_shape}, "
+                             f"the data {config.data} has {tuple(dataset.input_shape)}. Evaluate on data of the "
+                             "same shape (image_size=[H, W] resizes image folders).")
+    return dataset
+
+
+def evaluate(run, data: str | None = None, write: bool = True) -> dict:
+    """Evaluate a finished run on its test split (rebuilt from its saved config) or on another data set.
+
+    Returns the metrics dict; with ``write`` it is saved as ``metrics.json`` (same data) or
+    ``evaluation-<data>.json`` (other data) in the run folder.
+    """
+    from ..files import write_json
+    from ..prediction import Predictor
+    from .metrics import compute_metrics
+
+    predictor = Predictor(run)
+    dataset = _run_dataset(predictor, data)
+    proba = predictor.predict_arrays(dataset.x_test)
+    metrics = compute_metrics(dataset.y_test, proba, dataset.class_names, predictor.threshold,
+                              predictor.positive if predictor.positive is not None else 1)
+    metrics["loss"] = metrics["log_loss"]
+    if write:
+        name = "metrics.json" if not data else f"evaluation-{Path(str(data)).name}.json"
+        write_json(predictor.folder / name, metrics)
+    return metrics
+
+
+def rebuild_report(run) -> Path:
+    """Re-draw every plot and rewrite ``report.html`` / ``report.md`` of a finished run."""
+    from ..prediction import Predictor
+    from .report import write_report
+
+    predictor = Predictor(run)
+    dataset = _run_dataset(predictor)
+    return write_report(predictor.folder, predictor.model, dataset, predictor.predict_arrays(dataset.x_test))

@@ -1,0 +1,189 @@
+"""Metrics computed from predicted probabilities.
+
+Conventions: ``y`` holds integer labels (N,), ``proba`` probabilities (N, K). Every ``*_score`` and ``accuracy``
+is higher-is-better; ``loss``, ``log_loss`` and ``ece`` are lower-is-better. For binary tasks a decision threshold
+on the positive class's probability may replace argmax.
+
+Note on seed 000: it computed ``roc_auc_score(np.round(preds), y_test)`` — arguments swapped (scores where labels
+belong) and scores rounded to 0/1, which throws away the ranking an AUC measures. The correct call is
+``roc_auc_score(y_test, preds)`` with the probabilities; ``roc_auc`` below does that, one-vs-rest for K classes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def predict_labels(proba: np.ndarray, threshold: float | None = None, positive: int = 1) -> np.ndarray:
+    """Argmax, or for two classes with a threshold: ``positive`` when its probability >= threshold."""
+    if threshold is None or proba.shape[1] != 2:
+        return proba.argmax(axis=1)
+    return np.where(proba[:, positive] >= threshold, positive, 1 - positive)
+
+
+def confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    """Counts (K, K): row = true class, column = predicted class."""
+    return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+
+
+def per_class(cm: np.ndarray) -> dict:
+    """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined)."""
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def mcc(cm: np.ndarray) -> float:
+    """Matthews correlation coefficient, multiclass (Gorodkin's R_K)."""
+    t = cm.sum(axis=1).astype(float)
+    p = cm.sum(axis=0).astype(float)
+    c, s = float(np.trace(cm)), float(cm.sum())
+    denom = np.sqrt(s * s - p @ p) * np.sqrt(s * s - t @ t)
+    return float((c * s - t @ p) / denom) if denom > 0 else 0.0
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    sorted_vals = values[order]
+    ranks = np.empty(len(values), dtype=float)
+    # ties share the mean of their positions (1-based)
+    starts = np.flatnonzero(np.r_[True, sorted_vals[1:] != sorted_vals[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    for s, e in zip(starts, ends):
+        ranks[order[s:e]] = (s + e + 1) / 2.0
+    return ranks
+
+
+def binary_roc_auc(is_pos: np.ndarray, score: np.ndarray) -> float:
+    """ROC-AUC by the rank-sum (Mann-Whitney) formula; NaN when only one class is present."""
+    n_pos = int(is_pos.sum())
+    n_neg = len(is_pos) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = _average_ranks(score)
+    return float((ranks[is_pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def average_precision(is_pos: np.ndarray, score: np.ndarray) -> float:
+    """Area under the precision-recall curve as a step sum over thresholds (sklearn's definition)."""
+    n_pos = int(is_pos.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-score, kind="mergesort")
+    s, pos = score[order], is_pos[order]
+    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]  # end of each tie group
+    tp = np.cumsum(pos)[last]
+    fp = (last + 1) - tp
+    precision = tp / (tp + fp)
+    recall = tp / n_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def roc_curve(is_pos: np.ndarray, score: np.ndarray):
+    """False-positive rate, true-positive rate and thresholds, one point per distinct score."""
+    order = np.argsort(-score, kind="mergesort")
+    s, pos = score[order], is_pos[order]
+    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]
+    tp = np.cumsum(pos)[last]
+    fp = (last + 1) - tp
+    n_pos, n_neg = max(int(is_pos.sum()), 1), max(len(is_pos) - int(is_pos.sum()), 1)
+    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos], np.r_[np.inf, s[last]]
+
+
+def pr_curve(is_pos: np.ndarray, score: np.ndarray):
+    """Precision, recall and thresholds, one point per distinct score (highest threshold first)."""
+    order = np.argsort(-score, kind="mergesort")
+    s, pos = score[order], is_pos[order]
+    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]
+    tp = np.cumsum(pos)[last]
+    fp = (last + 1) - tp
+    return tp / (tp + fp), tp / max(int(is_pos.sum()), 1), s[last]
+
+
+def log_loss(y: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean negative log-probability of the true class (probabilities clipped to [eps, 1-eps])."""
+    p = np.clip(proba[np.arange(len(y)), y], eps, 1 - eps)
+    return float(-np.mean(np.log(p)))
+
+
+def calibration(y: np.ndarray, proba: np.ndarray, bins: int = 15) -> dict:
+    """Reliability bins of the top-class confidence and the expected calibration error (ECE)."""
+    conf = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    acc = np.bincount(which, weights=correct, minlength=bins)
+    mean_conf = np.bincount(which, weights=conf, minlength=bins)
+    nz = count > 0
+    acc[nz] /= count[nz]
+    mean_conf[nz] /= count[nz]
+    ece = float(np.sum(count[nz] / len(y) * np.abs(acc[nz] - mean_conf[nz]))) if len(y) else 0.0
+    return {"edges": edges, "count": count, "accuracy": acc, "confidence": mean_conf, "ece": ece}
+
+
+def top_k_accuracy(y: np.ndarray, proba: np.ndarray, k: int) -> float:
+    """Share of examples whose true class is among the k most probable (ties broken by index)."""
+    top = np.argsort(-proba, axis=1, kind="mergesort")[:, :k]
+    return float(np.mean(np.any(top == y[:, None], axis=1)))
+
+
+def compute_metrics(y: np.ndarray, proba: np.ndarray, class_names, threshold: float | None = None,
+                    positive: int = 1) -> dict:
+    """Every metric gridlab reports, as plain JSON-ready values."""
+    y = np.asarray(y, dtype=np.int64)
+    proba = np.asarray(proba, dtype=np.float64)
+    k = proba.shape[1]
+    pred = predict_labels(proba, threshold, positive)
+    cm = confusion(y, pred, k)
+    pc = per_class(cm)
+    present = pc["support"] > 0
+    roc = [binary_roc_auc(y == c, proba[:, c]) for c in range(k)]
+    ap = [average_precision(y == c, proba[:, c]) for c in range(k)]
+    top_k = min(5, k - 1) if k > 2 else 1
+    out = {
+        "examples": int(len(y)),
+        "accuracy": float(np.mean(pred == y)),
+        "balanced_accuracy": float(np.mean(pc["recall"][present])),
+        f"top{top_k}_accuracy": top_k_accuracy(y, proba, top_k),
+        "log_loss": log_loss(y, proba),
+        "mcc": mcc(cm),
+        "roc_auc_macro": float(np.nanmean(roc)) if not np.all(np.isnan(roc)) else None,
+        "pr_auc_macro": float(np.nanmean(ap)) if not np.all(np.isnan(ap)) else None,
+        "ece": calibration(y, proba)["ece"],
+        "per_class": {name: {"precision": float(pc["precision"][i]), "recall": float(pc["recall"][i]),
+                             "f1": float(pc["f1"][i]), "support": int(pc["support"][i]),
+                             "roc_auc": None if np.isnan(roc[i]) else float(roc[i]),
+                             "pr_auc": None if np.isnan(ap[i]) else float(ap[i])}
+                      for i, name in enumerate(class_names)},
+        "confusion": cm.tolist(),
+    }
+    if threshold is not None and k == 2:
+        out["threshold"] = float(threshold)
+        out["positive_class"] = class_names[positive]
+    return out
+
+
+def choose_threshold(y: np.ndarray, score: np.ndarray, rule: tuple[str, float | None]) -> float:
+    """A decision threshold for ``score`` = P(positive) on validation data, by rule ``(kind, value)``:
+    ``('f1', None)`` maximises F1; ``('recall', R)`` is the highest threshold reaching recall >= R;
+    ``('precision', P)`` the lowest reaching precision >= P; ``('fixed', t)`` is t itself."""
+    kind, value = rule
+    if kind == "fixed":
+        return float(value)
+    is_pos = np.asarray(y).astype(bool)
+    if not is_pos.any() or is_pos.all():
+        return 0.5
+    precision, recall, thresholds = pr_curve(is_pos, np.asarray(score, dtype=np.float64))
+    if kind == "f1":
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
+        return float(thresholds[int(np.argmax(f1))])
+    if kind == "recall":
+        ok = np.flatnonzero(recall >= value)
+        return float(thresholds[ok[0]]) if len(ok) else float(thresholds[-1])
+    ok = np.flatnonzero(precision >= value)          # kind == "precision"
+    return float(thresholds[ok[-1]]) if len(ok) else float(thresholds[0])

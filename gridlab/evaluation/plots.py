@@ -1,0 +1,209 @@
+"""Plots, one function each, written as PNG (matplotlib's Agg backend, atomically). Images are drawn in grayscale
+(or colour); sensor grids as heatmaps with a colour bar in their own units."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..files import write_bytes
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    _plt().close(fig)
+    write_bytes(path, buf.getvalue())
+    return Path(path)
+
+
+def show(ax, x: np.ndarray, kind: str, units: str = "", colorbar: bool = False):
+    """Draw one example: an image in gray (or RGB), a sensor grid as an 'inferno' heatmap."""
+    img = x[..., 0] if x.shape[-1] == 1 else x
+    if kind == "grid":
+        im = ax.imshow(img, cmap="inferno")
+        if colorbar:
+            ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=units)
+    else:
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_curves(rows: list[dict], path, best_epoch=None, monitor="val_loss"):
+    """Loss and accuracy per epoch, train vs validation, best epoch marked."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    epochs = [r["epoch"] for r in rows]
+    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "accuracy", "accuracy")):
+        ax.plot(epochs, [r.get(key, np.nan) for r in rows], "o-", label=f"train {label}")
+        ax.plot(epochs, [r.get(f"val_{key}", np.nan) for r in rows], "s-", label=f"validation {label}")
+        if best_epoch:
+            ax.axvline(best_epoch, color="gray", ls="--", lw=1, label=f"best epoch ({best_epoch}, by {monitor})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.set_title(f"{label.capitalize()} per epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_samples(x, y, class_names, kind, path, per_class: int = 6, units: str = ""):
+    """A few examples of every class, one row per class."""
+    plt = _plt()
+    k = len(class_names)
+    fig, axes = plt.subplots(k, per_class, figsize=(1.3 * per_class + 1.5, 1.3 * k), squeeze=False)
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(class_names):
+        idx = np.flatnonzero(y == c)
+        pick = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
+        for j in range(per_class):
+            ax = axes[c, j]
+            if j < len(pick):
+                show(ax, x[pick[j]], kind)
+            else:
+                ax.axis("off")
+        axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle("Sample examples of every class" + (f" ({units})" if units else ""))
+    return _save(fig, path)
+
+
+def plot_confusion(cm, class_names, path):
+    """Confusion matrix heatmap, row-normalized colours, counts written in the cells."""
+    plt = _plt()
+    cm = np.asarray(cm)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * k + 2, 0.6 * k + 2))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, label="share of the true class")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{cm[i, j]}", ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title("Confusion matrix (test split)")
+    return _save(fig, path)
+
+
+def plot_roc_pr(y, proba, class_names, path):
+    """ROC and precision-recall curves, one line per class (the positive class for binary tasks)."""
+    from .metrics import average_precision, binary_roc_auc, pr_curve, roc_curve
+
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    classes = range(len(class_names))
+    for c in classes:
+        is_pos = y == c
+        if not is_pos.any() or is_pos.all():
+            continue
+        fpr, tpr, _ = roc_curve(is_pos, proba[:, c])
+        a.plot(fpr, tpr, lw=1.2, label=f"{class_names[c]} (AUC {binary_roc_auc(is_pos, proba[:, c]):.3f})")
+        precision, recall, _ = pr_curve(is_pos, proba[:, c])
+        b.plot(np.r_[0, recall], np.r_[precision[0], precision], lw=1.2,
+               label=f"{class_names[c]} (AP {average_precision(is_pos, proba[:, c]):.3f})")
+    a.plot([0, 1], [0, 1], ":", color="gray")
+    a.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curves (one vs rest)")
+    b.set(xlabel="recall", ylabel="precision", title="Precision-recall curves", ylim=(0, 1.02))
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_reliability(cal: dict, path):
+    """Reliability diagram: accuracy against confidence per bin, with the ECE."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    centers = (cal["edges"][:-1] + cal["edges"][1:]) / 2
+    nz = cal["count"] > 0
+    ax.bar(centers[nz], cal["accuracy"][nz], width=1 / len(centers), edgecolor="k", alpha=0.7, label="accuracy")
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    ax.set(xlabel="confidence (top-class probability)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
+           title=f"Reliability diagram (ECE {cal['ece']:.3f})")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_mistakes(x, y, proba, class_names, kind, path, cells: int = 6, per_cell: int = 6):
+    """The most confident mistakes, grouped by the (true, predicted) cells with the most errors."""
+    plt = _plt()
+    pred = proba.argmax(axis=1)
+    wrong = np.flatnonzero(pred != y)
+    if not len(wrong):
+        fig, ax = plt.subplots(figsize=(5, 1))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No mistakes on the test split.", ha="center", va="center")
+        return _save(fig, path)
+    pairs, counts = np.unique(np.stack([y[wrong], pred[wrong]], 1), axis=0, return_counts=True)
+    top = pairs[np.argsort(-counts)][:cells]
+    fig, axes = plt.subplots(len(top), per_cell, figsize=(1.4 * per_cell + 2.5, 1.5 * len(top)), squeeze=False)
+    for r, (t, p) in enumerate(top):
+        idx = wrong[(y[wrong] == t) & (pred[wrong] == p)]
+        idx = idx[np.argsort(-proba[idx, p])][:per_cell]
+        for j in range(per_cell):
+            ax = axes[r, j]
+            if j < len(idx):
+                show(ax, x[idx[j]], kind)
+                ax.set_title(f"{proba[idx[j], p]:.2f}", fontsize=7)
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(f"true {class_names[t]}\n→ {class_names[p]}", rotation=0, ha="right",
+                              va="center", fontsize=8)
+    fig.suptitle("Most confident mistakes (title: probability of the wrong class)")
+    return _save(fig, path)
+
+
+def plot_prediction(x, proba, class_names, kind, path, true=None, units: str = "", threshold=None):
+    """One example beside a bar chart of its class probabilities (seeds 001 and 002)."""
+    plt = _plt()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [1, 1.6]})
+    show(a, x, kind, units, colorbar=kind == "grid")
+    pred = int(np.argmax(proba))
+    a.set_title(f"predicted {class_names[pred]}" + (f" / true {class_names[true]}" if true is not None else ""),
+                fontsize=9)
+    colors = ["tab:green" if i == pred else "tab:gray" for i in range(len(proba))]
+    b.bar(range(len(proba)), proba, color=colors)
+    if threshold is not None:
+        b.axhline(threshold, color="tab:red", ls="--", lw=1, label=f"threshold {threshold:.3f}")
+        b.legend(fontsize=8)
+    b.set_xticks(range(len(proba)), class_names, rotation=45, ha="right", fontsize=8)
+    b.set(ylim=(0, 1), ylabel="probability", title="Class probabilities")
+    return _save(fig, path)
+
+
+def plot_model(model, path):
+    """The layer diagram with output shapes and parameters, drawn with matplotlib (no Graphviz needed)."""
+    plt = _plt()
+    rows = [("input", str(tuple(model.inputs[0].shape)), 0)]
+    for layer in model.layers:
+        shape = getattr(layer, "output", None)
+        shape = str(tuple(shape.shape)) if shape is not None and hasattr(shape, "shape") else ""
+        rows.append((f"{layer.name} ({type(layer).__name__})", shape, layer.count_params()))
+    fig, ax = plt.subplots(figsize=(6.5, 0.55 * len(rows) + 0.6))
+    ax.axis("off")
+    for i, (name, shape, params) in enumerate(rows):
+        yy = len(rows) - i
+        ax.add_patch(plt.Rectangle((0.05, yy - 0.35), 0.9, 0.7, fc="#e8f0fe", ec="#3b6fd4"))
+        ax.text(0.08, yy, name, va="center", fontsize=8.5, weight="bold")
+        ax.text(0.62, yy, shape, va="center", fontsize=8)
+        ax.text(0.93, yy, f"{params:,}", va="center", ha="right", fontsize=8)
+        if i:
+            ax.annotate("", (0.5, yy + 0.35), (0.5, yy + 0.65), arrowprops={"arrowstyle": "<-", "color": "#3b6fd4"})
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0.4, len(rows) + 0.6)
+    ax.set_title(f"{model.name}: {model.count_params():,} parameters (output shape, parameters)", fontsize=9)
+    return _save(fig, path)

@@ -1,0 +1,84 @@
+"""The model zoo: each entry is a short builder returning the layers between the input (already scaled) and the
+softmax output. Seed models reproduce their seed's layer list exactly; on the seed's own input the parameter count
+matches the seed's (see ``SEED_PARAMS``). Every builder adapts to any input shape and class count."""
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+from keras import layers
+
+
+def output(n: int):
+    """The softmax output layer; float32 even under mixed precision so probabilities keep full precision."""
+    return layers.Dense(n, activation="softmax", dtype="float32")
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    build: callable
+    source: str
+    seed_input: tuple
+    seed_params: int | None
+    about: str
+
+
+def seed000_cnn(input_shape, n, dropout=None):
+    return [layers.Conv2D(32, (3, 3), activation="relu"), layers.Conv2D(64, (3, 3), activation="relu"),
+            layers.MaxPooling2D((2, 2)), layers.Dropout(0.25), layers.Flatten(),
+            layers.Dense(128, activation="relu"), layers.Dropout(0.5), output(n)]
+
+
+def seed001_cnn(input_shape, n, dropout=None):
+    return [layers.Conv2D(32, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+            layers.Flatten(), layers.Dense(100, activation="relu"),
+            layers.Dropout(0.4 if dropout is None else dropout), output(n)]
+
+
+def seed002_mlp(input_shape, n, dropout=None):
+    return [layers.Flatten(), layers.Dense(512, activation="relu"), output(n)]
+
+
+def seed003_mlp(input_shape, n, dropout=None):
+    middle = [layers.Dropout(dropout)] if dropout else []
+    return [layers.Flatten(), layers.Dense(100, activation="relu"), *middle, output(n)]
+
+
+def seed004_mlp(input_shape, n, dropout=None):
+    return [layers.Flatten(), layers.Dense(512, activation="relu"), layers.Dense(128, activation="relu"),
+            layers.Dense(32, activation="relu"), layers.Dense(8, activation="relu"),
+            output(n)]
+
+
+def gridlab_cnn(input_shape, n, dropout=None):
+    """gridlab's small CNN: conv-BN-ReLU blocks, pooling while the grid is large enough, global average pooling.
+    Works on 8x8 digits, 28x28 images and 110x120 sensor frames alike."""
+    out, size = [], min(input_shape[0], input_shape[1])
+    for filters in (32, 64, 128):
+        out += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(),
+                layers.Activation("relu")]
+        if size >= 4:
+            out.append(layers.MaxPooling2D(2))
+            size //= 2
+    while size >= 16:  # large sensor frames: shrink further before pooling globally
+        out.append(layers.MaxPooling2D(2))
+        size //= 2
+    return out + [layers.GlobalAveragePooling2D(), layers.Dropout(0.2 if dropout is None else dropout),
+                  output(n)]
+
+
+ZOO = {e.name: e for e in [
+    ZooEntry("seed000_cnn", seed000_cnn, "seed 000 (MNIST CNN)", (28, 28, 1), 1_199_882,
+             "Conv32-Conv64-MaxPool-Dropout.25-Dense128-Dropout.5"),
+    ZooEntry("seed001_cnn", seed001_cnn, "seed 001 (Fashion-MNIST CNN)", (28, 28, 1), 333_526,
+             "Conv32-Pool-Conv64-Pool-Dense100-Dropout.4"),
+    ZooEntry("seed002_mlp", seed002_mlp, "seed 002 (MNIST MLP)", (28, 28, 1), 407_050, "Dense512"),
+    ZooEntry("seed003_mlp", seed003_mlp, "seed 003 (Fashion-MNIST MLP)", (28, 28, 1), 79_510,
+             "Dense100 (+ Dropout with dropout=0.3)"),
+    ZooEntry("seed004_mlp", seed004_mlp, "seed 004 (thermal face MLP)", (110, 120, 1), 6_828_986,
+             "Dense512-128-32-8"),
+    ZooEntry("gridlab_cnn", gridlab_cnn, "gridlab", (28, 28, 1), None,
+             "3x (Conv-BN-ReLU-Pool), global average pool; for images and sensor grids"),
+]}

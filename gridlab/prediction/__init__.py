@@ -1,0 +1,120 @@
+"""Prediction from a finished run: files (PNG/JPEG/BMP images, ``.npy`` arrays, sensor-grid text frames) are read
+exactly as the training data was (same colour mode, size, grid reading rules); the model applies its own scaling."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataFormatError
+from ..training.run_dir import find_run, read_run
+
+
+class Predictor:
+    """A loaded run, ready to classify arrays or files.
+
+    >>> p = Predictor("runs/digits-seed001_cnn")          # doctest: +SKIP
+    >>> p.predict_files(["seven.png"])[0]["class"]
+    '7'
+    """
+
+    def __init__(self, run):
+        from ..models.io import load_model
+
+        self.folder = find_run(run)
+        self.info = read_run(self.folder)
+        self.model = load_model(self.folder / "model.keras")
+        self.class_names = self.info["class_names"]
+        self.input_shape = tuple(self.info["input_shape"])
+        self.threshold = self.info.get("threshold")
+        self.positive = self.info.get("positive_class")
+
+    # -- reading inputs -------------------------------------------------------------------------------------------
+    def read_file(self, path: str | Path, data: bytes | None = None) -> np.ndarray:
+        """One input file -> an array of ``input_shape`` (raw values; the model scales them)."""
+        path = Path(path)
+        if data is None:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise DataFormatError(path, f"cannot be read ({exc.strerror})", "Check the path.") from None
+        if path.suffix.lower() == ".npy" or data[:6] == b"\x93NUMPY":
+            try:
+                array = np.load(io.BytesIO(data), allow_pickle=False)
+            except ValueError as exc:
+                raise DataFormatError(path, f"expected a .npy array without pickle, received {exc}",
+                                      "Save with numpy.save.") from None
+            return self.check_array(array, path)
+        if self.info["kind"] == "grid":
+            from ..sources.sensor_grid import GridFormat, parse_frame
+
+            fmt = GridFormat(**{k: (tuple(v) if isinstance(v, list) else v)
+                                for k, v in self.info["reader"]["grid"].items()})
+            return self.check_array(parse_frame(path, data, fmt), path)
+        from ..sources.image_folder import decode_image
+
+        color = "rgb" if self.input_shape[-1] == 3 else "grayscale"
+        return decode_image(path, data, color=color, size=self.input_shape[:2])
+
+    def check_array(self, array: np.ndarray, where="array") -> np.ndarray:
+        """Accept (H, W), (H, W, C) or a flat vector of the right size; anything else is an error naming both shapes."""
+        array = np.asarray(array)
+        if array.dtype.kind not in "uif" or (array.dtype.kind == "f" and not np.all(np.isfinite(array))):
+            raise DataFormatError(where, f"expected finite numbers, received dtype {array.dtype}",
+                                  "Send numeric values only.")
+        if array.size != int(np.prod(self.input_shape)):
+            raise DataFormatError(where, f"expected shape {self.input_shape}, received {array.shape}",
+                                  f"Resize the input to {self.input_shape[0]}x{self.input_shape[1]}.")
+        return array.reshape(self.input_shape)
+
+    # -- predicting -----------------------------------------------------------------------------------------------
+    def predict_arrays(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities (N, K) for raw inputs of shape (N, *input_shape)."""
+        dtype = self.info["input_dtype"]
+        x = np.asarray(x)
+        if dtype == "uint8":
+            x = np.clip(np.rint(x), 0, 255).astype(np.uint8) if x.dtype != np.uint8 else x
+        else:
+            x = x.astype(np.float32)
+        return np.asarray(self.model.predict(x, batch_size=256, verbose=0), dtype=np.float64)
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        from ..evaluation.metrics import predict_labels
+
+        return predict_labels(proba, self.threshold, self.positive if self.positive is not None else 1)
+
+    def describe(self, proba_row: np.ndarray, label: int, top_k: int = 3) -> dict:
+        order = np.argsort(-proba_row)[:top_k]
+        return {"class": self.class_names[label], "probability": float(proba_row[label]),
+                "top_k": [{"class": self.class_names[i], "probability": float(proba_row[i])} for i in order],
+                "threshold": self.threshold}
+
+    def predict_files(self, paths, top_k: int = 3) -> list[dict]:
+        """Classify files; one dict per file with class, probability, top-k and the threshold used."""
+        x = np.stack([self.read_file(p) for p in paths])
+        proba = self.predict_arrays(x)
+        labels = self.decide(proba)
+        return [{"file": str(p), **self.describe(proba[i], int(labels[i]), top_k)} for i, p in enumerate(paths)]
+
+
+def write_predictions_csv(rows: list[dict], path) -> None:
+    """``file,class,probability,threshold,top_k`` per row, atomically."""
+    from ..files import write_text
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["file", "class", "probability", "threshold", "top_k"])
+    for r in rows:
+        w.writerow([r["file"], r["class"], f"{r['probability']:.6f}", "" if r["threshold"] is None else
+                    f"{r['threshold']:.6f}", " ".join(f"{t['class']}:{t['probability']:.4f}" for t in r["top_k"])])
+    write_text(path, buf.getvalue())
+
+
+def predict(run, files, top_k: int = 3, out: str | None = None) -> list[dict]:
+    """Classify ``files`` with a finished run; optionally write the rows to ``out`` as CSV."""
+    rows = Predictor(run).predict_files([Path(f) for f in files], top_k)
+    if out:
+        write_predictions_csv(rows, out)
+    return rows

@@ -1,0 +1,90 @@
+"""Image folders: one sub-folder per class (``root/<class>/*.png``), optionally with ``root/test/<class>/…`` (or
+``root/train`` + ``root/test``) as a test split. PNG, JPEG and BMP are recognised by their first bytes, not by name."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataFormatError
+from .layout import discover
+from .skips import Skipped
+
+MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP"}
+MAX_PIXELS = 50_000_000
+
+
+def sniff_format(head: bytes) -> str | None:
+    """'PNG', 'JPEG' or 'BMP' from a file's first bytes, else None."""
+    return next((fmt for magic, fmt in MAGIC.items() if head.startswith(magic)), None)
+
+
+def decode_image(path: Path | str, data: bytes | None = None, color: str = "grayscale",
+                 size: tuple[int, int] | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode one image into uint8 (H, W, C) with C = 1 (grayscale) or 3 (rgb), resized to ``size`` = (H, W).
+
+    Raises:
+        DataFormatError: empty file, unknown format, corrupt data, or more than ``max_pixels`` pixels.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if data is None:
+        data = path.read_bytes()
+    if not data:
+        raise DataFormatError(path, "expected an image, received an empty file (0 bytes)", "Remove the file.")
+    fmt = sniff_format(data[:8])
+    if fmt is None:
+        raise DataFormatError(path, f"expected PNG, JPEG or BMP content, received bytes {data[:4]!r}",
+                              "Convert the file to PNG, or remove it.")
+    import io
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[fmt]) as img:
+                w, h = img.size
+                if w == 0 or h == 0 or w * h > max_pixels:
+                    raise DataFormatError(path, f"expected 1 to {max_pixels:,} pixels, received {w}x{h}",
+                                          "Use a smaller image.")
+                img = img.convert("L" if color == "grayscale" else "RGB")
+                if size is not None and (h, w) != tuple(size):
+                    img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+                array = np.asarray(img, dtype=np.uint8)
+    except DataFormatError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        raise DataFormatError(path, f"expected a valid {fmt} image, received data that cannot be decoded ({exc})",
+                              "Re-export the image, or remove it.") from None
+    return array[..., None] if array.ndim == 2 else array
+
+
+def read_image_folder(root: str | Path, color: str = "grayscale", size=None, on_bad_file: str = "error"):
+    """Read an image folder. Returns ``(x_train, y_train, x_test|None, y_test|None, class_names, skipped)``."""
+    skipped = Skipped(on_bad_file)
+    train, test, class_names = discover(root, "*", skipped)
+    size = tuple(size) if size else None
+    x_train, y_train, size = _decode_all(root, train, color, size, skipped)
+    x_test = y_test = None
+    if test:
+        x_test, y_test, _ = _decode_all(root, test, color, size, skipped)
+    return x_train, y_train, x_test, y_test, class_names, skipped.files
+
+
+def _decode_all(root, items, color, size, skipped: Skipped):
+    xs, ys = [], []
+    for path, label in items:
+        try:
+            image = decode_image(path, color=color, size=size)
+        except DataFormatError as exc:
+            skipped.handle(exc)
+            continue
+        size = size or image.shape[:2]
+        xs.append(image)
+        ys.append(label)
+    if not xs:
+        raise DataFormatError(root, "expected at least one readable image, received none",
+                              "Check the layout: one sub-folder per class holding PNG/JPEG/BMP files.")
+    return np.stack(xs), np.asarray(ys, dtype=np.int64), size

@@ -1,0 +1,77 @@
+"""Where the examples of a folder data set are: one sub-folder per class (files at any depth below it, such as
+per-day folders), optionally a ``test/`` folder with the same class sub-folders, or ``train/`` + ``test/``; or a CSV
+manifest of ``path,label`` lines (paths relative to the manifest)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..errors import DataFormatError
+from .skips import Skipped
+
+
+def _visible(p: Path) -> bool:
+    return not any(part.startswith(".") for part in p.parts)
+
+
+def _class_files(folder: Path, pattern: str) -> list[Path]:
+    return sorted(p for p in folder.rglob(pattern) if p.is_file() and _visible(p.relative_to(folder)))
+
+
+def discover(root: str | Path, pattern: str = "*", skipped: Skipped | None = None):
+    """Return ``(train, test, class_names)``; train and test are lists of ``(path, label)`` (test may be empty).
+
+    A class folder with no matching files is an error, or a listed skip under ``on_bad_file=skip``.
+    """
+    root = Path(root)
+    skipped = skipped or Skipped()
+    if root.is_file() and root.suffix.lower() == ".csv":
+        return _from_manifest(root)
+    if not root.is_dir():
+        raise DataFormatError(root, "expected a folder with one sub-folder per class, received a path that does "
+                                    "not exist", "Check the data= path.")
+    train_root, test_root = root, None
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        train_root, test_root = root / "train", root / "test"
+    elif (root / "test").is_dir():
+        test_root = root / "test"
+    class_names = sorted(p.name for p in train_root.iterdir()
+                         if p.is_dir() and _visible(Path(p.name)) and not (train_root == root and p.name == "test"))
+    if len(class_names) < 2:
+        raise DataFormatError(root, f"expected at least 2 class sub-folders, received {len(class_names)}",
+                              "Put each class's files in a sub-folder named after the class.")
+
+    def collect(base: Path):
+        out = []
+        for label, name in enumerate(class_names):
+            files = _class_files(base / name, pattern) if (base / name).is_dir() else []
+            if not files:
+                skipped.handle(DataFormatError(base / name, f"expected files matching {pattern!r} in this class "
+                                                            "folder, received none", "Add files or remove the folder."))
+            out += [(f, label) for f in files]
+        return out
+
+    train = collect(train_root)
+    test = collect(test_root) if test_root is not None else []
+    return train, test, class_names
+
+
+def _from_manifest(path: Path):
+    rows = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        for number, row in enumerate(csv.reader(fh), start=1):
+            if not row or (number == 1 and [c.strip().lower() for c in row[:2]] == ["path", "label"]):
+                continue
+            if len(row) < 2 or not row[0].strip() or not row[1].strip():
+                raise DataFormatError(path, f"expected 'path,label', received {','.join(row)!r}",
+                                      "Give every line a file path and a label.", line=number)
+            split = row[2].strip() if len(row) > 2 else "train"
+            rows.append((path.parent / row[0].strip(), row[1].strip(), split))
+    class_names = sorted({label for _, label, _ in rows})
+    if len(class_names) < 2:
+        raise DataFormatError(path, f"expected at least 2 labels, received {len(class_names)}",
+                              "List files of at least two classes.")
+    index = {name: i for i, name in enumerate(class_names)}
+    train = [(p, index[label]) for p, label, split in rows if split != "test"]
+    test = [(p, index[label]) for p, label, split in rows if split == "test"]
+    return train, test, class_names

@@ -1,0 +1,118 @@
+"""Training callbacks that keep a run recoverable.
+
+``Monitor`` does the work of ModelCheckpoint(save_best_only) + EarlyStopping(restore_best_weights) +
+BackupAndRestore in one object whose whole state (best score, best epoch, epochs without improvement) is saved with
+every resume point, so a resumed run continues exactly where it stopped. Every file is written atomically.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import keras
+
+from ..files import atomic_path, write_json, write_text
+
+
+def save_model(model, path: Path) -> None:
+    """``model.save`` to a temporary ``.keras`` beside ``path``, then rename."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
+
+
+class Monitor(keras.callbacks.Callback):
+    """Best checkpoint, early stopping, history, resume point, NaN guard and time budget.
+
+    Args:
+        folder: the run directory.
+        monitor: ``val_loss`` (lower is better) or ``val_accuracy``.
+        patience: epochs without improvement before stopping; 0 never stops early.
+        max_seconds: stop after this much training time (None = no limit).
+        state: a saved state to continue from (resume), or None.
+    """
+
+    def __init__(self, folder, monitor="val_loss", patience=2, max_seconds=None, state=None, log=print):
+        super().__init__()
+        self.folder = Path(folder)
+        self.monitor, self.patience, self.max_seconds, self.log = monitor, patience, max_seconds, log
+        self.lower_is_better = monitor.endswith("loss")
+        state = state or {}
+        self.best = state.get("best")
+        self.best_epoch = state.get("best_epoch")
+        self.wait = state.get("wait", 0)
+        self.rows = state.get("history", [])
+        self.seconds = state.get("train_seconds", 0.0)
+        self.best_weights = None
+        self.stop_reason = None
+        self.nan_at = None
+        self._start = None
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter() - self.seconds
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self._epoch_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.nan_at = (self.epoch + 1, batch + 1)
+            self.stop_reason = f"the loss became {float(loss)} in epoch {self.epoch + 1}, batch {batch + 1}"
+            self.model.stop_training = True
+        elif self.max_seconds is not None and time.perf_counter() - self._start > self.max_seconds:
+            self.stop_reason = f"the time budget of {self.max_seconds:g} s ran out in epoch {self.epoch + 1}"
+            self.model.stop_training = True
+
+    def _improved(self, value) -> bool:
+        if value is None or not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        return value < self.best if self.lower_is_better else value > self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        self.seconds = time.perf_counter() - self._start
+        if self.nan_at is not None:
+            return  # a NaN epoch is neither recorded as history nor as a resume point
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
+               "seconds": round(time.perf_counter() - self._epoch_start, 3)}
+        if hasattr(self.model.optimizer, "learning_rate"):
+            row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.rows.append(row)
+        value = logs.get(self.monitor)
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = float(value), epoch + 1, 0
+            self.best_weights = self.model.get_weights()
+            save_model(self.model, self.folder / "model.keras")
+        else:
+            self.wait += 1
+            if self.patience and self.wait >= self.patience and self.stop_reason is None:
+                self.stop_reason = (f"early stopping: {self.monitor} did not improve for {self.patience} epochs "
+                                    f"(best {self.best:.4f} at epoch {self.best_epoch})")
+                self.model.stop_training = True
+        self.write_history()
+        save_model(self.model, self.folder / "last.keras")
+        write_json(self.folder / "state.json", self.state(epoch + 1))
+
+    def state(self, epochs_done: int) -> dict:
+        return {"epochs_done": epochs_done, "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "history": self.rows, "train_seconds": self.seconds, "monitor": self.monitor}
+
+    def write_history(self) -> None:
+        if not self.rows:
+            return
+        keys = list(dict.fromkeys(k for row in self.rows for k in row))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text(self.folder / "history.csv", buf.getvalue())
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)

@@ -1,0 +1,210 @@
+"""``train``: config -> data -> model -> fit -> evaluate -> run directory."""
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..config import load_config, parse_duration, parse_threshold, save_config
+from ..errors import TrainingError
+from ..files import write_json, write_text
+from . import run_dir as runs
+from .setup import class_weights, make_optimizer, resolve_precision, seed_everything
+
+
+class Run:
+    """A finished run directory; ``metrics`` are the test metrics."""
+
+    def __init__(self, folder: Path, metrics: dict, info: dict):
+        self.folder, self.metrics, self.info = Path(folder), metrics, info
+
+    def __repr__(self):
+        return f"Run({str(self.folder)!r}, accuracy={self.metrics.get('accuracy', float('nan')):.4f})"
+
+
+def _say(config, message: str) -> None:
+    if config.verbose:
+        print(message, file=sys.stderr, flush=True)
+
+
+def train(config=None, **overrides) -> Run:
+    """Train a model as the config says and write its run directory.
+
+    >>> run = train(data="digits", model="seed001_cnn", epochs=1, verbose=False)   # doctest: +SKIP
+    >>> run.folder
+    PosixPath('runs/digits-seed001_cnn')
+    """
+    import keras
+
+    from ..datasets import build_dataset
+    from ..models import build_model
+    from ..sources import read_source
+    from .callbacks import Monitor
+
+    config = config if config is not None else load_config(overrides)
+    folder, resuming = runs.choose_run_dir(config)
+    if resuming:
+        config = load_config({**_saved_overrides(folder), "resume": True, "exist_ok": True,
+                              "verbose": config.verbose})
+    save_config(config, folder / "config.yaml")
+    _say(config, f"run directory: {folder}" + (" (resuming)" if resuming else ""))
+
+    source = read_source(config, progress=config.verbose)
+    dataset = build_dataset(source, config)
+    for notice in dataset.notices:
+        _say(config, f"notice: {notice}")
+    runs.write_data_report(folder, dataset)
+    _say(config, f"data: {dataset.name} from {dataset.origin}: train {len(dataset.y_train):,}, "
+                 f"val {len(dataset.y_val):,}, test {len(dataset.y_test):,} ({dataset.test_origin}); "
+                 f"input {dataset.input_shape}, {dataset.num_classes} classes, scaling {dataset.scaling['kind']}")
+
+    precision = resolve_precision(config.precision)
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        seed_everything(config.seed, config.deterministic)
+        weights, notice = class_weights(dataset.y_train, dataset.num_classes, config.class_weight)
+        if notice:
+            _say(config, f"notice: {notice}")
+        state = None
+        if resuming:
+            state = __import__("json").loads((folder / "state.json").read_text())
+            from ..models.io import load_model
+
+            model = load_model(folder / "last.keras", compile=True)
+            _say(config, f"resuming after epoch {state['epochs_done']} (best {state['monitor']} "
+                         f"{state['best']} at epoch {state['best_epoch']})")
+        else:
+            model = _new_model(config, dataset)
+        write_text(folder / "summary.txt", _summary(model))
+        _say(config, f"model: {config.model}, {model.count_params():,} parameters, {precision}")
+
+        monitor = Monitor(folder, config.monitor, config.patience,
+                          parse_duration(config.max_time) if config.max_time else None, state)
+        smooth = config.label_smoothing > 0
+        y_fit = keras.utils.to_categorical(dataset.y_train, dataset.num_classes) if smooth else dataset.y_train
+        y_val = keras.utils.to_categorical(dataset.y_val, dataset.num_classes) if smooth else dataset.y_val
+        initial = state["epochs_done"] if state else 0
+        started = time.perf_counter()
+        if initial < config.epochs and not (state and _stopped(state, config)):
+            model.fit(dataset.x_train, y_fit, batch_size=config.batch, epochs=config.epochs, initial_epoch=initial,
+                      validation_data=(dataset.x_val, y_val), class_weight=weights, callbacks=[monitor],
+                      verbose=(1 if sys.stderr.isatty() else 2) if config.verbose else 0, shuffle=True)
+        fit_seconds = time.perf_counter() - started
+        if monitor.nan_at is not None:
+            raise TrainingError(f"{folder}: {monitor.stop_reason}; training stopped. The best checkpoint "
+                                f"(epoch {monitor.best_epoch}) is kept in model.keras. Lower lr (now {config.lr}).")
+        if monitor.stop_reason:
+            _say(config, f"stopped: {monitor.stop_reason}")
+        if (folder / "model.keras").is_file():
+            model.load_weights(folder / "model.keras")
+        return _finish(config, folder, model, dataset, monitor, precision, fit_seconds)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _stopped(state: dict, config) -> bool:
+    return bool(config.patience) and state.get("wait", 0) >= config.patience
+
+
+def _saved_overrides(folder: Path) -> dict:
+    import yaml
+
+    saved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    return {k: v for k, v in saved.items() if k != "preset"}
+
+
+def _new_model(config, dataset):
+    import keras
+
+    from ..models import build_model
+
+    dtype = "uint8" if dataset.x_train.dtype == np.uint8 else "float32"
+    model = build_model(config.model, dataset.input_shape, dataset.num_classes, dataset.scaling, dtype,
+                        config.dropout)
+    if config.augment and dataset.kind == "image":
+        model = _with_augmentation(model)
+    steps = int(np.ceil(len(dataset.y_train) / config.batch))
+    if config.label_smoothing > 0:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        acc = keras.metrics.CategoricalAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        acc = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=[acc])
+    return model
+
+
+def _with_augmentation(model):
+    """Insert random shifts and horizontal flips right after the scaling layer (inactive at inference)."""
+    import keras
+
+    layers = list(model.layers)
+    cut = 1 if layers and layers[0].name == "scaling" else 0
+    augment = [keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant"), keras.layers.RandomFlip("horizontal")]
+    inp = model.inputs[0]
+    new = keras.Sequential([keras.Input(inp.shape[1:], dtype=inp.dtype, name="input"), *layers[:cut], *augment,
+                            *layers[cut:]], name=model.name)
+    return new
+
+
+def _summary(model) -> str:
+    lines = []
+    model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
+    return "\n".join(lines) + "\n"
+
+
+def _finish(config, folder: Path, model, dataset, monitor, precision: str, fit_seconds: float) -> Run:
+    import keras
+
+    from ..evaluation.metrics import choose_threshold, compute_metrics
+
+    positive, threshold = None, None
+    if dataset.num_classes == 2:
+        counts = np.bincount(dataset.y_train, minlength=2)
+        positive = int(np.argmin(counts)) if counts[0] != counts[1] else 1
+        val_proba = model.predict(dataset.x_val, batch_size=512, verbose=0)
+        threshold = choose_threshold(dataset.y_val == positive, val_proba[:, positive],
+                                     parse_threshold(config.threshold))
+    started = time.perf_counter()
+    proba = model.predict(dataset.x_test, batch_size=512, verbose=0).astype(np.float64)
+    predict_seconds = time.perf_counter() - started
+    metrics = compute_metrics(dataset.y_test, proba, dataset.class_names, threshold,
+                              positive if positive is not None else 1)
+    metrics["loss"] = metrics["log_loss"]
+    if threshold is not None:
+        argmax_metrics = compute_metrics(dataset.y_test, proba, dataset.class_names)
+        metrics["at_argmax"] = {k: argmax_metrics[k] for k in ("accuracy", "balanced_accuracy", "mcc")}
+    info = {
+        "name": folder.name, "data": dataset.name, "origin": dataset.origin, "kind": dataset.kind,
+        "class_names": dataset.class_names, "input_shape": list(dataset.input_shape),
+        "input_dtype": str(dataset.x_train.dtype), "reader": dataset.reader, "scaling": dataset.scaling,
+        "model": str(config.model), "parameters": int(model.count_params()), "precision": precision,
+        "threshold": threshold, "threshold_rule": config.threshold if threshold is not None else None,
+        "positive_class": positive, "counts": dataset.counts(), "test_origin": dataset.test_origin,
+        "skipped_files": len(dataset.skipped), "epochs_run": len(monitor.rows), "best_epoch": monitor.best_epoch,
+        "monitor": config.monitor, "stop_reason": monitor.stop_reason, "train_seconds": round(monitor.seconds, 2),
+        "test_predict_seconds": round(predict_seconds, 3),
+        "versions": {"gridlab": __import__("gridlab").__version__, "keras": keras.__version__,
+                     "backend": keras.backend.backend(), "python": platform.python_version()},
+    }
+    write_json(folder / "metrics.json", metrics)
+    runs.write_run(folder, info)
+    for leftover in ("last.keras", "state.json"):
+        (folder / leftover).unlink(missing_ok=True)
+    if config.report:
+        from ..evaluation.report import write_report
+
+        write_report(folder, model=model, dataset=dataset, proba=proba)
+    else:
+        from ..evaluation.plots import plot_curves
+
+        plot_curves(monitor.rows, folder / "curves.png", monitor.best_epoch, config.monitor)
+    run = Run(folder, metrics, info)
+    _say(config, f"test: accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}"
+                 + (f", threshold {threshold:.4f} on P({dataset.class_names[positive]})" if threshold is not None
+                    else "") + f"  ({len(dataset.y_test):,} examples)")
+    _say(config, f"results: {folder}" + (f"  report: {folder / 'report.html'}" if config.report else ""))
+    return run

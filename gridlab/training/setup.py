@@ -1,0 +1,65 @@
+"""What ``fit`` needs besides the model: arithmetic precision, optimizer and schedule, class weights, seeding."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def cpu_has_bf16() -> bool:
+    """True when the CPU has native bfloat16 instructions (AVX512_BF16 or AMX), where mixed_bfloat16 pays off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(name: str) -> str:
+    if name == "auto":
+        return "mixed_bfloat16" if cpu_has_bf16() else "float32"
+    return name
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def make_optimizer(config, steps_per_epoch: int):
+    import keras
+
+    total = max(1, steps_per_epoch * config.epochs)
+    lr = config.lr
+    if config.schedule == "onecycle":
+        warm = max(1, int(0.25 * total))
+        lr = keras.optimizers.schedules.CosineDecay(config.lr / 20.0, total - warm, alpha=0.01,
+                                                    warmup_target=config.lr, warmup_steps=warm)
+    elif config.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(config.lr, total, alpha=0.01)
+    kinds = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+             "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
+    kwargs = {"learning_rate": lr}
+    if config.optimizer == "adamw":
+        kwargs["weight_decay"] = config.weight_decay
+    elif config.optimizer == "sgd":
+        kwargs["momentum"] = 0.9
+    return kinds[config.optimizer](**kwargs)
+
+
+def class_weights(y: np.ndarray, k: int, mode: str) -> tuple[dict | None, str | None]:
+    """Balanced class weights (n / (k * count)) when asked, or under ``auto`` when the largest class is over 3x
+    the smallest. Returns (weights or None, a notice or None)."""
+    counts = np.bincount(y, minlength=k)
+    ratio = counts.max() / max(counts.min(), 1)
+    if mode == "none" or (mode == "auto" and ratio <= 3):
+        return None, None
+    weights = {i: float(len(y) / (k * max(c, 1))) for i, c in enumerate(counts)}
+    why = f"the largest class has {ratio:.1f}x the examples of the smallest" if mode == "auto" else "asked for"
+    return weights, (f"class weights on ({why}): "
+                     + ", ".join(f"{i}={w:.2f}" for i, w in weights.items()) + ". class_weight=none turns them off.")
