@@ -51,6 +51,7 @@ def plot_curves(rows: list[dict], path, best_epoch=None, monitor="val_loss"):
         if best_epoch:
             ax.axvline(best_epoch, color="gray", ls="--", lw=1, label=f"best epoch ({best_epoch}, by {monitor})")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(_plt().MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.set_title(f"{label.capitalize()} per epoch")
         ax.grid(alpha=0.3)

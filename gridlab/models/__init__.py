@@ -40,14 +40,12 @@ def build_model(name: str, input_shape, num_classes: int, scaling: dict | None =
     if scaling and scaling.get("kind", "none") != "none":
         front.append(keras.layers.Rescaling(scaling["scale"], scaling["offset"], name="scaling"))
     label = Path(str(name)).stem
-    model = keras.Sequential([keras.Input(tuple(input_shape), dtype=input_dtype, name="input"), *front, *inner],
-                             name=label)
     try:
-        model.build((None, *input_shape))
+        return keras.Sequential([keras.Input(tuple(input_shape), dtype=input_dtype, name="input"), *front, *inner],
+                                name=label)
     except (ValueError, TypeError) as exc:
         raise ModelSpecError(f"model {name} does not fit inputs of shape {tuple(input_shape)}: "
                              f"{str(exc).splitlines()[0]}") from None
-    return model
 
 
 def count_params(model) -> int:

@@ -106,6 +106,11 @@ def read_source(config, progress: bool = True) -> SourceData:
     if len(out.x_train) != len(out.y_train):
         raise DataFormatError(out.origin, f"expected one label per example, received {len(out.x_train):,} "
                                           f"examples and {len(out.y_train):,} labels", "Fix the data set.")
+    for labels in (out.y_train, out.y_test):
+        if labels is not None and len(labels) and (labels.min() < 0 or labels.max() >= len(out.class_names)):
+            raise DataFormatError(out.origin, f"expected labels 0 to {len(out.class_names) - 1} for "
+                                              f"{len(out.class_names)} classes, received {labels.min()} to "
+                                              f"{labels.max()}", "Give every label a class name.")
     if skipped_count := len(out.skipped):
         notices.append(f"{skipped_count} file(s) were left out (on_bad_file=skip); see data_report.csv.")
     out.notices = notices + out.notices

@@ -49,11 +49,11 @@ def train(config=None, **overrides) -> Run:
     if resuming:
         config = load_config({**_saved_overrides(folder), "resume": True, "exist_ok": True,
                               "verbose": config.verbose})
+    source = read_source(config, progress=config.verbose)   # bad data fails here, before anything is written
+    dataset = build_dataset(source, config)
+    folder.mkdir(parents=True, exist_ok=True)
     save_config(config, folder / "config.yaml")
     _say(config, f"run directory: {folder}" + (" (resuming)" if resuming else ""))
-
-    source = read_source(config, progress=config.verbose)
-    dataset = build_dataset(source, config)
     for notice in dataset.notices:
         _say(config, f"notice: {notice}")
     runs.write_data_report(folder, dataset)
@@ -94,8 +94,10 @@ def train(config=None, **overrides) -> Run:
                       verbose=(1 if sys.stderr.isatty() else 2) if config.verbose else 0, shuffle=True)
         fit_seconds = time.perf_counter() - started
         if monitor.nan_at is not None:
-            raise TrainingError(f"{folder}: {monitor.stop_reason}; training stopped. The best checkpoint "
-                                f"(epoch {monitor.best_epoch}) is kept in model.keras. Lower lr (now {config.lr}).")
+            kept = (f"the best checkpoint (epoch {monitor.best_epoch}) is kept in model.keras"
+                    if monitor.best_epoch else "no epoch finished, so there is no checkpoint yet")
+            raise TrainingError(f"{folder}: {monitor.stop_reason}; training stopped and {kept}. "
+                                f"Lower the learning rate (lr={config.lr}).")
         if monitor.stop_reason:
             _say(config, f"stopped: {monitor.stop_reason}")
         if (folder / "model.keras").is_file():

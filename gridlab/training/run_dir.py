@@ -27,7 +27,7 @@ def is_unfinished(folder: Path) -> bool:
 
 
 def choose_run_dir(config) -> tuple[Path, bool]:
-    """The folder for this run and whether it resumes an unfinished one.
+    """The folder for this run (not created yet) and whether it resumes an unfinished one.
 
     A run resumes when ``resume=true`` or when the same ``name`` is given again for a run that never finished.
     """
@@ -46,7 +46,6 @@ def choose_run_dir(config) -> tuple[Path, bool]:
         while (base / f"{name}-{n}").exists():
             n += 1
         folder = base / f"{name}-{n}"
-    folder.mkdir(parents=True, exist_ok=True)
     return folder, False
 
 

@@ -1,0 +1,30 @@
+import pytest
+
+from gridlab.errors import ModelSpecError
+from gridlab.models import build_model
+from gridlab.models.zoo import ZOO
+
+
+@pytest.mark.parametrize("name", [n for n, e in ZOO.items() if e.seed_params])
+def test_seed_parameter_counts(name):
+    entry = ZOO[name]
+    classes = 2 if name == "seed004_mlp" else 10
+    scaling = {"kind": "divide255", "scale": 1 / 255, "offset": 0.0}
+    assert build_model(name, entry.seed_input, classes, scaling, "uint8").count_params() == entry.seed_params
+
+
+def test_seed003_dropout_layer():
+    kinds = [type(layer).__name__ for layer in build_model("seed003_mlp", (28, 28, 1), 10, dropout=0.3).layers]
+    assert kinds == ["Flatten", "Dense", "Dropout", "Dense"]
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 3), (110, 120, 1)])
+@pytest.mark.parametrize("name", list(ZOO))
+def test_every_model_adapts(name, shape):
+    model = build_model(name, shape, 3)
+    assert tuple(model.outputs[0].shape) == (None, 3)
+
+
+def test_unknown_model_suggests():
+    with pytest.raises(ModelSpecError, match=r"Did you mean \"seed001_cnn\"\?"):
+        build_model("seed01_cnn", (8, 8, 1), 2)

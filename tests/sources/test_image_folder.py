@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from gridlab.errors import DataFormatError
+from gridlab.sources.image_folder import decode_image, read_image_folder
+
+
+def test_reads_classes_and_labels(image_folder):
+    x, y, xt, yt, names, skipped = read_image_folder(image_folder)
+    assert names == ["cat", "dog"] and x.shape == (20, 8, 8, 1) and x.dtype == np.uint8
+    assert np.bincount(y).tolist() == [10, 10] and xt is None and skipped == []
+
+
+def test_rgb_and_resize(image_folder):
+    x, *_ = read_image_folder(image_folder, color="rgb", size=(5, 6))
+    assert x.shape == (20, 5, 6, 3)
+
+
+def test_test_split_folder(image_folder):
+    for name in ("cat", "dog"):
+        (image_folder / "test" / name).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(image_folder / "test" / name / "t.png")
+    x, y, xt, yt, names, _ = read_image_folder(image_folder)
+    assert names == ["cat", "dog"] and len(xt) == 2 and yt.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "received an empty file"),
+    (b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "expected a valid PNG image"),
+    (b"II*\x00" + b"\x00" * 100, r"expected PNG, JPEG or BMP content, received bytes b'II\*\\x00'"),
+])
+def test_bad_files_error_or_skip(image_folder, content, message):
+    bad = image_folder / "cat" / "bad.png"
+    bad.write_bytes(content)
+    with pytest.raises(DataFormatError, match=message):
+        read_image_folder(image_folder)
+    x, y, *_, skipped = read_image_folder(image_folder, on_bad_file="skip")
+    assert len(x) == 20 and [p for p, _ in skipped] == [str(bad)]
+
+
+def test_real_tiff_named_png_is_refused(tmp_path):
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "x.png", format="TIFF")
+    with pytest.raises(DataFormatError, match="expected PNG, JPEG or BMP content"):
+        decode_image(tmp_path / "x.png")
+
+
+def test_empty_class_folder(image_folder):
+    (image_folder / "emu").mkdir()
+    with pytest.raises(DataFormatError, match=r"emu: expected files matching '\*' in this class folder, "
+                                              "received none"):
+        read_image_folder(image_folder)
+    *_, names, skipped = read_image_folder(image_folder, on_bad_file="skip")
+    assert "emu" in names and skipped[0][0].endswith("emu")
+
+
+def test_pixel_limit(tmp_path):
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "big.png")
+    with pytest.raises(DataFormatError, match=r"expected 1 to 100 pixels, received 20x20"):
+        decode_image(tmp_path / "big.png", max_pixels=100)
+
+
+def test_jpeg_and_bmp_by_content(tmp_path):
+    img = Image.fromarray(np.full((6, 6), 200, np.uint8))
+    img.save(tmp_path / "a.jpg", format="JPEG")
+    img.save(tmp_path / "b.dat", format="BMP")
+    assert decode_image(tmp_path / "a.jpg").shape == (6, 6, 1)
+    assert decode_image(tmp_path / "b.dat").mean() == 200

@@ -1,0 +1,81 @@
+import os
+
+import numpy as np
+import pytest
+
+from gridlab.errors import DataFormatError
+from gridlab.sources.sensor_grid import GridFormat, parse_frame, read_sensor_folder, write_frame
+
+
+def test_round_trip(tmp_path):
+    frame = np.round(np.random.default_rng(0).normal(30, 2, (4, 5)), 2).astype(np.float32)
+    write_frame(tmp_path / "f.txt", frame, ["header"])
+    assert np.array_equal(parse_frame(tmp_path / "f.txt", fmt=GridFormat(skip_rows=1)), frame)
+
+
+def test_seed004_rules(tmp_path):
+    """Skip header lines, leave out short rows, keep a column window: values stay full precision."""
+    lines = ["HEADER", "blackbody 35.0"] + [" ".join(f"{30 + r + c / 100:.2f}" for c in range(8)) for r in range(3)]
+    lines.insert(3, "1 2")  # a short line inside the frame is not a frame row
+    (tmp_path / "f.txt").write_text("\n".join(lines) + "\n36.6\n")
+    frame = parse_frame(tmp_path / "f.txt", fmt=GridFormat(skip_rows=2, min_values=5, cols=(0, 6)))
+    assert frame.shape == (3, 6) and frame.dtype == np.float32
+    assert frame[2, 5] == np.float32(32.05)
+
+
+@pytest.mark.parametrize("text, fmt, message", [
+    ("1 2 3\n4 5\n", GridFormat(), r"f.txt:2: ragged rows: expected 3 values like the first row, received 2"),
+    ("1 2 3\n4 x 6\n", GridFormat(), r"f.txt:2: expected a number in column 2, received 'x'"),
+    ("1 2 3\n4 nan 6\n", GridFormat(), r"f.txt:2: expected a finite number in column 2, received nan"),
+    ("1 2 inf\n", GridFormat(), r"f.txt:1: expected a finite number in column 3, received inf"),
+    ("", GridFormat(), r"f.txt: expected rows of numbers, received an empty file"),
+    ("1,2,3,\n4,5,6,\n", GridFormat(delimiter="comma"), r"f.txt:1: expected a number in column 4, received an "
+                                                         r"empty value \(a doubled or trailing delimiter\?\)"),
+    ("1 2 3\n4 5 6\n", GridFormat(shape=(3, 3)), r"expected a frame of shape \(3, 3\), received \(2, 3\)"),
+    ("1 2 3\n4 5 6\n", GridFormat(cols=(0, 4)), r"f.txt:1: expected at least 4 values in a row, received 3"),
+])
+def test_bad_frames(tmp_path, text, fmt, message):
+    (tmp_path / "f.txt").write_text(text)
+    with pytest.raises(DataFormatError, match=message):
+        parse_frame(tmp_path / "f.txt", fmt=fmt)
+
+
+def test_trailing_whitespace_is_fine(tmp_path):
+    (tmp_path / "f.txt").write_text("1 2 3 \n4 5 6\t\n\n")
+    assert parse_frame(tmp_path / "f.txt").shape == (2, 3)
+
+
+def test_folder_with_day_folders(grid_folder):
+    x, y, xt, yt, names, skipped = read_sensor_folder(grid_folder, GridFormat(skip_rows=2))
+    assert names == ["face", "other"] and x.shape == (16, 6, 5) and np.bincount(y).tolist() == [12, 4]
+
+
+def test_bad_frame_skip_is_listed(grid_folder):
+    bad = grid_folder / "other" / "20201201" / "broken.txt"
+    bad.write_text("# frame\nsensor 1\n1 2 3\n")
+    with pytest.raises(DataFormatError, match="broken.txt"):
+        read_sensor_folder(grid_folder, GridFormat(skip_rows=2), cache=False)
+    x, *_, skipped = read_sensor_folder(grid_folder, GridFormat(skip_rows=2), on_bad_file="skip", cache=False)
+    assert len(x) == 16 and skipped[0][0] == str(bad) and "shape" in skipped[0][1]
+
+
+def test_cache_hit_and_invalidation(grid_folder):
+    from gridlab.sources.grid_cache import cache_folder
+
+    fmt = GridFormat(skip_rows=2)
+    first = read_sensor_folder(grid_folder, fmt)
+    entries = list(cache_folder().glob("*.npz"))
+    assert len(entries) == 1
+    again = read_sensor_folder(grid_folder, fmt)
+    assert np.array_equal(first[0], again[0])
+    assert list(cache_folder().glob("*.npz")) == entries        # served from the cache, nothing rewritten
+    # change one value in one file: the cache must not serve the old frame
+    path = sorted((grid_folder / "face").rglob("*.txt"))[0]
+    text = path.read_text().splitlines()
+    text[2] = " ".join(["99.00"] + text[2].split()[1:])
+    path.write_text("\n".join(text) + "\n")
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    changed = read_sensor_folder(grid_folder, fmt)
+    assert 99.0 in changed[0]
+    assert len(list(cache_folder().glob("*.npz"))) == 1        # the stale entry was replaced

@@ -1,0 +1,67 @@
+import pytest
+
+from gridlab.config import SPECS, load_config, parse_duration, parse_overrides
+from gridlab.config.presets import PRESETS
+from gridlab.errors import ConfigError
+
+
+def test_defaults_are_typed_and_documented():
+    c = load_config()
+    assert c.epochs == 20 and c.val_split == 0.2 and c.model == "seed001_cnn"
+    assert all(spec.help for spec in SPECS.values())
+
+
+def test_overrides_and_types():
+    c = load_config(parse_overrides(["epochs=3", "lr=1", "grid_cols=[0,120]", "name=x"]))
+    assert c.epochs == 3 and c.lr == 1.0 and isinstance(c.lr, float) and c.grid_cols == [0, 120]
+
+
+def test_config_is_frozen():
+    with pytest.raises(Exception):
+        load_config().epochs = 3
+
+
+def test_unknown_key_suggests():
+    with pytest.raises(ConfigError, match=r"unknown key 'epoch'. Did you mean \"epochs\"\?"):
+        load_config({"epoch": 3})
+
+
+def test_wrong_type():
+    with pytest.raises(ConfigError, match=r"epochs expects int, received 'many' \(str\). Example: epochs=20"):
+        load_config({"epochs": "many"})
+
+
+def test_bad_choice_suggests():
+    with pytest.raises(ConfigError, match=r"optimizer='adamm' is not one of .* Did you mean \"adam\"\?"):
+        load_config({"optimizer": "adamm"})
+
+
+def test_yaml_file_then_overrides(tmp_path):
+    (tmp_path / "c.yaml").write_text("epochs: 4\nbatch: 16\n")
+    c = load_config({"batch": 8}, str(tmp_path / "c.yaml"))
+    assert (c.epochs, c.batch) == (4, 8)
+
+
+def test_bad_yaml_file(tmp_path):
+    (tmp_path / "c.yaml").write_text("epochs: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(cfg_file=str(tmp_path / "c.yaml"))
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_resolve_to_valid_configs(name):
+    c = load_config({"preset": name})
+    for key, value in PRESETS[name].items():
+        assert getattr(c, key) == value
+
+
+def test_explicit_value_beats_preset():
+    assert load_config({"preset": "fast", "epochs": 2}).epochs == 2
+
+
+def test_durations_and_thresholds():
+    assert parse_duration("90") == 90 and parse_duration("2m") == 120
+    with pytest.raises(ConfigError, match="max_time expects a duration"):
+        load_config({"max_time": "soon"})
+    with pytest.raises(ConfigError, match="threshold expects f1, recall:R"):
+        load_config({"threshold": "recall:2"})

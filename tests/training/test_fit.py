@@ -1,0 +1,77 @@
+import json
+
+import numpy as np
+import pytest
+
+import gridlab
+from gridlab.errors import RunError, TrainingError
+
+
+def _train(idx_dir, **kw):
+    args = dict(data="mnist", data_dir=str(idx_dir), model="seed003_mlp", epochs=2, batch=8, verbose=False,
+                report=False)
+    args.update(kw)
+    return gridlab.train(**args)
+
+
+def test_run_directory_contents(idx_dir):
+    run = _train(idx_dir)
+    names = {p.name for p in run.folder.iterdir()}
+    assert {"config.yaml", "run.json", "model.keras", "history.csv", "metrics.json", "curves.png", "summary.txt",
+            "data_report.csv"} <= names
+    assert not {"last.keras", "state.json"} & names            # resume files are removed when a run finishes
+    info = json.loads((run.folder / "run.json").read_text())
+    assert info["class_names"] == list("0123456789") and info["input_shape"] == [8, 8, 1]
+    metrics = json.loads((run.folder / "metrics.json").read_text())
+    assert 0 <= metrics["accuracy"] <= 1 and "loss" in metrics and metrics["examples"] == 12
+    assert "dense" in (run.folder / "summary.txt").read_text()
+
+
+def test_never_overwrites_a_run(idx_dir):
+    first = _train(idx_dir, name="x", epochs=1)
+    second = _train(idx_dir, name="x", epochs=1)
+    assert first.folder.name == "x" and second.folder.name == "x-2"
+    third = _train(idx_dir, name="x", epochs=1, exist_ok=True)
+    assert third.folder.name == "x"
+
+
+def test_nothing_to_resume(idx_dir):
+    with pytest.raises(RunError, match="nothing to resume"):
+        _train(idx_dir, name="fresh", resume=True)
+
+
+def test_max_time_stops_cleanly(idx_dir):
+    run = _train(idx_dir, epochs=50, max_time="0.001s")
+    assert run.info["epochs_run"] == 1 and "time budget" in run.info["stop_reason"]
+    assert (run.folder / "model.keras").is_file()
+
+
+def test_nan_loss_stops_with_epoch_and_batch(idx_dir):
+    with pytest.raises(TrainingError, match=r"the loss became (nan|inf) in epoch 1, batch \d+; training stopped"):
+        _train(idx_dir, model="seed004_mlp", optimizer="sgd", lr=1e12, epochs=3)
+
+
+def test_early_stopping_restores_best(idx_dir):
+    run = _train(idx_dir, epochs=30, patience=1, lr=0.05, optimizer="sgd")
+    assert run.info["best_epoch"] <= run.info["epochs_run"]
+    rows = (run.folder / "history.csv").read_text().splitlines()
+    assert len(rows) - 1 == run.info["epochs_run"]
+
+
+def test_binary_threshold_and_class_weights(tmp_path, capsys):
+    from tests.conftest import write_grid_set
+
+    folder = write_grid_set(tmp_path / "g", n_per_class=(15, 4))
+    run = gridlab.train(data=str(folder), grid_skip_rows=2, model="gridlab_cnn", epochs=2, batch=4,
+                        verbose=True, report=False, val_split=0.3)
+    err = capsys.readouterr().err
+    assert "class weights on (the largest class has 4.0x the examples of the smallest)" in err
+    assert run.info["threshold"] is not None and run.info["positive_class"] == 1   # 'other' is the minority
+    assert run.metrics["threshold"] == run.info["threshold"]
+    assert run.info["scaling"]["kind"] == "standardize" and run.info["input_dtype"] == "float32"
+
+
+def test_augmentation_and_presets_train(idx_dir):
+    run = _train(idx_dir, preset="fast", epochs=1, batch=16, augment=True)
+    assert run.info["precision"] in ("float32", "mixed_bfloat16")
+    assert np.isfinite(run.metrics["log_loss"])
