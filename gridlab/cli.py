@@ -19,6 +19,8 @@ EXAMPLES = {
     "info": "gridlab info runs/digits-seed001_cnn",
     "report": "gridlab report runs/digits-seed001_cnn",
     "config": "gridlab config",
+    "make-thermal": "gridlab make-thermal data/thermal            # 6,697 face + 392 not_face frames\n"
+                    "  gridlab make-thermal data/small --faces 200 --not-faces 40 --seed 1",
 }
 
 
@@ -51,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     r = add("report", "rebuild a run's report.html and report.md")
     r.add_argument("run")
     add("config", "list every configuration key with its default and meaning")
+    m = add("make-thermal", "write a synthetic thermal-camera data set (seed 004's layout; generated, not real)")
+    m.add_argument("out")
+    m.add_argument("--faces", type=int, default=6697)
+    m.add_argument("--not-faces", type=int, default=392)
+    m.add_argument("--seed", type=int, default=0)
     return p
 
 
@@ -159,8 +166,17 @@ def _config(args) -> int:
     return 0
 
 
+def _make_thermal(args) -> int:
+    from .sources.thermal_synth import make_thermal
+
+    out = make_thermal(args.out, args.faces, args.not_faces, args.seed)
+    print(f"{out}  (train with: gridlab train data={out} model=gridlab_cnn)")
+    return 0
+
+
 COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "models": _models, "datasets": _datasets,
-            "info": _info, "report": _report, "config": _config}
+            "info": _info, "report": _report, "config": _config,
+            "make-thermal": _make_thermal}
 
 
 def main(argv=None) -> int:

@@ -40,6 +40,9 @@ class DataFormatError(GridlabError):
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {problem}." + (f" {fix}" if fix else ""))
 
+    def __reduce__(self):  # keep the fields when the error crosses a process boundary
+        return type(self), (self.path, self.problem, self.fix, self.line)
+
 
 class ModelSpecError(GridlabError):
     """A model name or a YAML layer specification is wrong, or does not fit the data."""

@@ -86,3 +86,16 @@ def test_every_command_has_help_and_is_in_the_readme(command, capsys):
         main([command, "--help"])
     assert exc.value.code == 0 and "example:" in capsys.readouterr().out
     assert f"gridlab {command}" in README.read_text(), f"README does not document `gridlab {command}`"
+
+
+def test_make_thermal_train_predict_with_threshold(capsys):
+    code, out, _ = _run(["make-thermal", "th", "--faces", "14", "--not-faces", "7", "--seed", "3"], capsys)
+    assert code == 0 and out.startswith("th  (train with: gridlab train data=th model=gridlab_cnn)")
+    code, out, err = _run(["train", "data=th", "model=gridlab_cnn", "epochs=1", "batch=4", "name=t", "report=false"],
+                          capsys)
+    assert code == 0 and "balanced_accuracy=" in out and "threshold" in err
+    frames = sorted(str(p) for p in Path("th").rglob("*.txt"))[:3]
+    code, out, _ = _run(["predict", "runs/t", *frames], capsys)
+    lines = out.strip().splitlines()
+    assert code == 0 and len(lines) == 4
+    assert all(re.search(r"(face|not_face)\s+\d\.\d{4}\s+\d\.\d{4}", line) for line in lines[1:])

@@ -114,11 +114,36 @@ def load_config(overrides: dict | None = None, cfg_file: str | None = None) -> "
     checked_over = {k: _check(k, v, "command line") for k, v in overrides.items()}
     preset = checked_over.get("preset", checked_file.get("preset", values["preset"]))
     values.update(preset_values(preset))
+    values.update(data_card(checked_over.get("data", checked_file.get("data", values["data"]))))
     values.update(checked_file)
     values.update(checked_over)
     config = Config(**values)
     _validate(config)
     return config
+
+
+DATA_CARD = "gridlab-data.yaml"
+DATA_CARD_KEYS = {"source", "scaling", "color", "image_size", "on_bad_file"} | {k for k in SPECS if k.startswith("grid_")}
+
+
+def data_card(data) -> dict:
+    """Reading rules a data folder carries in ``gridlab-data.yaml`` (applied after presets, before the user's
+    own file and overrides). Only data-reading keys are allowed there."""
+    folder = Path(str(data))
+    path = (folder if folder.is_dir() else folder.parent) / DATA_CARD
+    if str(data) == "auto" or not path.is_file() or not (folder.is_dir() or folder.suffix == ".csv"):
+        return {}
+    try:
+        card = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}). Fix or delete the file.") from None
+    if not isinstance(card, dict):
+        raise ConfigError(f"{path}: expected a mapping of key: value, received {type(card).__name__}.")
+    for key in card:
+        if key not in DATA_CARD_KEYS:
+            raise ConfigError(f"{path}: {key!r} cannot be set by a data folder; allowed: "
+                              f"{', '.join(sorted(DATA_CARD_KEYS))}.{did_you_mean(key, DATA_CARD_KEYS)}")
+    return {k: _check(k, v, str(path)) for k, v in card.items()}
 
 
 _CHOICES = {

@@ -1,8 +1,10 @@
 """A cache of parsed sensor-grid arrays, so a second load of the same frames takes a fraction of a second.
 
 The key is a SHA-256 of the reading options and of every frame file's path, size and modification time (ns), so
-changing, adding or removing any file makes a new key. Entries are written atomically as ``.npz`` (no pickle) into
-the user cache folder; a stale entry for the same folder is replaced.
+changing, adding or removing any file makes a new key. An entry is two files in the user cache folder: ``.x.npy``
+(the training frames, read back without pickle at disk speed) and ``.meta.npz`` (labels, test split, skipped files),
+each written atomically, the meta file last, so an entry without its meta file is ignored. Stale entries for the same
+data folder are removed.
 """
 from __future__ import annotations
 
@@ -35,25 +37,30 @@ def cached(root, paths, options: dict, parse):
     folder = cache_folder()
     stem = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:16]
     key = fingerprint(paths, options)
-    target = folder / f"{stem}-{key}.npz"
-    if target.is_file():
+    x_path, meta_path = folder / f"{stem}-{key}.x.npy", folder / f"{stem}-{key}.meta.npz"
+    if meta_path.is_file() and x_path.is_file():
         try:
-            with np.load(target, allow_pickle=False) as data:
-                out = {k: data[k] for k in data.files}
+            with np.load(meta_path, allow_pickle=False) as meta:
+                out = {k: meta[k] for k in meta.files}
+            mapped = np.load(x_path, mmap_mode="r", allow_pickle=False)
+            out["x_train"] = np.array(mapped)   # materialized in memory; about 2x np.load's buffered read
+            del mapped
             return _unpack(out)
         except (OSError, ValueError):
-            target.unlink(missing_ok=True)
+            pass   # unreadable entry: parse again and replace it
     arrays = parse()
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(f"{stem}-*.npz"):
+    for old in folder.glob(f"{stem}-*"):
         old.unlink(missing_ok=True)
-    with atomic_path(target) as tmp:
+    with atomic_path(x_path, suffix=".npy") as tmp:
+        np.save(tmp, arrays["x_train"], allow_pickle=False)
+    with atomic_path(meta_path) as tmp:
         np.savez(tmp, **_pack(arrays))
     return arrays
 
 
 def _pack(arrays: dict) -> dict:
-    out = {k: v for k, v in arrays.items() if k != "skipped" and v is not None}
+    out = {k: v for k, v in arrays.items() if k not in ("skipped", "x_train") and v is not None}
     out["skipped"] = np.array([list(s) for s in arrays["skipped"]], dtype=str).reshape(-1, 2)
     return out
 

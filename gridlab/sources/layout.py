@@ -15,7 +15,15 @@ def _visible(p: Path) -> bool:
 
 
 def _class_files(folder: Path, pattern: str) -> list[Path]:
-    return sorted(p for p in folder.rglob(pattern) if p.is_file() and _visible(p.relative_to(folder)))
+    """Files matching ``pattern`` at any depth below ``folder``, hidden files and folders left out, sorted."""
+    import fnmatch
+    import os
+
+    out = []
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        out += [Path(top) / f for f in fnmatch.filter(files, pattern) if not f.startswith(".")]
+    return sorted(out)
 
 
 def discover(root: str | Path, pattern: str = "*", skipped: Skipped | None = None):

@@ -37,12 +37,8 @@ def train(config=None, **overrides) -> Run:
     >>> run.folder
     PosixPath('runs/digits-seed001_cnn')
     """
-    import keras
-
     from ..datasets import build_dataset
-    from ..models import build_model
     from ..sources import read_source
-    from .callbacks import Monitor
 
     config = config if config is not None else load_config(overrides)
     folder, resuming = runs.choose_run_dir(config)
@@ -57,6 +53,9 @@ def train(config=None, **overrides) -> Run:
     for notice in dataset.notices:
         _say(config, f"notice: {notice}")
     runs.write_data_report(folder, dataset)
+    import keras   # only now: data readers may fork worker processes, which is unsafe once TensorFlow runs
+
+    from .callbacks import Monitor
     _say(config, f"data: {dataset.name} from {dataset.origin}: train {len(dataset.y_train):,}, "
                  f"val {len(dataset.y_val):,}, test {len(dataset.y_test):,} ({dataset.test_origin}); "
                  f"input {dataset.input_shape}, {dataset.num_classes} classes, scaling {dataset.scaling['kind']}")

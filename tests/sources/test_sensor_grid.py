@@ -79,3 +79,64 @@ def test_cache_hit_and_invalidation(grid_folder):
     changed = read_sensor_folder(grid_folder, fmt)
     assert 99.0 in changed[0]
     assert len(list(cache_folder().glob("*.npz"))) == 1        # the stale entry was replaced
+
+
+# --- the batched fast path must agree with the strict parser -------------------------------------------------------
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gridlab.sources.sensor_grid import parse_frames, parse_frames_parallel
+from gridlab.sources.skips import Skipped
+
+
+def _write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.floats(-1000, 1000, allow_nan=False, width=32), min_size=3, max_size=3),
+                min_size=2, max_size=4),
+       st.sampled_from(["{:.2f}", "{:.0f}", "{:g}", "{:.6e}"]))
+def test_fast_batch_equals_strict(tmp_path_factory, rows, form):
+    tmp = tmp_path_factory.mktemp("fast")
+    text = "head er\n" + "\n".join(" ".join(form.format(v) for v in row) for row in rows) + "\n"
+    path = _write(tmp, "f.txt", text)
+    fmt = GridFormat(skip_rows=1)
+    x, _ = parse_frames([(path, 0), (path, 0)], fmt, Skipped())
+    assert np.array_equal(x[0], parse_frame(path, fmt=fmt)) and np.array_equal(x[0], x[1])
+
+
+@pytest.mark.parametrize("text", ["1\t2\t3\n4\t5\t6\n", "1  2 3\n4 5  6\n", " 1 2 3\n4 5 6 \n", "1 2 3\r\n4 5 6\r\n"])
+def test_irregular_spacing_gives_strict_results(tmp_path, text):
+    path = _write(tmp_path, "f.txt", text)
+    x, _ = parse_frames([(path, 0)], GridFormat(), Skipped())
+    assert x[0].tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_batch_with_one_bad_file_names_it(tmp_path):
+    good = [_write(tmp_path, f"g{i}.txt", "1 2\n3 4\n") for i in range(3)]
+    bad = _write(tmp_path, "bad.txt", "1 2\n3 nan\n")
+    items = [(p, 0) for p in good] + [(bad, 1)]
+    with pytest.raises(DataFormatError, match=r"bad.txt:2: expected a finite number in column 2"):
+        parse_frames(items, GridFormat(), Skipped())
+    x, y = parse_frames(items, GridFormat(), skipped := Skipped("skip"))
+    assert len(x) == 3 and skipped.files[0][0] == str(bad)
+
+
+def test_parallel_matches_serial(tmp_path):
+    items = [(_write(tmp_path, f"f{i:02d}.txt", f"{i} 1 2\n3 4 {i}.5\n"), i % 2) for i in range(12)]
+    bad = _write(tmp_path, "zz.txt", "1 2\n")
+    items.append((bad, 0))
+    s1, s2 = Skipped("skip"), Skipped("skip")
+    x1, y1 = parse_frames(items, GridFormat(), s1)
+    x2, y2 = parse_frames_parallel(items, GridFormat(), s2, workers=2, min_items=1)
+    assert np.array_equal(x1, x2) and np.array_equal(y1, y2) and [p for p, _ in s2.files] == [str(bad)]
+
+
+def test_parallel_error_reaches_the_caller(tmp_path):
+    items = [(_write(tmp_path, f"f{i:02d}.txt", "1 2\n3 4\n"), 0) for i in range(6)]
+    items.append((_write(tmp_path, "x.txt", "1 2\n3 four\n"), 1))
+    with pytest.raises(DataFormatError, match=r"x.txt:2: expected a number in column 2, received 'four'"):
+        parse_frames_parallel(items, GridFormat(), Skipped(), workers=2, min_items=1)
