@@ -19,6 +19,7 @@ EXAMPLES = {
     "info": "gridlab info runs/digits-seed001_cnn",
     "report": "gridlab report runs/digits-seed001_cnn",
     "config": "gridlab config",
+    "compare": "gridlab compare runs/fashion-mnist-seed001_cnn runs/fashion-mnist-fast --out compare.html",
     "make-thermal": "gridlab make-thermal data/thermal            # 6,697 face + 392 not_face frames\n"
                     "  gridlab make-thermal data/small --faces 200 --not-faces 40 --seed 1",
 }
@@ -53,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     r = add("report", "rebuild a run's report.html and report.md")
     r.add_argument("run")
     add("config", "list every configuration key with its default and meaning")
+    c = add("compare", "compare finished runs: a table of their main figures and overlaid validation curves")
+    c.add_argument("runs", nargs="+")
+    c.add_argument("--out", default="compare.html", help="where to write the HTML page (default compare.html)")
     m = add("make-thermal", "write a synthetic thermal-camera data set (seed 004's layout; generated, not real)")
     m.add_argument("out")
     m.add_argument("--faces", type=int, default=6697)
@@ -166,6 +170,16 @@ def _config(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from .evaluation.compare import compare
+
+    rows, out = compare(args.runs, args.out)
+    keys = ("run", "model", "parameters", "train_seconds", "accuracy", "balanced_accuracy", "log_loss")
+    _print_rows([[r[k] if not isinstance(r[k], float) else f"{r[k]:.4f}" for k in keys] for r in rows], keys)
+    print(f"written: {out}")
+    return 0
+
+
 def _make_thermal(args) -> int:
     from .sources.thermal_synth import make_thermal
 
@@ -176,7 +190,7 @@ def _make_thermal(args) -> int:
 
 COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "models": _models, "datasets": _datasets,
             "info": _info, "report": _report, "config": _config,
-            "make-thermal": _make_thermal}
+            "compare": _compare, "make-thermal": _make_thermal}
 
 
 def main(argv=None) -> int:

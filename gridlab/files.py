@@ -38,6 +38,16 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     _fsync_dir(path.parent)
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Delete ``.tmp-*`` files a killed writer left in ``folder``; returns how many. Final names are never touched."""
+    count = 0
+    for tmp in Path(folder).glob(TMP_PREFIX + "*"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            count += 1
+    return count
+
+
 def _fsync_dir(folder: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)

@@ -99,3 +99,13 @@ def test_make_thermal_train_predict_with_threshold(capsys):
     lines = out.strip().splitlines()
     assert code == 0 and len(lines) == 4
     assert all(re.search(r"(face|not_face)\s+\d\.\d{4}\s+\d\.\d{4}", line) for line in lines[1:])
+
+
+def test_compare_two_runs(idx_dir, tmp_path, capsys):
+    for name, model in (("a", "seed002_mlp"), ("b", "seed003_mlp")):
+        _run(["train", "data=mnist", f"data_dir={idx_dir}", f"model={model}", "epochs=2", f"name={name}",
+              "report=false", "-q"], capsys)
+    code, out, _ = _run(["compare", "runs/a", "runs/b", "--out", "cmp.html"], capsys)
+    assert code == 0 and "seed002_mlp" in out and "seed003_mlp" in out and "written: cmp.html" in out
+    page = (tmp_path / "cmp.html").read_text()
+    assert page.count("<tr>") == 3 and "data:image/png;base64," in page

@@ -56,15 +56,15 @@ def gridlab_cnn(input_shape, n, dropout=None):
     """gridlab's small CNN: conv-BN-ReLU blocks, pooling while the grid is large enough, global average pooling.
     Works on 8x8 digits, 28x28 images and 110x120 sensor frames alike."""
     out, size = [], min(input_shape[0], input_shape[1])
+    while size >= 56:  # large frames (110x120 sensor grids): average down first, convolutions are the cost
+        out.append(layers.AveragePooling2D(2))
+        size //= 2
     for filters in (32, 64, 128):
         out += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(),
                 layers.Activation("relu")]
         if size >= 4:
             out.append(layers.MaxPooling2D(2))
             size //= 2
-    while size >= 16:  # large sensor frames: shrink further before pooling globally
-        out.append(layers.MaxPooling2D(2))
-        size //= 2
     return out + [layers.GlobalAveragePooling2D(), layers.Dropout(0.2 if dropout is None else dropout),
                   output(n)]
 

@@ -75,6 +75,17 @@ class Monitor(keras.callbacks.Callback):
         return value < self.best if self.lower_is_better else value > self.best
 
     def on_epoch_end(self, epoch, logs=None):
+        try:
+            self._record(epoch, logs)
+        except OSError as exc:
+            from ..errors import RunError
+
+            where = exc.filename or self.folder
+            raise RunError(f"{where}: cannot write the checkpoint of epoch {epoch + 1} ({exc.strerror}); training "
+                           "stopped and the files of the previous epoch are unchanged. Free disk space or make the "
+                           "run folder writable, then run the same command again to resume.") from None
+
+    def _record(self, epoch, logs):
         logs = dict(logs or {})
         self.seconds = time.perf_counter() - self._start
         if self.nan_at is not None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import load_config, parse_duration, parse_threshold, save_config
 from ..errors import TrainingError
-from ..files import write_json, write_text
+from ..files import remove_stale_temporaries, write_json, write_text
 from . import run_dir as runs
 from .setup import class_weights, make_optimizer, resolve_precision, seed_everything
 
@@ -48,6 +48,7 @@ def train(config=None, **overrides) -> Run:
     source = read_source(config, progress=config.verbose)   # bad data fails here, before anything is written
     dataset = build_dataset(source, config)
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
     save_config(config, folder / "config.yaml")
     _say(config, f"run directory: {folder}" + (" (resuming)" if resuming else ""))
     for notice in dataset.notices:
@@ -63,13 +64,17 @@ def train(config=None, **overrides) -> Run:
     precision = resolve_precision(config.precision)
     keras.mixed_precision.set_global_policy(precision)
     try:
-        seed_everything(config.seed, config.deterministic)
+        # a resumed run continues with a random stream derived from (seed, epochs done), not the first epoch's
+        done = _epochs_done(folder) if resuming else 0
+        seed_everything(config.seed + 1000 * done, config.deterministic)
         weights, notice = class_weights(dataset.y_train, dataset.num_classes, config.class_weight)
         if notice:
             _say(config, f"notice: {notice}")
         state = None
         if resuming:
-            state = __import__("json").loads((folder / "state.json").read_text())
+            import json
+
+            state = json.loads((folder / "state.json").read_text())
             from ..models.io import load_model
 
             model = load_model(folder / "last.keras", compile=True)
@@ -104,6 +109,12 @@ def train(config=None, **overrides) -> Run:
         return _finish(config, folder, model, dataset, monitor, precision, fit_seconds)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def _epochs_done(folder: Path) -> int:
+    import json
+
+    return int(json.loads((folder / "state.json").read_text()).get("epochs_done", 0))
 
 
 def _stopped(state: dict, config) -> bool:
