@@ -19,6 +19,8 @@ EXAMPLES = {
     "info": "gridlab info runs/digits-seed001_cnn",
     "report": "gridlab report runs/digits-seed001_cnn",
     "config": "gridlab config",
+    "serve": "gridlab serve runs/fashion-mnist-fast --port 8000    # then open http://127.0.0.1:8000/",
+    "export": "gridlab export runs/fashion-mnist-fast --format onnx      # also: litert, saved_model, keras",
     "compare": "gridlab compare runs/fashion-mnist-seed001_cnn runs/fashion-mnist-fast --out compare.html",
     "make-thermal": "gridlab make-thermal data/thermal            # 6,697 face + 392 not_face frames\n"
                     "  gridlab make-thermal data/small --faces 200 --not-faces 40 --seed 1",
@@ -46,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("files", nargs="+")
     pr.add_argument("--top-k", type=int, default=3)
     pr.add_argument("--out", help="also write the predictions to this CSV file")
+    pr.add_argument("--runtime", choices=("keras", "onnx"), default="keras",
+                    help="onnx uses the run's ONNX export (make it with gridlab export) and ONNX Runtime")
     add("models", "list the model zoo: name, seed input, parameter count, source")
     d = add("datasets", "show where each named data set was found, or why not")
     d.add_argument("--data-dir", help="a folder to look in first")
@@ -54,6 +58,15 @@ def _parser() -> argparse.ArgumentParser:
     r = add("report", "rebuild a run's report.html and report.md")
     r.add_argument("run")
     add("config", "list every configuration key with its default and meaning")
+    sv = add("serve", "serve a run over HTTP (POST /predict, a web page at /, docs at /docs)")
+    sv.add_argument("run")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("overrides", nargs="*", metavar="key=value", help="serve_* keys, e.g. serve_runtime=keras")
+    x = add("export", "export a run (ONNX, LiteRT, SavedModel, .keras) and check it agrees on the test split")
+    x.add_argument("run")
+    x.add_argument("--format", default="onnx", choices=("onnx", "litert", "saved_model", "keras"))
+    x.add_argument("--out", help="where to write it (default RUN/export/model.<ext>)")
     c = add("compare", "compare finished runs: a table of their main figures and overlaid validation curves")
     c.add_argument("runs", nargs="+")
     c.add_argument("--out", default="compare.html", help="where to write the HTML page (default compare.html)")
@@ -99,7 +112,7 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     from .prediction import predict
 
-    rows = predict(args.run, args.files, args.top_k, args.out)
+    rows = predict(args.run, args.files, args.top_k, args.out, args.runtime)
     table = [(r["file"], r["class"], f"{r['probability']:.4f}",
               "" if r["threshold"] is None else f"{r['threshold']:.4f}",
               ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top_k"])) for r in rows]
@@ -170,6 +183,23 @@ def _config(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    from .config import load_config, parse_overrides
+    from .serving.app import serve
+
+    serve(args.run, args.host, args.port, load_config(parse_overrides(args.overrides)))
+    return 0
+
+
+def _export(args) -> int:
+    from .export import export
+
+    r = export(args.run, args.format, args.out)
+    print(f"{r['path']}  {r['bytes']:,} bytes  parity on {r['examples']:,} test examples: argmax agreement "
+          f"{r['argmax_agreement']:.2%}, max probability difference {r['max_abs_diff']:.2e}  (passed)")
+    return 0
+
+
 def _compare(args) -> int:
     from .evaluation.compare import compare
 
@@ -190,12 +220,17 @@ def _make_thermal(args) -> int:
 
 COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "models": _models, "datasets": _datasets,
             "info": _info, "report": _report, "config": _config,
-            "compare": _compare, "make-thermal": _make_thermal}
+            "compare": _compare, "export": _export, "serve": _serve, "make-thermal": _make_thermal}
 
 
 def main(argv=None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:   # key=value after an option (e.g. serve RUN --port 8000 serve_runtime=keras) still counts
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides) + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not args.command:
         parser.print_help()
         return 2

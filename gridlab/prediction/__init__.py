@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, RunError
 from ..training.run_dir import find_run, read_run
 
 
@@ -20,16 +20,36 @@ class Predictor:
     '7'
     """
 
-    def __init__(self, run):
-        from ..models.io import load_model
-
+    def __init__(self, run, runtime: str = "keras"):
         self.folder = find_run(run)
         self.info = read_run(self.folder)
-        self.model = load_model(self.folder / "model.keras")
+        self.runtime = runtime
+        self._model = None
+        if runtime == "keras":
+            self._run = lambda x: self.model.predict(x, batch_size=256, verbose=0)
+        elif runtime == "onnx":
+            from ..export import export_path
+            from ..export.runtimes import load_runner
+
+            path = export_path(self.folder, "onnx")
+            if not path.is_file():
+                raise RunError(f"{path}: no ONNX export yet. Run `gridlab export {self.folder} --format onnx` first.")
+            self._run = load_runner("onnx", path)
+        else:
+            raise RunError(f"runtime {runtime!r} is not one of keras, onnx.")
         self.class_names = self.info["class_names"]
         self.input_shape = tuple(self.info["input_shape"])
         self.threshold = self.info.get("threshold")
         self.positive = self.info.get("positive_class")
+
+    @property
+    def model(self):
+        """The Keras model (loaded safely on first use)."""
+        if self._model is None:
+            from ..models.io import load_model
+
+            self._model = load_model(self.folder / "model.keras")
+        return self._model
 
     # -- reading inputs -------------------------------------------------------------------------------------------
     def read_file(self, path: str | Path, data: bytes | None = None) -> np.ndarray:
@@ -78,7 +98,7 @@ class Predictor:
             x = np.clip(np.rint(x), 0, 255).astype(np.uint8) if x.dtype != np.uint8 else x
         else:
             x = x.astype(np.float32)
-        return np.asarray(self.model.predict(x, batch_size=256, verbose=0), dtype=np.float64)
+        return np.asarray(self._run(x), dtype=np.float64)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         from ..evaluation.metrics import predict_labels
@@ -112,9 +132,9 @@ def write_predictions_csv(rows: list[dict], path) -> None:
     write_text(path, buf.getvalue())
 
 
-def predict(run, files, top_k: int = 3, out: str | None = None) -> list[dict]:
-    """Classify ``files`` with a finished run; optionally write the rows to ``out`` as CSV."""
-    rows = Predictor(run).predict_files([Path(f) for f in files], top_k)
+def predict(run, files, top_k: int = 3, out: str | None = None, runtime: str = "keras") -> list[dict]:
+    """Classify ``files`` with a finished run (Keras, or its ONNX export); optionally write the rows as CSV."""
+    rows = Predictor(run, runtime).predict_files([Path(f) for f in files], top_k)
     if out:
         write_predictions_csv(rows, out)
     return rows

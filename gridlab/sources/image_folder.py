@@ -11,6 +11,10 @@ from ..errors import DataFormatError
 from .layout import discover
 from .skips import Skipped
 
+class ImageTooLargeError(DataFormatError):
+    """An image over the pixel limit, or a decompression bomb."""
+
+
 MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP"}
 MAX_PIXELS = 50_000_000
 
@@ -21,7 +25,8 @@ def sniff_format(head: bytes) -> str | None:
 
 
 def decode_image(path: Path | str, data: bytes | None = None, color: str = "grayscale",
-                 size: tuple[int, int] | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+                 size: tuple[int, int] | None = None, max_pixels: int = MAX_PIXELS,
+                 formats=("PNG", "JPEG", "BMP")) -> np.ndarray:
     """Decode one image into uint8 (H, W, C) with C = 1 (grayscale) or 3 (rgb), resized to ``size`` = (H, W).
 
     Raises:
@@ -35,27 +40,33 @@ def decode_image(path: Path | str, data: bytes | None = None, color: str = "gray
     if not data:
         raise DataFormatError(path, "expected an image, received an empty file (0 bytes)", "Remove the file.")
     fmt = sniff_format(data[:8])
-    if fmt is None:
-        raise DataFormatError(path, f"expected PNG, JPEG or BMP content, received bytes {data[:4]!r}",
+    if fmt is None or fmt not in formats:
+        allowed = " or ".join([", ".join(formats[:-1]), formats[-1]] if len(formats) > 1 else formats)
+        raise DataFormatError(path, f"expected {allowed} content, received bytes {data[:4]!r}",
                               "Convert the file to PNG, or remove it.")
     import io
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[fmt]) as img:
-                w, h = img.size
-                if w == 0 or h == 0 or w * h > max_pixels:
-                    raise DataFormatError(path, f"expected 1 to {max_pixels:,} pixels, received {w}x{h}",
-                                          "Use a smaller image.")
+            with Image.open(io.BytesIO(data), formats=[fmt]) as img:   # reads the header only
+                w, h = img.size                # checked before any pixel is decoded
+                if w == 0 or h == 0:
+                    raise DataFormatError(path, f"expected an image at least 1x1, received {w}x{h}",
+                                          "Send a real image.")
+                if w * h > max_pixels:
+                    raise ImageTooLargeError(path, f"expected at most {max_pixels:,} pixels, received {w}x{h}",
+                                             "Use a smaller image.")
                 img = img.convert("L" if color == "grayscale" else "RGB")
                 if size is not None and (h, w) != tuple(size):
                     img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
                 array = np.asarray(img, dtype=np.uint8)
     except DataFormatError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(path, f"expected at most {max_pixels:,} pixels, received a decompression bomb "
+                                       f"({exc})", "Use a smaller image.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataFormatError(path, f"expected a valid {fmt} image, received data that cannot be decoded ({exc})",
                               "Re-export the image, or remove it.") from None
     return array[..., None] if array.ndim == 2 else array

@@ -56,7 +56,7 @@ def test_empty_class_folder(image_folder):
 
 def test_pixel_limit(tmp_path):
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "big.png")
-    with pytest.raises(DataFormatError, match=r"expected 1 to 100 pixels, received 20x20"):
+    with pytest.raises(DataFormatError, match=r"expected at most 100 pixels, received 20x20"):
         decode_image(tmp_path / "big.png", max_pixels=100)
 
 

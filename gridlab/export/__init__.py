@@ -1,0 +1,112 @@
+"""Export: a finished run -> ONNX, LiteRT, SavedModel or .keras, each followed by a parity check on the run's test
+split in the exported format's own runtime. The scaling is inside the model (its first layer); class names, the
+input description and the binary threshold travel with the file (ONNX metadata, and a ``.gridlab.json`` beside every
+export), so the exported file alone gives the same predictions."""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GridlabError
+from ..files import atomic_path, write_json
+from .runtimes import SUFFIX, load_runner, run_batched
+
+FORMATS = tuple(SUFFIX)
+KERAS_FORMAT = {"onnx": "onnx", "litert": "litert", "saved_model": "tf_saved_model"}
+
+
+class ExportError(GridlabError):
+    """An export failed or its parity check did not pass."""
+
+
+def export_path(folder: Path, fmt: str) -> Path:
+    return folder / "export" / ("saved_model" if fmt == "saved_model" else f"model{SUFFIX[fmt]}")
+
+
+def metadata(info: dict) -> dict:
+    keys = ("class_names", "input_shape", "input_dtype", "kind", "reader", "scaling", "threshold", "positive_class")
+    return {"gridlab_export": 1, **{k: info.get(k) for k in keys}}
+
+
+def _write_model(model, fmt: str, target: Path, meta: dict, sample: np.ndarray) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "keras":
+        with atomic_path(target, suffix=".keras") as tmp:
+            model.save(tmp)
+        return
+    model(sample)  # ONNX export needs a model that has been called
+    if fmt == "saved_model":
+        staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=target.parent))
+        try:
+            model.export(str(staging / "m"), format="tf_saved_model", verbose=False)
+            if target.exists():
+                shutil.rmtree(target)
+            (staging / "m").rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return
+    with atomic_path(target) as tmp:
+        model.export(str(tmp), format=KERAS_FORMAT[fmt], verbose=False)
+        if fmt == "onnx":
+            import onnx
+
+            proto = onnx.load(str(tmp))
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = "gridlab", json.dumps(meta)
+            onnx.save(proto, str(tmp))
+
+
+def export(run, fmt: str = "onnx", out: str | Path | None = None, check: bool = True) -> dict:
+    """Export a run and check parity. Returns the report that is also written to ``export.json``.
+
+    Raises:
+        ExportError: the parity check failed (argmax agreement below 100% for float exports).
+    """
+    from ..evaluation import _run_dataset
+    from ..prediction import Predictor
+
+    if fmt not in FORMATS:
+        raise ExportError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
+    predictor = Predictor(run)
+    target = Path(out) if out else export_path(predictor.folder, fmt)
+    meta = metadata(predictor.info)
+    dataset = _run_dataset(predictor)
+    x = dataset.x_test
+    started = time.perf_counter()
+    try:
+        _write_model(predictor.model, fmt, target, meta, x[:1])
+    except GridlabError:
+        raise
+    except Exception as exc:  # converters raise many types; report them on one line
+        raise ExportError(f"{target}: export to {fmt} failed ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}).") from None
+    write_json(Path(str(target) + ".gridlab.json"), meta)
+    seconds = time.perf_counter() - started
+    report = {"format": fmt, "path": str(target), "export_seconds": round(seconds, 2),
+              "bytes": _size(target), "examples": int(len(x))}
+    if check:
+        reference = predictor.predict_arrays(x)
+        got = run_batched(load_runner(fmt, target), x)
+        agree = float(np.mean(predictor.decide(got) == predictor.decide(reference)))
+        report.update({"argmax_agreement": agree, "max_abs_diff": float(np.max(np.abs(got - reference))),
+                       "passed": agree == 1.0})
+    log = predictor.folder / "export.json"
+    existing = json.loads(log.read_text()) if log.is_file() else {}
+    existing[fmt] = report
+    write_json(log, existing)
+    if check and not report["passed"]:
+        raise ExportError(f"{target}: parity check failed: the {fmt} export agrees with Keras on "
+                          f"{report['argmax_agreement']:.2%} of {len(x)} test examples (max probability "
+                          f"difference {report['max_abs_diff']:.2e}); the file is kept for inspection.")
+    return report
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size

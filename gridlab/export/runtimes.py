@@ -1,0 +1,62 @@
+"""Running an exported model in its own runtime: ONNX Runtime, the LiteRT interpreter, TensorFlow for SavedModel,
+Keras for ``.keras``. Each runner takes raw inputs (N, H, W, C) of the run's dtype and returns probabilities."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import GridlabError
+
+SUFFIX = {"onnx": ".onnx", "litert": ".tflite", "saved_model": "", "keras": ".keras"}
+
+
+def load_runner(fmt: str, path: str | Path):
+    path = str(path)
+    if fmt == "onnx":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise GridlabError("ONNX Runtime is not installed. Install it with: pip install 'gridlab[export]'") from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 0
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda x: session.run(None, {name: x})[0]
+    if fmt == "litert":
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            import warnings
+
+            import tensorflow as tf
+
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+            Interpreter = tf.lite.Interpreter
+        interpreter = Interpreter(model_path=path)
+        inp = interpreter.get_input_details()[0]
+        out = interpreter.get_output_details()[0]
+
+        def run(x):
+            interpreter.resize_tensor_input(inp["index"], list(x.shape))
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(inp["index"], x)
+            interpreter.invoke()
+            return interpreter.get_tensor(out["index"]).copy()
+
+        return run
+    if fmt == "saved_model":
+        import tensorflow as tf
+
+        fn = tf.saved_model.load(path).signatures["serving_default"]
+        return lambda x: next(iter(fn(tf.constant(x)).values())).numpy()
+    if fmt == "keras":
+        from ..models.io import load_model
+
+        model = load_model(path)
+        return lambda x: model.predict(x, batch_size=512, verbose=0)
+    raise GridlabError(f"unknown export format {fmt!r}; use one of {', '.join(SUFFIX)}.")
+
+
+def run_batched(runner, x: np.ndarray, batch: int = 1024) -> np.ndarray:
+    return np.concatenate([np.asarray(runner(x[i:i + batch]), dtype=np.float64) for i in range(0, len(x), batch)])

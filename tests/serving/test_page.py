@@ -1,0 +1,62 @@
+"""The web page in a real headless Chromium against the real server: draw a stroke, upload a file, read the
+prediction from the page, keep a screenshot."""
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.evaluation.test_report_browser import needs_browser, open_browser
+
+
+def _wait(driver, script, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+@pytest.mark.slow
+@needs_browser
+def test_draw_and_upload(server, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver = open_browser(tmp_path)
+    try:
+        driver.get(server.url + "/")
+        about = _wait(driver, "const t = document.getElementById('about').textContent;"
+                              "return t.startsWith('Model') ? t : null;")
+        assert "10 classes, input 28x28" in about
+        pad = driver.find_element("id", "pad")
+        ActionChains(driver).move_to_element_with_offset(pad, -60, -100).click_and_hold() \
+            .move_by_offset(30, 60).move_by_offset(40, 80).move_by_offset(20, 40).release().perform()
+        drawn = _wait(driver, "return document.getElementById('predicted').textContent || null;")
+        assert drawn in [str(d) for d in range(10)]
+        bars = driver.execute_script("return document.querySelectorAll('#bars .bar').length")
+        assert bars == 10
+        # the input preview holds the downsampled stroke: some bright pixels, mostly dark
+        lit = driver.execute_script(
+            "const c = document.getElementById('seen'); const d = c.getContext('2d').getImageData(0,0,c.width,"
+            "c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++; return n;")
+        assert 5 < lit < 28 * 28 / 2
+
+        image = tmp_path / "band.png"
+        img = np.zeros((28, 28), np.uint8)
+        img[19:] = 230
+        Image.fromarray(img).save(image)
+        driver.execute_script("document.getElementById('predicted').textContent = ''")
+        driver.find_element("id", "file").send_keys(str(image))
+        uploaded = _wait(driver, "return document.getElementById('predicted').textContent || null;")
+        detail = driver.find_element("id", "detail").text
+        assert uploaded in [str(d) for d in range(10)] and detail.startswith("probability ")
+        shot = Path(os.environ.get("GRIDLAB_SCREENSHOTS", tmp_path)) / "page-screenshot.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 5_000
+    finally:
+        driver.quit()
