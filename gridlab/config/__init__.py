@@ -100,15 +100,9 @@ def load_config(overrides: dict | None = None, cfg_file: str | None = None) -> "
     cfg_file = overrides.pop("cfg", cfg_file)
     from_file = {}
     if cfg_file:
-        path = Path(cfg_file)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found. Pass an existing YAML file with cfg=FILE.")
-        try:
-            from_file = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}). Fix the file's syntax.") from None
-        if not isinstance(from_file, dict):
-            raise ConfigError(f"{path}: expected a mapping of key: value, received {type(from_file).__name__}.")
+        if not Path(cfg_file).is_file():
+            raise ConfigError(f"{cfg_file}: config file not found. Pass an existing YAML file with cfg=FILE.")
+        from_file = _read_mapping(Path(cfg_file))
     values = {k: s.default for k, s in SPECS.items()}
     checked_file = {k: _check(k, v, str(cfg_file)) for k, v in from_file.items()}
     checked_over = {k: _check(k, v, "command line") for k, v in overrides.items()}
@@ -122,6 +116,17 @@ def load_config(overrides: dict | None = None, cfg_file: str | None = None) -> "
     return config
 
 
+def _read_mapping(path: Path) -> dict:
+    """A YAML file of ``key: value`` lines, or a ConfigError naming the file."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}). Fix the file's syntax.") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: expected a mapping of key: value, received {type(doc).__name__}.")
+    return doc
+
+
 DATA_CARD = "gridlab-data.yaml"
 DATA_CARD_KEYS = {"source", "scaling", "color", "image_size", "on_bad_file"} | {k for k in SPECS if k.startswith("grid_")}
 
@@ -133,12 +138,7 @@ def data_card(data) -> dict:
     path = (folder if folder.is_dir() else folder.parent) / DATA_CARD
     if str(data) == "auto" or not path.is_file() or not (folder.is_dir() or folder.suffix == ".csv"):
         return {}
-    try:
-        card = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}). Fix or delete the file.") from None
-    if not isinstance(card, dict):
-        raise ConfigError(f"{path}: expected a mapping of key: value, received {type(card).__name__}.")
+    card = _read_mapping(path)
     for key in card:
         if key not in DATA_CARD_KEYS:
             raise ConfigError(f"{path}: {key!r} cannot be set by a data folder; allowed: "

@@ -68,40 +68,34 @@ def binary_roc_auc(is_pos: np.ndarray, score: np.ndarray) -> float:
     return float((ranks[is_pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
-def average_precision(is_pos: np.ndarray, score: np.ndarray) -> float:
-    """Area under the precision-recall curve as a step sum over thresholds (sklearn's definition)."""
-    n_pos = int(is_pos.sum())
-    if n_pos == 0:
-        return float("nan")
+def _counts_by_threshold(is_pos: np.ndarray, score: np.ndarray):
+    """True and false positives when the threshold is each distinct score, highest first, and those scores."""
     order = np.argsort(-score, kind="mergesort")
     s, pos = score[order], is_pos[order]
-    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]  # end of each tie group
+    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]  # end of each group of tied scores
     tp = np.cumsum(pos)[last]
-    fp = (last + 1) - tp
-    precision = tp / (tp + fp)
-    recall = tp / n_pos
+    return tp, (last + 1) - tp, s[last]
+
+
+def average_precision(is_pos: np.ndarray, score: np.ndarray) -> float:
+    """Area under the precision-recall curve as a step sum over thresholds (sklearn's definition)."""
+    if not is_pos.any():
+        return float("nan")
+    precision, recall, _ = pr_curve(is_pos, score)
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
 def roc_curve(is_pos: np.ndarray, score: np.ndarray):
     """False-positive rate, true-positive rate and thresholds, one point per distinct score."""
-    order = np.argsort(-score, kind="mergesort")
-    s, pos = score[order], is_pos[order]
-    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]
-    tp = np.cumsum(pos)[last]
-    fp = (last + 1) - tp
+    tp, fp, thresholds = _counts_by_threshold(is_pos, score)
     n_pos, n_neg = max(int(is_pos.sum()), 1), max(len(is_pos) - int(is_pos.sum()), 1)
-    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos], np.r_[np.inf, s[last]]
+    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos], np.r_[np.inf, thresholds]
 
 
 def pr_curve(is_pos: np.ndarray, score: np.ndarray):
     """Precision, recall and thresholds, one point per distinct score (highest threshold first)."""
-    order = np.argsort(-score, kind="mergesort")
-    s, pos = score[order], is_pos[order]
-    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]
-    tp = np.cumsum(pos)[last]
-    fp = (last + 1) - tp
-    return tp / (tp + fp), tp / max(int(is_pos.sum()), 1), s[last]
+    tp, fp, thresholds = _counts_by_threshold(is_pos, score)
+    return tp / (tp + fp), tp / max(int(is_pos.sum()), 1), thresholds
 
 
 def log_loss(y: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:

@@ -60,7 +60,7 @@ def gridlab_cnn(input_shape, n, dropout=None):
         out.append(layers.AveragePooling2D(2))
         size //= 2
     for filters in (32, 64, 128):
-        out += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(),
+        out += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(momentum=0.9),
                 layers.Activation("relu")]
         if size >= 4:
             out.append(layers.MaxPooling2D(2))

@@ -30,8 +30,9 @@ def _say(config, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def train(config=None, **overrides) -> Run:
-    """Train a model as the config says and write its run directory.
+def train(config=None, callbacks=(), **overrides) -> Run:
+    """Train a model as the config says and write its run directory. ``callbacks`` are extra Keras callbacks
+    (they run after gridlab's own checkpointing callback).
 
     >>> run = train(data="digits", model="seed001_cnn", epochs=1, verbose=False)   # doctest: +SKIP
     >>> run.folder
@@ -94,7 +95,7 @@ def train(config=None, **overrides) -> Run:
         started = time.perf_counter()
         if initial < config.epochs and not (state and _stopped(state, config)):
             model.fit(dataset.x_train, y_fit, batch_size=config.batch, epochs=config.epochs, initial_epoch=initial,
-                      validation_data=(dataset.x_val, y_val), class_weight=weights, callbacks=[monitor],
+                      validation_data=(dataset.x_val, y_val), class_weight=weights, callbacks=[monitor, *callbacks],
                       verbose=(1 if sys.stderr.isatty() else 2) if config.verbose else 0, shuffle=True)
         fit_seconds = time.perf_counter() - started
         if monitor.nan_at is not None:

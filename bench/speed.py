@@ -1,0 +1,100 @@
+"""Time to accuracy on Fashion-MNIST: the seeds' recipes against gridlab's presets, side by side in one process.
+
+Run:  .venv/bin/python bench/speed.py [--best]        (about 8 minutes on 2 cores; --best adds the best preset)
+Per recipe: time to reach 91.6% test accuracy (training time only; the per-epoch test evaluation is excluded),
+final test accuracy, s/epoch, images/s, the process's peak RSS so far, and ratios against the seed recipe.
+Writes docs/benchmarks.md (section "speed").
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+TARGET = 0.916
+
+
+def main() -> int:
+    import keras
+    import numpy as np
+
+    import gridlab
+    from _docs import machine, write_section
+    from gridlab.sources.catalog import load_idx_set
+    from gridlab.training.setup import cpu_has_bf16
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--best", action="store_true", help="also run preset=best (adds about 15 minutes)")
+    args = parser.parse_args()
+    _, _, x_test, y_test, *_ = load_idx_set("fashion-mnist")
+    x_test = x_test[..., None]
+
+    class TestAccuracy(keras.callbacks.Callback):
+        """Test accuracy after every epoch; its own time is kept out of the training clock."""
+
+        def on_train_begin(self, logs=None):
+            self.start, self.excluded, self.curve, self.epoch_times = time.perf_counter(), 0.0, [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            self.epoch_times.append(now - self.epoch_start)
+            proba = self.model.predict(x_test, batch_size=1000, verbose=0)
+            self.curve.append((now - self.start - self.excluded, float(np.mean(proba.argmax(1) == y_test))))
+            self.excluded += time.perf_counter() - now
+
+    recipes = [
+        ("seed 001 CNN, seed recipe (fp32, batch 32, Adam, early stopping 2)", {"model": "seed001_cnn",
+                                                                                "preset": "seed"}),
+        ("gridlab preset=fast", {"preset": "fast"}),
+        ("seed 003 MLP + Dropout(0.3), seed recipe", {"model": "seed003_mlp", "dropout": 0.3, "preset": "seed"}),
+        ("seed 003 MLP + Dropout(0.3), fast arithmetic and schedule", {"preset": "fast", "model": "seed003_mlp",
+                                                                         "dropout": 0.3, "epochs": 8}),
+    ]
+    if args.best:
+        recipes.append(("gridlab preset=best", {"preset": "best"}))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, overrides in recipes:
+            probe = TestAccuracy()
+            run = gridlab.train(data="fashion-mnist", project=tmp, report=False, verbose=False, callbacks=[probe],
+                                **overrides)
+            reached = next((t for t, acc in probe.curve if acc >= TARGET), None)
+            per_epoch = float(np.median(probe.epoch_times))
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            rows.append({"label": label, "reached": reached, "final": run.metrics["accuracy"],
+                         "best_curve": max(a for _, a in probe.curve), "epochs": len(probe.curve),
+                         "s_epoch": per_epoch, "ips": 48000 / per_epoch, "rss": rss,
+                         "train_s": probe.curve[-1][0], "precision": run.info["precision"]})
+            r = rows[-1]
+            print(f"{label}: {'%.0f s' % reached if reached else 'not reached'} to {TARGET:.1%}, final test accuracy "
+                  f"{r['final']:.4f} (best epoch {r['best_curve']:.4f}), {r['epochs']} epochs, {per_epoch:.1f} s/epoch, "
+                  f"{r['ips']:,.0f} images/s, {r['precision']}, peak RSS {rss:.2f} GiB", flush=True)
+    seed = rows[0]
+    table = [f"| recipe | time to {TARGET:.1%} test accuracy | final test accuracy | epochs | s/epoch | images/s | "
+             "arithmetic | speed-up (s/epoch) | speed-up (time to accuracy) | peak RSS GiB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        base = rows[0] if "003" not in r["label"] else rows[2]
+        tta = (f"{base['reached'] / r['reached']:.2f}x" if r["reached"] and base["reached"] else "–")
+        table.append(f"| {r['label']} | {'%.0f s' % r['reached'] if r['reached'] else 'not reached'} | "
+                     f"{r['final']:.4f} | {r['epochs']} | {r['s_epoch']:.1f} | {r['ips']:,.0f} | {r['precision']} | "
+                     f"{base['s_epoch'] / r['s_epoch']:.2f}x | {tta} | {r['rss']:.2f} |")
+    write_section("speed", "## Training speed (`bench/speed.py`)\n\n"
+                  f"Measured on: {machine()}; CPU bf16 instructions: {cpu_has_bf16()}.\nCommand: "
+                  "`.venv/bin/python bench/speed.py`. Fashion-MNIST, 48,000 training images (80/20 split), test "
+                  "accuracy on the 10,000 test images after every epoch (evaluation time excluded). Ratios: seed 001 "
+                  "rows against the seed 001 recipe, seed 003 rows against the seed 003 recipe. Peak RSS is the whole "
+                  "process's peak so far.\n\n" + "\n".join(table))
+    print("\n".join(table))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
