@@ -96,7 +96,6 @@ def wrk_load(url, body: bytes, concurrency: int, seconds: int = 5):
 
 
 def main() -> int:
-    import numpy as np
     from PIL import Image
 
     import gridlab

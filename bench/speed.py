@@ -76,7 +76,6 @@ def main() -> int:
             print(f"{label}: {'%.0f s' % reached if reached else 'not reached'} to {TARGET:.1%}, final test accuracy "
                   f"{r['final']:.4f} (best epoch {r['best_curve']:.4f}), {r['epochs']} epochs, {per_epoch:.1f} s/epoch, "
                   f"{r['ips']:,.0f} images/s, {r['precision']}, peak RSS {rss:.2f} GiB", flush=True)
-    seed = rows[0]
     table = [f"| recipe | time to {TARGET:.1%} test accuracy | final test accuracy | epochs | s/epoch | images/s | "
              "arithmetic | speed-up (s/epoch) | speed-up (time to accuracy) | peak RSS GiB |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -12,4 +12,4 @@ export TF_CPP_MIN_LOG_LEVEL=3
 "$VENV/bin/gridlab" train data=fashion-mnist preset=fast name=fashion-mnist-fast exist_ok=true "$@"
 "$VENV/bin/gridlab" evaluate runs/fashion-mnist-fast
 echo
-echo "Results: $ROOT/runs/fashion-mnist-fast/  (open report.html in a browser)"
+echo "Report: $ROOT/runs/fashion-mnist-fast/report.html  (one file; open it in a browser)"

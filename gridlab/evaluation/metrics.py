@@ -155,6 +155,7 @@ def compute_metrics(y: np.ndarray, proba: np.ndarray, class_names, threshold: fl
                              "pr_auc": None if np.isnan(ap[i]) else float(ap[i])}
                       for i, name in enumerate(class_names)},
         "confusion": cm.tolist(),
+        "confusion_normalized": (cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)).tolist(),   # rows sum to 1
     }
     if threshold is not None and k == 2:
         out["threshold"] = float(threshold)

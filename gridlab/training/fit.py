@@ -1,6 +1,7 @@
 """``train``: config -> data -> model -> fit -> evaluate -> run directory."""
 from __future__ import annotations
 
+import json
 import platform
 import sys
 import time
@@ -58,6 +59,7 @@ def train(config=None, callbacks=(), **overrides) -> Run:
     import keras   # only now: data readers may fork worker processes, which is unsafe once TensorFlow runs
 
     from .callbacks import Monitor
+
     _say(config, f"data: {dataset.name} from {dataset.origin}: train {len(dataset.y_train):,}, "
                  f"val {len(dataset.y_val):,}, test {len(dataset.y_test):,} ({dataset.test_origin}); "
                  f"input {dataset.input_shape}, {dataset.num_classes} classes, scaling {dataset.scaling['kind']}")
@@ -65,17 +67,13 @@ def train(config=None, callbacks=(), **overrides) -> Run:
     precision = resolve_precision(config.precision)
     keras.mixed_precision.set_global_policy(precision)
     try:
+        state = json.loads((folder / "state.json").read_text()) if resuming else None
         # a resumed run continues with a random stream derived from (seed, epochs done), not the first epoch's
-        done = _epochs_done(folder) if resuming else 0
-        seed_everything(config.seed + 1000 * done, config.deterministic)
+        seed_everything(config.seed + 1000 * (state["epochs_done"] if state else 0), config.deterministic)
         weights, notice = class_weights(dataset.y_train, dataset.num_classes, config.class_weight)
         if notice:
             _say(config, f"notice: {notice}")
-        state = None
-        if resuming:
-            import json
-
-            state = json.loads((folder / "state.json").read_text())
+        if state:
             from ..models.io import load_model
 
             model = load_model(folder / "last.keras", compile=True)
@@ -92,12 +90,10 @@ def train(config=None, callbacks=(), **overrides) -> Run:
         y_fit = keras.utils.to_categorical(dataset.y_train, dataset.num_classes) if smooth else dataset.y_train
         y_val = keras.utils.to_categorical(dataset.y_val, dataset.num_classes) if smooth else dataset.y_val
         initial = state["epochs_done"] if state else 0
-        started = time.perf_counter()
         if initial < config.epochs and not (state and _stopped(state, config)):
             model.fit(dataset.x_train, y_fit, batch_size=config.batch, epochs=config.epochs, initial_epoch=initial,
                       validation_data=(dataset.x_val, y_val), class_weight=weights, callbacks=[monitor, *callbacks],
                       verbose=(1 if sys.stderr.isatty() else 2) if config.verbose else 0, shuffle=True)
-        fit_seconds = time.perf_counter() - started
         if monitor.nan_at is not None:
             kept = (f"the best checkpoint (epoch {monitor.best_epoch}) is kept in model.keras"
                     if monitor.best_epoch else "no epoch finished, so there is no checkpoint yet")
@@ -107,15 +103,9 @@ def train(config=None, callbacks=(), **overrides) -> Run:
             _say(config, f"stopped: {monitor.stop_reason}")
         if (folder / "model.keras").is_file():
             model.load_weights(folder / "model.keras")
-        return _finish(config, folder, model, dataset, monitor, precision, fit_seconds)
+        return _finish(config, folder, model, dataset, monitor, precision)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-
-
-def _epochs_done(folder: Path) -> int:
-    import json
-
-    return int(json.loads((folder / "state.json").read_text()).get("epochs_done", 0))
 
 
 def _stopped(state: dict, config) -> bool:
@@ -169,7 +159,7 @@ def _summary(model) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _finish(config, folder: Path, model, dataset, monitor, precision: str, fit_seconds: float) -> Run:
+def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Run:
     import keras
 
     from ..evaluation.metrics import choose_threshold, compute_metrics

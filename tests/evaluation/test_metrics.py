@@ -32,6 +32,7 @@ def test_hand_checked_binary_case():
     m = compute_metrics(y, proba, ["neg", "pos"])
     assert m["accuracy"] == 0.75                     # third example is wrong
     assert m["confusion"] == [[2, 0], [1, 1]]
+    assert m["confusion_normalized"] == [[1.0, 0.0], [0.5, 0.5]]
     assert m["per_class"]["pos"]["recall"] == 0.5 and m["per_class"]["pos"]["precision"] == 1.0
     assert m["balanced_accuracy"] == 0.75
     assert m["per_class"]["pos"]["roc_auc"] == 0.75  # pairs: (0.35>0.1) (0.35<0.4) (0.8>0.1) (0.8>0.4)

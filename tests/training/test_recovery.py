@@ -101,8 +101,6 @@ def small_fs(tmp_path):
 
 
 def _one_epoch_then(monitor_folder, spoil):
-    import keras
-
     from gridlab.models import build_model
     from gridlab.training.callbacks import Monitor
 
