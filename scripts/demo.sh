@@ -2,7 +2,7 @@
 # Install everything and run the main job: train gridlab's fast recipe on Fashion-MNIST, evaluate it, print
 # where the report is. Extra arguments are passed to `gridlab train` (e.g. epochs=3).
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
-ensure_venv ""
+ensure_venv "[all]"
 if ! apt_install dataset-fashion-mnist; then
   echo "==> Debian's dataset-fashion-mnist could not be installed here; gridlab will download Fashion-MNIST"
 fi

@@ -82,6 +82,9 @@ def export(run, fmt: str = "onnx", out: str | Path | None = None, check: bool = 
         _write_model(predictor.model, fmt, target, meta, x[:1])
     except GridlabError:
         raise
+    except ImportError as exc:
+        raise ExportError(f"{target}: export to {fmt} needs {exc.name or 'a converter'}, which is not installed. "
+                          "Install the export extras: pip install 'gridlab[export]'.") from None
     except Exception as exc:  # converters raise many types; report them on one line
         raise ExportError(f"{target}: export to {fmt} failed ({type(exc).__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''}).") from None
@@ -91,7 +94,13 @@ def export(run, fmt: str = "onnx", out: str | Path | None = None, check: bool = 
               "bytes": _size(target), "examples": int(len(x))}
     if check:
         reference = predictor.predict_arrays(x)
-        got = run_batched(load_runner(fmt, target), x)
+        try:
+            got = run_batched(load_runner(fmt, target), x)
+        except GridlabError:
+            raise
+        except Exception as exc:  # runtimes raise many types; report them on one line
+            raise ExportError(f"{target}: the {fmt} runtime could not run the export ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}).") from None
         agree = float(np.mean(predictor.decide(got) == predictor.decide(reference)))
         report.update({"argmax_agreement": agree, "max_abs_diff": float(np.max(np.abs(got - reference))),
                        "passed": agree == 1.0})

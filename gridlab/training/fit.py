@@ -103,6 +103,12 @@ def train(config=None, callbacks=(), **overrides) -> Run:
             _say(config, f"stopped: {monitor.stop_reason}")
         if (folder / "model.keras").is_file():
             model.load_weights(folder / "model.keras")
+        if precision != "float32":   # the saved model predicts in float32 (see models.as_float32)
+            from ..models import as_float32
+            from .callbacks import save_model
+
+            model = as_float32(model)
+            save_model(model, folder / "model.keras")
         return _finish(config, folder, model, dataset, monitor, precision)
     finally:
         keras.mixed_precision.set_global_policy("float32")

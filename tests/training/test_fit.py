@@ -75,3 +75,16 @@ def test_augmentation_and_presets_train(idx_dir):
     run = _train(idx_dir, preset="fast", epochs=1, batch=16, augment=True)
     assert run.info["precision"] in ("float32", "mixed_bfloat16")
     assert np.isfinite(run.metrics["log_loss"])
+
+
+def test_bf16_training_saves_a_float32_model_that_exports_to_litert(idx_dir):
+    """Mixed precision is for training speed; the saved model computes in float32, so LiteRT runs it natively."""
+    from gridlab.export import export
+    from gridlab.models.io import load_model
+
+    run = _train(idx_dir, model="seed001_cnn", precision="mixed_bfloat16", epochs=1)
+    assert run.info["precision"] == "mixed_bfloat16"
+    model = load_model(run.folder / "model.keras")
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    report = export(run.folder, "litert")
+    assert report["passed"] and report["max_abs_diff"] < 1e-4
