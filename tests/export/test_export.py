@@ -1,0 +1,56 @@
+"""Every export format, checked in its own runtime; what travels with the exported file."""
+import json
+
+import numpy as np
+import pytest
+
+import gridlab
+from gridlab.errors import RunError
+from gridlab.export import FORMATS, export, export_path
+
+
+@pytest.fixture(scope="module")
+def binary_run(tmp_path_factory):
+    """A binary sensor-grid run, so the threshold and the float32 input path are exercised."""
+    from tests.conftest import write_grid_set
+
+    root = tmp_path_factory.mktemp("export")
+    folder = write_grid_set(root / "grids", n_per_class=(16, 6))
+    return gridlab.train(data=str(folder), grid_skip_rows=2, model="gridlab_cnn", epochs=2, batch=4,
+                         project=str(root / "runs"), verbose=False, report=False).folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_passes_parity_in_its_runtime(binary_run, fmt):
+    report = export(binary_run, fmt)
+    assert report["passed"] and report["argmax_agreement"] == 1.0 and report["max_abs_diff"] < 1e-4
+    assert export_path(binary_run, fmt).exists()
+    side = json.loads((export_path(binary_run, fmt).parent / (export_path(binary_run, fmt).name + ".gridlab.json"))
+                      .read_text())
+    assert side["class_names"] == ["face", "other"] and side["threshold"] is not None
+    assert side["scaling"]["kind"] == "standardize"
+    log = json.loads((binary_run / "export.json").read_text())
+    assert log[fmt]["passed"] is True
+
+
+def test_onnx_metadata_and_predict_runtime(binary_run):
+    import onnx
+
+    export(binary_run, "onnx")
+    meta = {p.key: p.value for p in onnx.load(str(export_path(binary_run, "onnx"))).metadata_props}
+    carried = json.loads(meta["gridlab"])
+    assert carried["class_names"] == ["face", "other"] and carried["input_dtype"] == "float32"
+    frames = sorted(str(p) for p in (binary_run.parent.parent / "grids").rglob("*.txt"))[:4]
+    by_keras = gridlab.predict(binary_run, frames, runtime="keras")
+    by_onnx = gridlab.predict(binary_run, frames, runtime="onnx")
+    assert [r["class"] for r in by_keras] == [r["class"] for r in by_onnx]
+    assert np.allclose([r["probability"] for r in by_keras], [r["probability"] for r in by_onnx], atol=1e-5)
+    assert all(r["threshold"] == carried["threshold"] for r in by_onnx)
+
+
+def test_onnx_runtime_needs_an_export(tmp_path, idx_dir):
+    run = gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed002_mlp", epochs=1, verbose=False,
+                        report=False)
+    with pytest.raises(RunError, match=r"no ONNX export yet. Run `gridlab export .* --format onnx` first"):
+        gridlab.predict(run.folder, [], runtime="onnx")
