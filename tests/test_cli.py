@@ -109,3 +109,14 @@ def test_compare_two_runs(idx_dir, tmp_path, capsys):
     assert code == 0 and "seed002_mlp" in out and "seed003_mlp" in out and "written: cmp.html" in out
     page = (tmp_path / "cmp.html").read_text()
     assert page.count("<tr>") == 3 and "data:image/png;base64," in page
+
+
+def test_evaluate_on_data_of_another_shape_names_both_shapes(idx_dir, tmp_path, capsys):
+    _run(["train", "data=mnist", f"data_dir={idx_dir}", "model=seed002_mlp", "epochs=1", "name=m", "report=false",
+          "-q"], capsys)
+    for label in ("a", "b"):
+        (tmp_path / "small" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((5, 5), 40 * i, np.uint8)).save(tmp_path / "small" / label / f"{i}.png")
+    code, _, err = _run(["evaluate", "runs/m", "--data", "small"], capsys)
+    assert code == 2 and "the model expects inputs of shape (8, 8, 1), the data small has (5, 5, 1)" in err

@@ -149,7 +149,7 @@ def data_card(data) -> dict:
 _CHOICES = {
     "source": ("auto", "idx", "digits", "image_folder", "sensor_grid", "npz"),
     "color": ("grayscale", "rgb"),
-    "scaling": ("auto", "divide255", "standardize", "none"),
+    "scaling": ("auto", "divide255", "standardize", "per_frame", "none"),
     "on_bad_file": ("error", "skip"),
     "grid_delimiter": ("whitespace", "comma"),
     "optimizer": ("adam", "adamw", "rmsprop", "sgd"),

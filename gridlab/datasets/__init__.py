@@ -6,6 +6,8 @@ the model as its first layer, so prediction and exports apply exactly the same t
 - ``divide255``: x / 255 (8-bit images; the default for uint8 data);
 - ``standardize``: (x - mean) / std with one mean and std learned from the training split (sensor grids: the
   values keep their units on disk, e.g. degrees C);
+- ``per_frame``: every example shifted and scaled to mean 0, std 1 on its own (removes a sensor's drift between
+  frames; a parameter-free LayerNormalization over height, width and channels);
 - ``none``: values used as they are.
 """
 from __future__ import annotations
@@ -79,9 +81,11 @@ def choose_scaling(kind: str, x_train: np.ndarray) -> dict:
         mean = float(x_train.mean(dtype=np.float64))
         std = float(x_train.std(dtype=np.float64)) or 1.0
         return {"kind": "standardize", "scale": 1.0 / std, "offset": -mean / std, "mean": mean, "std": std}
+    if kind == "per_frame":
+        return {"kind": "per_frame", "scale": 1.0, "offset": 0.0}
     if kind == "none":
         return {"kind": "none", "scale": 1.0, "offset": 0.0}
-    raise ConfigError(f"scaling={kind!r} is not one of auto, divide255, standardize, none.")
+    raise ConfigError(f"scaling={kind!r} is not one of auto, divide255, standardize, per_frame, none.")
 
 
 def build_dataset(source, config) -> Dataset:

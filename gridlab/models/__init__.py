@@ -37,7 +37,11 @@ def build_model(name: str, input_shape, num_classes: int, scaling: dict | None =
         raise ModelSpecError(f"model={name!r}: not a zoo model or a .yaml layer list.{did_you_mean(name, ZOO)} "
                              f"Zoo models: {', '.join(ZOO)}.")
     front = []
-    if scaling and scaling.get("kind", "none") != "none":
+    kind = (scaling or {}).get("kind", "none")
+    if kind == "per_frame":   # each example to mean 0, std 1 over all its values; no trainable parameters
+        front.append(keras.layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, epsilon=1e-3,
+                                                     name="scaling"))
+    elif kind != "none":
         front.append(keras.layers.Rescaling(scaling["scale"], scaling["offset"], name="scaling"))
     label = Path(str(name)).stem
     try:

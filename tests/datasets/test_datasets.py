@@ -39,3 +39,15 @@ def test_given_test_split_and_limit():
     ds = build_dataset(src, load_config({"limit": 40}))
     assert len(ds.y_test) == 10 and ds.test_origin == "given"
     assert len(ds.y_train) + len(ds.y_val) == 40
+
+
+def test_per_frame_scaling_removes_drift_inside_the_model():
+    from gridlab.models import build_model
+
+    model = build_model("seed003_mlp", (4, 5, 1), 2, choose_scaling("per_frame", np.zeros(3, np.float32)))
+    assert model.layers[0].name == "scaling" and model.layers[0].count_params() == 0
+    frame = np.random.default_rng(0).normal(30, 2, (1, 4, 5, 1)).astype(np.float32)
+    first = model.layers[0]
+    shifted = np.asarray(first(frame + 5.0))      # the same frame, 5 degrees warmer (sensor drift)
+    assert np.allclose(np.asarray(first(frame)), shifted, atol=1e-4)
+    assert abs(float(shifted.mean())) < 1e-4 and abs(float(shifted.std()) - 1) < 0.01

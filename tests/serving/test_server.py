@@ -116,3 +116,13 @@ def test_over_the_concurrency_limit_gets_fast_503(served_run):
         assert max(t for c, t in results if c == 503) < 0.4     # refused at once, not after the batch window
     finally:
         s.stop()
+
+
+def test_prediction_past_the_timeout_gets_504(served_run):
+    s = Server(served_run, "serve_timeout=0.001", "serve_batch_window_ms=50")
+    try:
+        r = httpx.post(s.url + "/predict", json={"grid": np.zeros((28, 28)).tolist()}, timeout=30)
+        assert r.status_code == 504 and "took over 0.001 s" in r.json()["detail"]
+        assert httpx.get(s.url + "/health").status_code == 200
+    finally:
+        s.stop()

@@ -88,3 +88,22 @@ def test_bf16_training_saves_a_float32_model_that_exports_to_litert(idx_dir):
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     report = export(run.folder, "litert")
     assert report["passed"] and report["max_abs_diff"] < 1e-4
+
+
+def test_nan_after_a_good_epoch_keeps_the_best_checkpoint(idx_dir):
+    """Epoch 1 trains normally; then the learning rate is raised so far that epoch 2 diverges."""
+    import keras
+
+    from gridlab.models.io import load_model
+
+    class Explode(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                self.model.optimizer.learning_rate.assign(1e12)
+
+    with pytest.raises(TrainingError, match=r"in epoch 2, batch \d+; training stopped and the best checkpoint "
+                                            r"\(epoch 1\) is kept in model.keras"):
+        gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed004_mlp", optimizer="sgd", epochs=4, batch=8,
+                      name="nan", verbose=False, report=False, callbacks=[Explode()])
+    model = load_model("runs/nan/model.keras")
+    assert np.isfinite(np.concatenate([w.ravel() for w in model.get_weights()])).all()
