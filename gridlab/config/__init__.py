@@ -168,7 +168,7 @@ def _validate(c) -> None:
     for key in ("val_split", "test_split"):
         if not 0.0 < getattr(c, key) < 1.0:
             raise ConfigError(f"{key} must be between 0 and 1 (exclusive), received {getattr(c, key)}.")
-    for key in ("epochs", "batch"):
+    for key in ("epochs", "batch", "steps_per_execution"):
         if getattr(c, key) < 1:
             raise ConfigError(f"{key} must be at least 1, received {getattr(c, key)}.")
     for key in ("image_size", "grid_rows", "grid_cols", "grid_shape"):

@@ -12,12 +12,13 @@ from ..errors import ConfigError, did_you_mean
 PRESETS: dict[str, dict] = {
     "none": {},
     "seed": {"optimizer": "adam", "lr": 0.001, "batch": 32, "epochs": 20, "patience": 2, "schedule": "constant",
-             "label_smoothing": 0.0, "precision": "float32", "augment": False, "monitor": "val_loss"},
+             "label_smoothing": 0.0, "precision": "float32", "steps_per_execution": 1, "augment": False,
+             "monitor": "val_loss"},
     # seed 001's lean CNN (the cheapest per image) with a one-cycle schedule, larger batches, label smoothing,
     # bf16 where the CPU has it and a fixed short schedule: no epochs spent waiting for early stopping
     "fast": {"model": "seed001_cnn", "optimizer": "adamw", "lr": 0.003, "batch": 128, "epochs": 6, "patience": 0,
              "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0001, "precision": "auto",
-             "augment": False, "monitor": "val_accuracy"},
+             "steps_per_execution": 16, "augment": False, "monitor": "val_accuracy"},
     "best": {"model": "gridlab_cnn", "optimizer": "adamw", "lr": 0.003, "batch": 128, "epochs": 30, "patience": 0,
              "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0005, "precision": "auto",
              "augment": True, "monitor": "val_accuracy"},

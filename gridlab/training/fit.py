@@ -142,7 +142,8 @@ def _new_model(config, dataset):
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
         acc = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=[acc])
+    model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=[acc],
+                  steps_per_execution=config.steps_per_execution)
     return model
 
 
