@@ -21,7 +21,7 @@ def main() -> int:
 
     import gridlab
     from _docs import machine, write_section
-    from gridlab.evaluation import _run_dataset
+    from gridlab.evaluation import run_dataset
     from gridlab.prediction import Predictor
 
     rows = []
@@ -30,7 +30,7 @@ def main() -> int:
             run = gridlab.train(data=data, model="seed000_cnn", epochs=epochs, batch=128, patience=0, project=tmp,
                                 report=False, verbose=False)
             predictor = Predictor(run.folder)
-            ds = _run_dataset(predictor)
+            ds = run_dataset(predictor)
             preds = predictor.predict_arrays(ds.x_test)
             onehot = np.eye(ds.num_classes)[ds.y_test]
             seed_way = roc_auc_score(np.round(preds), onehot)

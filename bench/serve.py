@@ -106,7 +106,7 @@ def main() -> int:
 
     import gridlab
     from _docs import machine, write_section
-    from gridlab.evaluation import _run_dataset
+    from gridlab.evaluation import run_dataset
     from gridlab.export import export, export_path
     from gridlab.export.runtimes import load_runner
     from gridlab.prediction import Predictor
@@ -117,7 +117,7 @@ def main() -> int:
     if not export_path(run, "onnx").is_file():
         export(run, "onnx")
     keras_p = Predictor(run, "keras")
-    x = _run_dataset(keras_p).x_test[:10000]
+    x = run_dataset(keras_p).x_test[:10000]
     onnx_run = load_runner("onnx", export_path(run, "onnx"))
     model = keras_p.model
     rows = []

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..errors import ModelSpecError
 
 
-def _run_dataset(predictor, data: str | None = None):
+def run_dataset(predictor, data: str | None = None):
     """The run's data set rebuilt from its saved config (same seed, so the same splits), or ``data`` instead."""
     import yaml
 
@@ -38,7 +38,7 @@ def evaluate(run, data: str | None = None, write: bool = True) -> dict:
     from .metrics import compute_metrics
 
     predictor = Predictor(run)
-    dataset = _run_dataset(predictor, data)
+    dataset = run_dataset(predictor, data)
     proba = predictor.predict_arrays(dataset.x_test)
     metrics = compute_metrics(dataset.y_test, proba, dataset.class_names, predictor.threshold,
                               predictor.positive if predictor.positive is not None else 1)
@@ -55,5 +55,5 @@ def rebuild_report(run) -> Path:
     from .report import write_report
 
     predictor = Predictor(run)
-    dataset = _run_dataset(predictor)
+    dataset = run_dataset(predictor)
     return write_report(predictor.folder, predictor.model, dataset, predictor.predict_arrays(dataset.x_test))

@@ -67,7 +67,7 @@ def export(run, fmt: str = "onnx", out: str | Path | None = None, check: bool = 
     Raises:
         ExportError: the parity check failed (argmax agreement below 100% for float exports).
     """
-    from ..evaluation import _run_dataset
+    from ..evaluation import run_dataset
     from ..prediction import Predictor
 
     if fmt not in FORMATS:
@@ -75,7 +75,7 @@ def export(run, fmt: str = "onnx", out: str | Path | None = None, check: bool = 
     predictor = Predictor(run)
     target = Path(out) if out else export_path(predictor.folder, fmt)
     meta = metadata(predictor.info)
-    dataset = _run_dataset(predictor)
+    dataset = run_dataset(predictor)
     x = dataset.x_test
     started = time.perf_counter()
     try:
