@@ -27,17 +27,19 @@ def _save(fig, path: Path) -> Path:
     return Path(path)
 
 
-def show(ax, x: np.ndarray, kind: str, units: str = "", colorbar: bool = False):
-    """Draw one example: an image in gray (or RGB), a sensor grid as an 'inferno' heatmap."""
+def show(ax, x: np.ndarray, kind: str, units: str = "", colorbar: bool = False, limits=None):
+    """Draw one example: an image in gray (or RGB), a sensor grid as an 'inferno' heatmap (on ``limits`` when
+    several share one colour scale). Returns the image artist."""
     img = x[..., 0] if x.shape[-1] == 1 else x
     if kind == "grid":
-        im = ax.imshow(img, cmap="inferno")
+        im = ax.imshow(img, cmap="inferno", vmin=limits[0] if limits else None, vmax=limits[1] if limits else None)
         if colorbar:
             ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=units)
     else:
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
+        im = ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
     ax.set_xticks([])
     ax.set_yticks([])
+    return im
 
 
 def plot_curves(rows: list[dict], path, best_epoch=None, monitor="val_loss"):
@@ -65,16 +67,23 @@ def plot_samples(x, y, class_names, kind, path, per_class: int = 6, units: str =
     k = len(class_names)
     fig, axes = plt.subplots(k, per_class, figsize=(1.3 * per_class + 1.5, 1.3 * k), squeeze=False)
     rng = np.random.default_rng(0)
-    for c, name in enumerate(class_names):
+    picks = []
+    for c in range(k):
         idx = np.flatnonzero(y == c)
-        pick = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
+        picks.append(rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else [])
+    chosen = [i for p in picks for i in p]
+    limits = (float(np.min(x[chosen])), float(np.max(x[chosen]))) if kind == "grid" and chosen else None
+    im = None
+    for c, name in enumerate(class_names):
         for j in range(per_class):
             ax = axes[c, j]
-            if j < len(pick):
-                show(ax, x[pick[j]], kind)
+            if j < len(picks[c]):
+                im = show(ax, x[picks[c][j]], kind, limits=limits)
             else:
                 ax.axis("off")
         axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    if kind == "grid" and im is not None:   # one colour scale for every frame, in the data's own units
+        fig.colorbar(im, ax=axes, fraction=0.03, pad=0.02, label=units)
     fig.suptitle("Sample examples of every class" + (f" ({units})" if units else ""))
     return _save(fig, path)
 

@@ -153,7 +153,8 @@ def create_app(predictor, config):
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "model": model_id, "in_flight": batcher.in_flight}
+        return {"status": "ok", "model": model_id, "in_flight": batcher.in_flight, "batches": batcher.batches,
+                "examples": batcher.examples}
 
     @app.get("/model")
     async def model():

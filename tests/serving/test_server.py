@@ -126,3 +126,16 @@ def test_prediction_past_the_timeout_gets_504(served_run):
         assert httpx.get(s.url + "/health").status_code == 200
     finally:
         s.stop()
+
+
+def test_requests_arriving_together_share_batches(served_run):
+    s = Server(served_run, "serve_batch_window_ms=150", "serve_max_batch=64")
+    try:
+        def one(i):
+            return httpx.post(s.url + "/predict", json={"grid": np.full((28, 28), i).tolist()}, timeout=30)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            codes = [r.status_code for r in pool.map(one, range(8))]
+        health = httpx.get(s.url + "/health").json()
+        assert codes == [200] * 8 and health["examples"] == 8 and health["batches"] < 8
+    finally:
+        s.stop()
