@@ -60,6 +60,17 @@ class TrainingError(GridlabError):
     """Training could not go on (for example the loss became NaN)."""
 
 
+def first_line(exc: BaseException, with_type: bool = False) -> str:
+    """The first line of an exception's message (empty messages allowed), for one-line error reports.
+
+    >>> first_line(ValueError("bad\\nmore detail"), with_type=True)
+    'ValueError: bad'
+    """
+    lines = str(exc).splitlines()
+    text = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {text}" if with_type else text
+
+
 def did_you_mean(word: str, choices) -> str:
     """Return ' Did you mean "x"?' for the closest choice, or '' when nothing is close."""
     import difflib

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, did_you_mean, first_line
 
 DEFAULT_FILE = Path(__file__).with_name("default.yaml")
 _LINE = re.compile(r"^(?P<key>[a-z_][a-z0-9_]*):\s*(?P<value>.*?)\s+#\s*\((?P<type>[a-z|]+)\)\s*(?P<help>.*)$")
@@ -121,7 +121,7 @@ def _read_mapping(path: Path) -> dict:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}). Fix the file's syntax.") from None
+        raise ConfigError(f"{path}: not valid YAML ({first_line(exc)}). Fix the file's syntax.") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: expected a mapping of key: value, received {type(doc).__name__}.")
     return doc

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import GridlabError
+from ..errors import GridlabError, first_line
 from ..files import atomic_path, write_json
 from .runtimes import SUFFIX, load_runner, run_batched
 
@@ -86,8 +86,7 @@ def export(run, fmt: str = "onnx", out: str | Path | None = None, check: bool = 
         raise ExportError(f"{target}: export to {fmt} needs {exc.name or 'a converter'}, which is not installed. "
                           "Install the export extras: pip install 'gridlab[export]'.") from None
     except Exception as exc:  # converters raise many types; report them on one line
-        raise ExportError(f"{target}: export to {fmt} failed ({type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0] if str(exc) else ''}).") from None
+        raise ExportError(f"{target}: export to {fmt} failed ({first_line(exc, with_type=True)}).") from None
     write_json(Path(str(target) + ".gridlab.json"), meta)
     seconds = time.perf_counter() - started
     report = {"format": fmt, "path": str(target), "export_seconds": round(seconds, 2),
@@ -99,8 +98,8 @@ def export(run, fmt: str = "onnx", out: str | Path | None = None, check: bool = 
         except GridlabError:
             raise
         except Exception as exc:  # runtimes raise many types; report them on one line
-            raise ExportError(f"{target}: the {fmt} runtime could not run the export ({type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}).") from None
+            raise ExportError(f"{target}: the {fmt} runtime could not run the export "
+                              f"({first_line(exc, with_type=True)}).") from None
         agree = float(np.mean(predictor.decide(got) == predictor.decide(reference)))
         report.update({"argmax_agreement": agree, "max_abs_diff": float(np.max(np.abs(got - reference))),
                        "passed": agree == 1.0})

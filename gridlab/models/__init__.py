@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ModelSpecError, did_you_mean
+from ..errors import ModelSpecError, did_you_mean, first_line
 
 
 def model_names() -> list[str]:
@@ -49,7 +49,7 @@ def build_model(name: str, input_shape, num_classes: int, scaling: dict | None =
                                 name=label)
     except (ValueError, TypeError) as exc:
         raise ModelSpecError(f"model {name} does not fit inputs of shape {tuple(input_shape)}: "
-                             f"{str(exc).splitlines()[0]}") from None
+                             f"{first_line(exc)}") from None
 
 
 def as_float32(model):

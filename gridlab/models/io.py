@@ -7,7 +7,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from ..errors import UnsafeModelError
+from ..errors import UnsafeModelError, first_line
 
 MAX_MEMBER_BYTES = 2 << 30
 MAX_CONFIG_BYTES = 16 << 20
@@ -82,5 +82,5 @@ def load_model(path: str | Path, compile: bool = False):
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as exc:  # Keras raises many types for bad archives; report them in one line
-        raise UnsafeModelError(f"{path}: cannot be loaded ({type(exc).__name__}: {str(exc).splitlines()[0]}).") \
+        raise UnsafeModelError(f"{path}: cannot be loaded ({first_line(exc, with_type=True)}).") \
             from None

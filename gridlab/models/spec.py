@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import ModelSpecError, did_you_mean
+from ..errors import ModelSpecError, did_you_mean, first_line
 
 ALLOWED = ("Conv1D", "Conv2D", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D",
            "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten", "Dense", "Dropout", "SpatialDropout2D",
@@ -32,7 +32,7 @@ def read_spec(path: str | Path) -> list[tuple[str, dict]]:
     except OSError as exc:
         raise ModelSpecError(f"{path}: cannot be read ({exc.strerror}). Check the model= path.") from None
     except yaml.YAMLError as exc:
-        raise ModelSpecError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}). Fix its syntax.") from None
+        raise ModelSpecError(f"{path}: not valid YAML ({first_line(exc)}). Fix its syntax.") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list) or not doc["layers"]:
         raise ModelSpecError(f"{path}: expected a mapping with a non-empty 'layers:' list, received "
                              f"{type(doc).__name__}. See `gridlab models --help` for an example.")
