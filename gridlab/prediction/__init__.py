@@ -73,10 +73,14 @@ class Predictor:
             fmt = GridFormat(**{k: (tuple(v) if isinstance(v, list) else v)
                                 for k, v in self.info["reader"]["grid"].items()})
             return self.check_array(parse_frame(path, data, fmt), path)
-        from ..sources.image_folder import decode_image
+        return self.decode_image(path, data)
+
+    def decode_image(self, path, data: bytes, max_pixels: int | None = None, formats=("PNG", "JPEG", "BMP")):
+        """An image file's bytes -> this model's input: its colour mode and size, like the training images."""
+        from ..sources.image_folder import MAX_PIXELS, decode_image
 
         color = "rgb" if self.input_shape[-1] == 3 else "grayscale"
-        return decode_image(path, data, color=color, size=self.input_shape[:2])
+        return decode_image(path, data, color, self.input_shape[:2], max_pixels or MAX_PIXELS, formats)
 
     def check_array(self, array: np.ndarray, where="array") -> np.ndarray:
         """Accept (H, W), (H, W, C) or a flat vector of the right size; anything else is an error naming both shapes."""

@@ -60,11 +60,7 @@ def create_app(predictor, config):
         if data[:6] == b"\x93NUMPY" or sniff_format(data[:8]) or info["kind"] == "grid":
             try:
                 if sniff_format(data[:8]):
-                    from ..sources.image_folder import decode_image
-
-                    color = "rgb" if predictor.input_shape[-1] == 3 else "grayscale"
-                    return decode_image(name, data, color, predictor.input_shape[:2], config.serve_max_pixels,
-                                        formats)
+                    return predictor.decode_image(name, data, config.serve_max_pixels, formats)
                 return predictor.read_file(name, data)
             except ImageTooLargeError as exc:
                 raise RequestError(413, str(exc)) from None

@@ -221,7 +221,6 @@ def _parse_part(args):
 
     offset, items, fmt, policy, shm_name, total = args
     skipped = Skipped(policy)
-    good: list[int] = []
     labels = [label for _, label in items]
     indexed = [(path, i) for i, (path, _) in enumerate(items)]   # label slot carries the local index
     x, local = parse_frames(indexed, fmt, skipped)
@@ -230,11 +229,10 @@ def _parse_part(args):
         out = np.ndarray((total, *fmt.shape), dtype=np.float32, buffer=shm.buf)
         rows = offset + local
         out[rows] = x
-        good = rows.tolist()
         del out
     finally:
         shm.close()
-    return good, [labels[i] for i in local.tolist()], skipped.files
+    return rows.tolist(), [labels[i] for i in local.tolist()], skipped.files
 
 
 def parse_frames_parallel(items, fmt: GridFormat, skipped, workers: int | None = None, min_items: int = 1000):
