@@ -178,6 +178,12 @@ def _validate(c) -> None:
     if c.max_time is not None:
         parse_duration(c.max_time)
     parse_threshold(c.threshold)
+    if c.tta and not c.augment:
+        raise ConfigError("tta=true averages predictions over mirror images, which needs a model trained on them: "
+                          "set augment=true as well (or tta=false).")
+    if not 0.0 <= c.augment_shift < 0.5:
+        raise ConfigError(f"augment_shift must be between 0 and 0.5 (a share of height and width), received "
+                          f"{c.augment_shift}.")
 
 
 def parse_duration(text) -> float:

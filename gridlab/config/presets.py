@@ -14,11 +14,12 @@ PRESETS: dict[str, dict] = {
     "seed": {"optimizer": "adam", "lr": 0.001, "batch": 32, "epochs": 20, "patience": 2, "schedule": "constant",
              "label_smoothing": 0.0, "precision": "float32", "steps_per_execution": 1, "augment": False,
              "monitor": "val_loss"},
-    # seed 001's lean CNN (the cheapest per image) with a one-cycle schedule, larger batches, label smoothing,
-    # bf16 where the CPU has it and a fixed short schedule: no epochs spent waiting for early stopping
-    "fast": {"model": "seed001_cnn", "optimizer": "adamw", "lr": 0.003, "batch": 128, "epochs": 6, "patience": 0,
+    # seed 001's two convolutions with batch norm (gridlab_fast), a one-cycle schedule, larger batches, label
+    # smoothing, bf16 where the CPU has it, 16 steps per compiled call, 90% of the training data to train on, and a
+    # fixed three-epoch schedule: no epochs spent waiting for early stopping
+    "fast": {"model": "gridlab_fast", "optimizer": "adamw", "lr": 0.004, "batch": 128, "epochs": 3, "patience": 0,
              "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0001, "precision": "auto",
-             "steps_per_execution": 16, "augment": False, "monitor": "val_accuracy"},
+             "steps_per_execution": 16, "augment": False, "monitor": "val_accuracy", "val_split": 0.1},
     "best": {"model": "gridlab_cnn", "optimizer": "adamw", "lr": 0.003, "batch": 128, "epochs": 30, "patience": 0,
              "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0005, "precision": "auto",
              "augment": True, "monitor": "val_accuracy"},

@@ -71,6 +71,48 @@ def as_float32(model):
     return copy
 
 
+def without_augmentation(model):
+    """``model`` without its random augmentation layers (they do nothing at inference, but exporters would have
+    to carry their random ops), sharing the same weights."""
+    import keras
+
+    keep = [layer for layer in model.layers if not type(layer).__name__.startswith("Random")]
+    if len(keep) == len(model.layers):
+        return model
+    inp = model.inputs[0]
+    return keras.Sequential([keras.Input(tuple(inp.shape[1:]), dtype=inp.dtype, name="input"), *keep],
+                            name=model.name)
+
+
+def with_test_time_flip(model):
+    """``model`` wrapped so that it averages its softmax for each input and the input's mirror image (left-right),
+    with the same weights. Used after training with horizontal-flip augmentation (``tta=true``).
+
+    Built from standard Keras layers only, so the safe loader and every export runtime take it: the mirror image is
+    ``Permute -> Dense(width) with an exchange matrix -> Permute``, exact in float32 (each output is one input
+    times 1.0). It is applied after the scaling layer, on float values.
+    """
+    import keras
+    import numpy as np
+
+    inner = list(model.layers)
+    cut = 1 if inner and inner[0].name == "scaling" else 0
+    shape = tuple(model.inputs[0].shape[1:])
+    width = shape[1]
+    x = keras.Input(shape, dtype=model.inputs[0].dtype, name="input")
+    scaled = x
+    for layer in inner[:cut]:
+        scaled = layer(scaled)
+    scaled = keras.layers.Activation("linear", dtype="float32", name="as_float")(scaled)  # uint8 input, no scaling
+    body = keras.Sequential([keras.Input(shape, name="scaled"), *inner[cut:]], name="body")
+    swap = keras.layers.Dense(width, use_bias=False, trainable=False, name="exchange", dtype="float32")
+    mirror = keras.Sequential([keras.Input(shape), keras.layers.Permute((1, 3, 2), dtype="float32"), swap,
+                               keras.layers.Permute((1, 3, 2), dtype="float32")], name="mirror")
+    swap.set_weights([np.eye(width, dtype="float32")[::-1]])
+    out = keras.layers.Average(name="test_time_flip", dtype="float32")([body(scaled), body(mirror(scaled))])
+    return keras.Model(x, out, name=model.name)
+
+
 def count_params(model) -> int:
     """Trainable + non-trainable weights, as ``model.summary()`` counts them."""
     return int(model.count_params())

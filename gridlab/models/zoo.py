@@ -51,6 +51,25 @@ def seed004_mlp(input_shape, n, dropout=None):
             output(n)]
 
 
+def batch_norm():
+    """Batch normalization whose statistics are computed in float32 even under mixed bfloat16: on CPUs TensorFlow's
+    bf16 batch norm is slower than the convolutions around it (measured on 2 cores: seed 001's CNN with bf16 BN
+    after each convolution trained at 1,590 images/s, with float32 BN after each pooling at 4,950, without BN at
+    6,000)."""
+    return layers.BatchNormalization(momentum=0.9, dtype="float32")
+
+
+def gridlab_fast(input_shape, n, dropout=None):
+    """gridlab's time-to-accuracy CNN: seed 001's two convolutions with batch norm after each pooling (a quarter of
+    the values to normalize), no dropout by default (short schedules do not overfit)."""
+    out = []
+    for filters in (32, 64):
+        out += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.MaxPooling2D(2), batch_norm(),
+                layers.Activation("relu")]
+    out += [layers.Flatten(), layers.Dense(100, activation="relu")]
+    return out + ([layers.Dropout(dropout)] if dropout else []) + [output(n)]
+
+
 def gridlab_cnn(input_shape, n, dropout=None):
     """gridlab's small CNN: conv-BN-ReLU blocks, pooling while the grid is large enough, global average pooling.
     Works on 8x8 digits, 28x28 images and 110x120 sensor frames alike."""
@@ -59,8 +78,7 @@ def gridlab_cnn(input_shape, n, dropout=None):
         out.append(layers.AveragePooling2D(2))
         size //= 2
     for filters in (32, 64, 128):
-        out += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.BatchNormalization(momentum=0.9),
-                layers.Activation("relu")]
+        out += [layers.Conv2D(filters, 3, padding="same", use_bias=False), batch_norm(), layers.Activation("relu")]
         if size >= 4:
             out.append(layers.MaxPooling2D(2))
             size //= 2
@@ -78,6 +96,8 @@ ZOO = {e.name: e for e in [
              "Dense100 (+ Dropout with dropout=0.3)"),
     ZooEntry("seed004_mlp", seed004_mlp, "seed 004 (thermal face MLP)", (110, 120, 1), 6_828_986,
              "Dense512-128-32-8"),
+    ZooEntry("gridlab_fast", gridlab_fast, "gridlab", (28, 28, 1), None,
+             "2x (Conv-Pool-BN-ReLU), Dense100; preset=fast: the shortest time to accuracy on CPUs"),
     ZooEntry("gridlab_cnn", gridlab_cnn, "gridlab", (28, 28, 1), None,
              "3x (Conv-BN-ReLU-Pool), global average pool; for images and sensor grids"),
 ]}

@@ -103,15 +103,28 @@ def train(config=None, callbacks=(), **overrides) -> Run:
             _say(config, f"stopped: {monitor.stop_reason}")
         if (folder / "model.keras").is_file():
             model.load_weights(folder / "model.keras")
-        if precision != "float32":   # the saved model predicts in float32 (see models.as_float32)
-            from ..models import as_float32
+        keras.mixed_precision.set_global_policy("float32")   # training is over; what follows predicts
+        final = _inference_model(config, dataset, model)
+        if final is not model:
             from .callbacks import save_model
 
-            model = as_float32(model)
+            model = final
             save_model(model, folder / "model.keras")
         return _finish(config, folder, model, dataset, monitor, precision)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def _inference_model(config, dataset, model):
+    """The model as saved for prediction and export: augmentation layers removed, float32 arithmetic after a mixed
+    precision run (see models.as_float32), and the test-time flip when ``tta`` asks for it."""
+    from ..models import as_float32, with_test_time_flip, without_augmentation
+
+    model = as_float32(without_augmentation(model))
+    if config.tta and _augmented(config, dataset):
+        model = with_test_time_flip(model)
+        _say(config, "test-time flip: model.keras averages each image's prediction with its mirror image's")
+    return model
 
 
 def _stopped(state: dict, config) -> bool:
@@ -133,8 +146,8 @@ def _new_model(config, dataset):
     dtype = "uint8" if dataset.x_train.dtype == np.uint8 else "float32"
     model = build_model(config.model, dataset.input_shape, dataset.num_classes, dataset.scaling, dtype,
                         config.dropout)
-    if config.augment and dataset.kind == "image":
-        model = _with_augmentation(model)
+    if _augmented(config, dataset):
+        model = _with_augmentation(model, config.augment_shift)
     steps = int(np.ceil(len(dataset.y_train) / config.batch))
     if config.label_smoothing > 0:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
@@ -147,13 +160,18 @@ def _new_model(config, dataset):
     return model
 
 
-def _with_augmentation(model):
+def _augmented(config, dataset) -> bool:
+    return bool(config.augment) and dataset.kind == "image"
+
+
+def _with_augmentation(model, shift: float):
     """Insert random shifts and horizontal flips right after the scaling layer (inactive at inference)."""
     import keras
 
     layers = list(model.layers)
     cut = 1 if layers and layers[0].name == "scaling" else 0
-    augment = [keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant"), keras.layers.RandomFlip("horizontal")]
+    augment = ([keras.layers.RandomTranslation(shift, shift, fill_mode="constant")] if shift else []) + [
+        keras.layers.RandomFlip("horizontal")]
     inp = model.inputs[0]
     new = keras.Sequential([keras.Input(inp.shape[1:], dtype=inp.dtype, name="input"), *layers[:cut], *augment,
                             *layers[cut:]], name=model.name)

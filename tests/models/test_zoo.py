@@ -28,3 +28,19 @@ def test_every_model_adapts(name, shape):
 def test_unknown_model_suggests():
     with pytest.raises(ModelSpecError, match=r"Did you mean \"seed001_cnn\"\?"):
         build_model("seed01_cnn", (8, 8, 1), 2)
+
+
+@pytest.mark.parametrize("name", ["gridlab_fast", "gridlab_cnn"])
+def test_batch_norm_stays_float32_under_mixed_bfloat16(name):
+    """bf16 batch norm is the slow path on CPUs; gridlab's models keep its statistics in float32."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_model(name, (28, 28, 1), 10)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert norms and all(layer.compute_dtype == "float32" for layer in norms)
+    assert all(layer.compute_dtype == "bfloat16" for layer in convs)

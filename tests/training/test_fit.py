@@ -72,9 +72,14 @@ def test_binary_threshold_and_class_weights(tmp_path, capsys):
 
 
 def test_augmentation_and_presets_train(idx_dir):
+    from gridlab.models.io import load_model
+
     run = _train(idx_dir, preset="fast", epochs=1, batch=16, augment=True)
     assert run.info["precision"] in ("float32", "mixed_bfloat16")
     assert np.isfinite(run.metrics["log_loss"])
+    # the saved model carries no random layers: they do nothing at inference and exporters cannot convert them
+    names = [type(layer).__name__ for layer in load_model(run.folder / "model.keras").layers]
+    assert "Conv2D" in names and not [n for n in names if n.startswith("Random")]
 
 
 def test_bf16_training_saves_a_float32_model_that_exports_to_litert(idx_dir):
@@ -88,6 +93,31 @@ def test_bf16_training_saves_a_float32_model_that_exports_to_litert(idx_dir):
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     report = export(run.folder, "litert")
     assert report["passed"] and report["max_abs_diff"] < 1e-4
+
+
+def test_test_time_flip_model_is_mirror_symmetric_and_exports(idx_dir):
+    """tta=true saves a model whose prediction for an image and for its mirror image are the same (it averages
+    both); it loads safely and its ONNX export agrees with it."""
+    from gridlab.export import export
+    from gridlab.models.io import load_model
+    from gridlab.sources.catalog import load_idx_set
+
+    run = _train(idx_dir, model="gridlab_fast", precision="mixed_bfloat16", epochs=1, augment=True, tta=True)
+    model = load_model(run.folder / "model.keras")
+    x = load_idx_set("mnist", str(idx_dir))[2][:32, ..., None]
+    plain, mirrored = model.predict(x, verbose=0), model.predict(x[:, :, ::-1], verbose=0)
+    body = model.get_layer("body")                      # the trained network alone, without the averaging
+    alone = np.abs(body.predict(x / 255.0, verbose=0) - body.predict(x[:, :, ::-1] / 255.0, verbose=0)).max()
+    assert np.abs(plain - mirrored).max() < 1e-5 < alone / 100
+    report = export(run.folder, "onnx")
+    assert report["passed"] and report["argmax_agreement"] == 1.0
+
+
+def test_tta_needs_augmentation(idx_dir):
+    from gridlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="augment=true"):
+        _train(idx_dir, tta=True)
 
 
 def test_nan_after_a_good_epoch_keeps_the_best_checkpoint(idx_dir):
