@@ -15,6 +15,7 @@ EXAMPLES = {
     "evaluate": "gridlab evaluate runs/fashion-mnist-seed001_cnn [--data mnist]",
     "predict": "gridlab predict runs/digits-seed001_cnn digit.png frame.txt --out predictions.csv",
     "models": "gridlab models",
+    "presets": "gridlab presets",
     "datasets": "gridlab datasets",
     "info": "gridlab info runs/digits-seed001_cnn",
     "report": "gridlab report runs/digits-seed001_cnn",
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--runtime", choices=("keras", "onnx"), default="keras",
                     help="onnx uses the run's ONNX export (make it with gridlab export) and ONNX Runtime")
     add("models", "list the model zoo: name, seed input, parameter count, source")
+    add("presets", "list the presets (preset=NAME) and the keys each sets")
     d = add("datasets", "show where each named data set was found, or why not")
     d.add_argument("--data-dir", help="a folder to look in first")
     i = add("info", "show a run's data, model, training and test metrics")
@@ -136,6 +138,17 @@ def _models(args) -> int:
     return 0
 
 
+def _presets(args) -> int:
+    from .config.presets import ABOUT, PRESETS
+
+    for name, values in PRESETS.items():
+        print(f"{name}: {ABOUT[name]}")
+        if values:
+            print("  " + " ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in values.items()))
+    print("\nExplicit key=value arguments win over a preset's values.")
+    return 0
+
+
 def _datasets(args) -> int:
     from .sources.catalog import CATALOG, candidate_dirs, locate
 
@@ -218,7 +231,8 @@ def _make_thermal(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "models": _models, "datasets": _datasets,
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "models": _models, "presets": _presets,
+            "datasets": _datasets,
             "info": _info, "report": _report, "config": _config,
             "compare": _compare, "export": _export, "serve": _serve, "make-thermal": _make_thermal}
 

@@ -73,6 +73,8 @@ def test_models_and_datasets_and_config(capsys):
     assert code == 0 and "digits" in out and "fashion-mnist" in out
     code, out, _ = _run(["config"], capsys)
     assert code == 0 and out.startswith("data ")
+    code, out, _ = _run(["presets"], capsys)
+    assert code == 0 and "fast: " in out and "model=gridlab_fast" in out and "best: " in out
 
 
 def test_python_dash_m_entry_point():

@@ -70,6 +70,22 @@ def gridlab_fast(input_shape, n, dropout=None):
     return out + ([layers.Dropout(dropout)] if dropout else []) + [output(n)]
 
 
+def gridlab_deep(input_shape, n, dropout=None):
+    """gridlab's accuracy CNN (preset=best): four convolutions (32, 64, 64, 128), batch norm after each (after the
+    pooling where there is one), flatten, dropout 0.3. Pools while the grid is at least 4 wide."""
+    out, size = [], min(input_shape[0], input_shape[1])
+    while size >= 56:
+        out.append(layers.AveragePooling2D(2))
+        size //= 2
+    for filters, pool in ((32, True), (64, False), (64, True), (128, True)):
+        out.append(layers.Conv2D(filters, 3, padding="same", use_bias=False))
+        if pool and size >= 4:
+            out.append(layers.MaxPooling2D(2))
+            size //= 2
+        out += [batch_norm(), layers.Activation("relu")]
+    return out + [layers.Flatten(), layers.Dropout(0.3 if dropout is None else dropout), output(n)]
+
+
 def gridlab_cnn(input_shape, n, dropout=None):
     """gridlab's small CNN: conv-BN-ReLU blocks, pooling while the grid is large enough, global average pooling.
     Works on 8x8 digits, 28x28 images and 110x120 sensor frames alike."""
@@ -98,6 +114,8 @@ ZOO = {e.name: e for e in [
              "Dense512-128-32-8"),
     ZooEntry("gridlab_fast", gridlab_fast, "gridlab", (28, 28, 1), None,
              "2x (Conv-Pool-BN-ReLU), Dense100; preset=fast: the shortest time to accuracy on CPUs"),
+    ZooEntry("gridlab_deep", gridlab_deep, "gridlab", (28, 28, 1), None,
+             "Conv32-Pool, Conv64, Conv64-Pool, Conv128-Pool (each with BN), Dropout.3; preset=best"),
     ZooEntry("gridlab_cnn", gridlab_cnn, "gridlab", (28, 28, 1), None,
              "3x (Conv-BN-ReLU-Pool), global average pool; for images and sensor grids"),
 ]}

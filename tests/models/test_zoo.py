@@ -30,7 +30,7 @@ def test_unknown_model_suggests():
         build_model("seed01_cnn", (8, 8, 1), 2)
 
 
-@pytest.mark.parametrize("name", ["gridlab_fast", "gridlab_cnn"])
+@pytest.mark.parametrize("name", ["gridlab_fast", "gridlab_deep", "gridlab_cnn"])
 def test_batch_norm_stays_float32_under_mixed_bfloat16(name):
     """bf16 batch norm is the slow path on CPUs; gridlab's models keep its statistics in float32."""
     import keras
