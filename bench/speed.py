@@ -47,14 +47,14 @@ def same_model_throughput():
     return out
 
 
-def _row(label, run, probe):
+def _row(label, run, probe, target):
     """One recipe's figures from its run and its per-epoch test accuracy curve."""
     import numpy as np
 
     per_epoch = float(np.median(probe.epoch_times))
     n_train = sum(run.info["counts"]["train"])
     curve = probe.curve
-    return {"label": label, "reached": next((t for t, a in curve if a >= TARGET), None),
+    return {"label": label, "target": target, "reached": next((t for t, a in curve if a >= target), None),
             "reached_best": next((t for t, a in curve if a >= BEST_TARGET), None),
             "at_120": max((a for t, a in curve if t <= 120), default=None), "final": run.metrics["accuracy"],
             "best_curve": max(a for _, a in curve), "epochs": len(curve), "s_epoch": per_epoch,
@@ -113,23 +113,26 @@ def main() -> int:
             probe.tta = overrides.get("preset") == "best"
             run = gridlab.train(data="fashion-mnist", project=tmp, report=False, verbose=False, callbacks=[probe],
                                 **overrides)
-            rows.append(_row(label, run, probe))
+            # the MLP never reaches the CNN's 91.6%: its rows are timed to the seed 003 recipe's own final accuracy
+            target = TARGET if "003" not in label else (run.metrics["accuracy"] if "seed recipe" in label
+                                                        else rows[2]["final"])
+            rows.append(_row(label, run, probe, target))
             r = rows[-1]
-            print(f"{label}: {'%.0f s' % r['reached'] if r['reached'] else 'not reached'} to {TARGET:.1%}, final "
+            print(f"{label}: {'%.0f s' % r['reached'] if r['reached'] else 'not reached'} to {target:.2%}, final "
                   f"test accuracy {r['final']:.4f} (best epoch {r['best_curve']:.4f}), {r['epochs']} epochs, "
                   f"{r['s_epoch']:.1f} s/epoch, {r['ips']:,.0f} images/s, {r['precision']}, "
                   f"peak RSS {r['rss']:.2f} GiB", flush=True)
             print("  curve (training s, test accuracy): "
                   + ", ".join(f"({t:.0f}, {a:.4f})" for t, a in probe.curve), flush=True)
     throughput = same_model_throughput()
-    table = [f"| recipe | training images | time to {TARGET:.1%} test accuracy | final test accuracy | epochs | "
+    table = ["| recipe | training images | time to target test accuracy | final test accuracy | epochs | "
              "s/epoch | images/s | arithmetic | speed-up (s/epoch) | speed-up (time to accuracy) | peak RSS GiB |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         base = rows[0] if "003" not in r["label"] else rows[2]
         tta = (f"{base['reached'] / r['reached']:.2f}x" if r["reached"] and base["reached"] else "–")
         table.append(f"| {r['label']} | {r['n_train']:,} | "
-                     f"{'%.0f s' % r['reached'] if r['reached'] else 'not reached'} | "
+                     f"{'%.0f s' % r['reached'] if r['reached'] else 'not reached'} to {r['target']:.2%} | "
                      f"{r['final']:.4f} | {r['epochs']} | {r['s_epoch']:.1f} | {r['ips']:,.0f} | {r['precision']} | "
                      f"{base['s_epoch'] / r['s_epoch']:.2f}x | {tta} | {r['rss']:.2f} |")
     best = [r for r in rows if "best" in r["label"]]
@@ -148,8 +151,9 @@ def main() -> int:
                   "`.venv/bin/python bench/speed.py" + (" --best" if args.best else "") + "`. Fashion-MNIST; the seed "
                   "recipes train on 48,000 images (80/20 split), the fast preset on 54,000 (90/10); test accuracy on "
                   "the 10,000 test images after every epoch (evaluation time excluded; training time includes "
-                  "graph building, validation and checkpoints). Ratios: seed 001 rows against the seed 001 recipe, "
-                  "seed 003 rows against the seed 003 recipe. Peak RSS is the whole process's peak so far.\n\n"
+                  "graph building, validation and checkpoints). Targets: 91.6% for the CNNs (the seed 001 recipe's "
+                  "result), the seed 003 recipe's own final accuracy for the MLP rows. Ratios: seed 001 rows against "
+                  "the seed 001 recipe, seed 003 rows against the seed 003 recipe. Peak RSS is the whole process's peak so far.\n\n"
                   + "\n".join(table) + best_text + "\n\nSame model, same batch (128), one epoch of 48,000 images "
                   "after a warm-up, arithmetic and execution only:\n\n"
                   "| model | arithmetic | steps per compiled call | images/s | vs seed 001 float32 |\n"
