@@ -70,10 +70,26 @@ class Predictor:
         if self.info["kind"] == "grid":
             from ..sources.sensor_grid import GridFormat, parse_frame
 
+            refusal = self.image_refusal(path, data)
+            if refusal:
+                raise DataFormatError(path, *refusal)
+
             fmt = GridFormat(**{k: (tuple(v) if isinstance(v, list) else v)
                                 for k, v in self.info["reader"]["grid"].items()})
             return self.check_array(parse_frame(path, data, fmt), path)
         return self.decode_image(path, data)
+
+    def image_refusal(self, path, data: bytes) -> tuple[str, str] | None:
+        """(problem, fix) when ``data`` is an image and this model reads sensor grids: an image holds colours, not
+        the raw sensor values the model was trained on, so guessing values from it would give confident nonsense."""
+        from ..sources.image_folder import sniff_format
+
+        fmt = sniff_format(data[:8])
+        if not fmt or self.info["kind"] != "grid":
+            return None
+        return (f"expected a sensor-grid text frame or a .npy array of raw values, received a {fmt} image",
+                f"Send the frame file itself (or a .npy of shape {tuple(self.input_shape)}); images hold no sensor "
+                "values.")
 
     def decode_image(self, path, data: bytes, max_pixels: int | None = None, formats=("PNG", "JPEG", "BMP")):
         """An image file's bytes -> this model's input: its colour mode and size, like the training images."""

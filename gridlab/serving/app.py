@@ -57,6 +57,9 @@ def create_app(predictor, config):
         """One uploaded file -> an input array, the format decided by content."""
         if not data:
             raise RequestError(422, f"{name}: expected a file, received 0 bytes.")
+        refusal = predictor.image_refusal(name, data)
+        if refusal:
+            raise RequestError(415, f"{name}: {refusal[0]}. {refusal[1]}")
         if data[:6] == b"\x93NUMPY" or sniff_format(data[:8]) or info["kind"] == "grid":
             try:
                 if sniff_format(data[:8]):

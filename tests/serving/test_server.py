@@ -139,3 +139,26 @@ def test_requests_arriving_together_share_batches(served_run):
         assert codes == [200] * 8 and health["examples"] == 8 and health["batches"] < 8
     finally:
         s.stop()
+
+
+def test_sensor_grid_model_takes_frames_and_refuses_images(tmp_path):
+    """A sensor-grid model answers a frame file and a JSON grid; an image gets 415 (it holds no sensor values),
+    the same rule as `gridlab predict`."""
+    import gridlab
+    from tests.conftest import write_grid_set
+
+    frames = write_grid_set(tmp_path / "grids", n_per_class=(12, 6))
+    run = gridlab.train(data=str(frames), grid_skip_rows=2, model="seed003_mlp", epochs=1, batch=4,
+                        project=str(tmp_path / "runs"), verbose=False, report=False).folder
+    s = Server(run)
+    try:
+        frame = next((frames / "face").rglob("*.txt"))
+        r = httpx.post(s.url + "/predict", files={"file": ("f.txt", frame.read_bytes())}, timeout=30)
+        assert r.status_code == 200 and r.json()["class"] in ("face", "other")
+        assert httpx.post(s.url + "/predict", json={"grid": np.full((6, 5), 30.0).tolist()}, timeout=30).is_success
+        png = io.BytesIO()
+        Image.fromarray(np.zeros((6, 5), np.uint8)).save(png, format="PNG")
+        r = httpx.post(s.url + "/predict", files={"file": ("f.png", png.getvalue())}, timeout=30)
+        assert r.status_code == 415 and "received a PNG image" in r.json()["detail"]
+    finally:
+        s.stop()
