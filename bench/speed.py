@@ -172,7 +172,7 @@ def main() -> int:
                   "result), the seed 003 recipe's own final accuracy for the MLP rows. Ratios: seed 001 rows against "
                   "the seed 001 recipe, seed 003 rows against the seed 003 recipe. Peak RSS is the whole process's peak so far.\n\n"
                   + "\n".join(table) + best_text + "\n\nSame model, same batch (128), one epoch of 48,000 images "
-                  "after a warm-up, arithmetic and execution only:\n\n"
+                  "after a warm-up, the median of 3 rounds taken in turn, arithmetic and execution only:\n\n"
                   "| model | arithmetic | steps per compiled call | images/s | vs seed 001 float32 |\n"
                   "|---|---|---|---|---|\n"
                   + "\n".join(f"| {name} | {p} | {spe} | {ips:,.0f} | {ips / base_ips:.2f}x |"
