@@ -18,15 +18,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 TARGET = 0.916
 BEST_TARGET = 0.935
-BEST_ONLY = ("gridlab preset=fast for a 2-minute budget: epochs=10 augment=true augment_shift=0.07 tta=true",
+BEST_ONLY = ("gridlab preset=fast for a 2-minute budget: epochs=9 augment=true augment_shift=0.07 tta=true",
              "gridlab preset=best")
 
 
 def same_model_throughput(rounds: int = 3):
     """Images/s at batch 128 of the seed 001 CNN (float32, bf16, bf16 with 16 steps per compiled call) and of
     gridlab_fast (float32, bf16 with 16 steps per call). Every model is built and warmed up first, then each is
-    timed on one epoch of 48,000 images, ``rounds`` times in turn; the median is reported (the machine is shared, so
-    a single timing can be off by a third)."""
+    timed on one epoch of 48,000 images, ``rounds`` times in turn. The fastest round is reported, with every round
+    beside it: on this shared machine some rounds of every configuration sit at one throttled figure (about 4,650
+    images/s whatever the model), so a median can report the machine, not the arithmetic."""
     import keras
     import numpy as np
 
@@ -54,8 +55,8 @@ def same_model_throughput(rounds: int = 3):
             timings[i].append(len(x) / (time.perf_counter() - start))
     out = []
     for (name, policy, spe), ips in zip(configs, timings):
-        out.append((name, policy, spe, float(np.median(ips))))
-        print(f"{name}, {policy}, {spe} steps per call: {out[-1][3]:,.0f} images/s (median of "
+        out.append((name, policy, spe, float(np.max(ips)), ips))
+        print(f"{name}, {policy}, {spe} steps per call: {out[-1][3]:,.0f} images/s (fastest of "
               f"{', '.join(f'{v:,.0f}' for v in ips)})", flush=True)
     return out
 
@@ -119,7 +120,7 @@ def main() -> int:
                                                                          "dropout": 0.3, "epochs": 8}),
     ]
     if args.best:
-        recipes.append((BEST_ONLY[0], {"preset": "fast", "epochs": 10, "augment": True, "augment_shift": 0.07,
+        recipes.append((BEST_ONLY[0], {"preset": "fast", "epochs": 9, "augment": True, "augment_shift": 0.07,
                                      "tta": True}))
         recipes.append((BEST_ONLY[1], {"preset": "best"}))
     rows, script_start = [], time.perf_counter()
@@ -182,11 +183,13 @@ def main() -> int:
                   "result), the seed 003 recipe's own final accuracy for the MLP rows. Ratios: seed 001 rows against "
                   "the seed 001 recipe, seed 003 rows against the seed 003 recipe. Peak RSS is the whole process's peak so far.\n\n"
                   + "\n".join(table) + best_text + "\n\n" + timing + "\n\nSame model, same batch (128), one epoch of 48,000 images "
-                  "after a warm-up, the median of 3 rounds taken in turn, arithmetic and execution only:\n\n"
-                  "| model | arithmetic | steps per compiled call | images/s | vs seed 001 float32 |\n"
-                  "|---|---|---|---|---|\n"
-                  + "\n".join(f"| {name} | {p} | {spe} | {ips:,.0f} | {ips / base_ips:.2f}x |"
-                               for name, p, spe, ips in throughput))
+                  "after a warm-up, 3 rounds taken in turn, the fastest round reported (every round beside it; on this "
+                  "shared machine some rounds sit at one throttled figure whatever the model), arithmetic and "
+                  "execution only:\n\n"
+                  "| model | arithmetic | steps per compiled call | images/s (fastest round) | every round | "
+                  "vs seed 001 float32 |\n|---|---|---|---|---|---|\n"
+                  + "\n".join(f"| {name} | {p} | {spe} | {ips:,.0f} | {', '.join(f'{v:,.0f}' for v in rounds)} | "
+                               f"{ips / base_ips:.2f}x |" for name, p, spe, ips, rounds in throughput))
     print("\n".join(table) + best_text + "\n" + timing)
     return 0
 
