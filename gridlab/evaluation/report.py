@@ -8,7 +8,6 @@ import html
 import json
 from pathlib import Path
 
-
 from ..files import write_text
 from . import plots
 from .metrics import calibration

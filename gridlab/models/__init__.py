@@ -71,17 +71,38 @@ def as_float32(model):
     return copy
 
 
+def _split_at_scaling(model) -> tuple[list, list]:
+    """(the scaling layer, if any, as a list; every layer after it) of a model ``build_model`` made."""
+    layers = list(model.layers)
+    cut = 1 if layers and layers[0].name == "scaling" else 0
+    return layers[:cut], layers[cut:]
+
+
+def _sequential_like(model, layers):
+    """A Sequential with ``model``'s input and name over ``layers`` (shared, so the weights are the same)."""
+    import keras
+
+    inp = model.inputs[0]
+    return keras.Sequential([keras.Input(tuple(inp.shape[1:]), dtype=inp.dtype, name="input"), *layers],
+                            name=model.name)
+
+
+def with_augmentation(model, shift: float):
+    """``model`` with random shifts (up to ``shift`` of height and width; none when 0) and horizontal flips right
+    after its scaling layer. Keras applies them only while training."""
+    import keras
+
+    front, rest = _split_at_scaling(model)
+    augment = ([keras.layers.RandomTranslation(shift, shift, fill_mode="constant")] if shift else []) + [
+        keras.layers.RandomFlip("horizontal")]
+    return _sequential_like(model, [*front, *augment, *rest])
+
+
 def without_augmentation(model):
     """``model`` without its random augmentation layers (they do nothing at inference, but exporters would have
     to carry their random ops), sharing the same weights."""
-    import keras
-
     keep = [layer for layer in model.layers if not type(layer).__name__.startswith("Random")]
-    if len(keep) == len(model.layers):
-        return model
-    inp = model.inputs[0]
-    return keras.Sequential([keras.Input(tuple(inp.shape[1:]), dtype=inp.dtype, name="input"), *keep],
-                            name=model.name)
+    return model if len(keep) == len(model.layers) else _sequential_like(model, keep)
 
 
 def with_test_time_flip(model):
@@ -95,16 +116,15 @@ def with_test_time_flip(model):
     import keras
     import numpy as np
 
-    inner = list(model.layers)
-    cut = 1 if inner and inner[0].name == "scaling" else 0
+    front, rest = _split_at_scaling(model)
     shape = tuple(model.inputs[0].shape[1:])
     width = shape[1]
     x = keras.Input(shape, dtype=model.inputs[0].dtype, name="input")
     scaled = x
-    for layer in inner[:cut]:
+    for layer in front:
         scaled = layer(scaled)
     scaled = keras.layers.Activation("linear", dtype="float32", name="as_float")(scaled)  # uint8 input, no scaling
-    body = keras.Sequential([keras.Input(shape, name="scaled"), *inner[cut:]], name="body")
+    body = keras.Sequential([keras.Input(shape, name="scaled"), *rest], name="body")
     swap = keras.layers.Dense(width, use_bias=False, trainable=False, name="exchange", dtype="float32")
     mirror = keras.Sequential([keras.Input(shape), keras.layers.Permute((1, 3, 2), dtype="float32"), swap,
                                keras.layers.Permute((1, 3, 2), dtype="float32")], name="mirror")

@@ -147,7 +147,9 @@ def _new_model(config, dataset):
     model = build_model(config.model, dataset.input_shape, dataset.num_classes, dataset.scaling, dtype,
                         config.dropout)
     if _augmented(config, dataset):
-        model = _with_augmentation(model, config.augment_shift)
+        from ..models import with_augmentation
+
+        model = with_augmentation(model, config.augment_shift)
     steps = int(np.ceil(len(dataset.y_train) / config.batch))
     if config.label_smoothing > 0:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
@@ -162,20 +164,6 @@ def _new_model(config, dataset):
 
 def _augmented(config, dataset) -> bool:
     return bool(config.augment) and dataset.kind == "image"
-
-
-def _with_augmentation(model, shift: float):
-    """Insert random shifts and horizontal flips right after the scaling layer (inactive at inference)."""
-    import keras
-
-    layers = list(model.layers)
-    cut = 1 if layers and layers[0].name == "scaling" else 0
-    augment = ([keras.layers.RandomTranslation(shift, shift, fill_mode="constant")] if shift else []) + [
-        keras.layers.RandomFlip("horizontal")]
-    inp = model.inputs[0]
-    new = keras.Sequential([keras.Input(inp.shape[1:], dtype=inp.dtype, name="input"), *layers[:cut], *augment,
-                            *layers[cut:]], name=model.name)
-    return new
 
 
 def _summary(model) -> str:
