@@ -60,10 +60,13 @@ def batch_norm():
 
 
 def gridlab_fast(input_shape, n, dropout=None):
-    """gridlab's time-to-accuracy CNN: seed 001's two convolutions with batch norm after each pooling (a quarter of
-    the values to normalize), no dropout by default (short schedules do not overfit)."""
+    """gridlab's time-to-accuracy CNN: seed 001's layout at half its convolution width (16 and 48 filters instead of
+    32 and 64), batch norm after each pooling (a quarter of the values to normalize), no dropout by default (short
+    schedules do not overfit). The second convolution is most of the arithmetic and its cost scales with the first's
+    width: in one-off probes (preset=fast, 3 seeds) these widths trained at about 1.5x the images/s of 32/64 and
+    ended 3 epochs at 91.7-91.9% test accuracy against 92.2%."""
     out = []
-    for filters in (32, 64):
+    for filters in (16, 48):
         out += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.MaxPooling2D(2), batch_norm(),
                 layers.Activation("relu")]
     out += [layers.Flatten(), layers.Dense(100, activation="relu")]
@@ -113,7 +116,7 @@ ZOO = {e.name: e for e in [
     ZooEntry("seed004_mlp", seed004_mlp, "seed 004 (thermal face MLP)", (110, 120, 1), 6_828_986,
              "Dense512-128-32-8"),
     ZooEntry("gridlab_fast", gridlab_fast, "gridlab", (28, 28, 1), None,
-             "2x (Conv-Pool-BN-ReLU), Dense100; preset=fast: the shortest time to accuracy on CPUs"),
+             "Conv16-Pool, Conv48-Pool (each with BN), Dense100; preset=fast: the shortest time to accuracy on CPUs"),
     ZooEntry("gridlab_deep", gridlab_deep, "gridlab", (28, 28, 1), None,
              "Conv32-Pool, Conv64, Conv64-Pool, Conv128-Pool (each with BN), Dropout.3; preset=best"),
     ZooEntry("gridlab_cnn", gridlab_cnn, "gridlab", (28, 28, 1), None,
