@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets import feed
 from ..errors import GridlabError
 
 SUFFIX = {"onnx": ".onnx", "litert": ".tflite", "saved_model": "", "keras": ".keras"}
@@ -54,7 +55,7 @@ def load_runner(fmt: str, path: str | Path):
         from ..models.io import load_model
 
         model = load_model(path)
-        return lambda x: model.predict(x, batch_size=512, verbose=0)
+        return lambda x: feed.predict(model, x)
     raise GridlabError(f"unknown export format {fmt!r}; use one of {', '.join(SUFFIX)}.")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets import feed
 from ..errors import DataFormatError, RunError
 from ..training.run_dir import find_run, read_run
 
@@ -26,7 +27,7 @@ class Predictor:
         self.runtime = runtime
         self._model = None
         if runtime == "keras":
-            self._run = lambda x: self.model.predict(x, batch_size=256, verbose=0)
+            self._run = lambda x: feed.predict(self.model, x, batch=256)
         elif runtime == "onnx":
             from ..export import export_path
             from ..export.runtimes import load_runner

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import load_config, parse_duration, parse_threshold, save_config
+from ..datasets import feed
 from ..errors import TrainingError
 from ..files import remove_stale_temporaries, write_json, write_text
 from . import run_dir as runs
@@ -91,9 +92,10 @@ def train(config=None, callbacks=(), **overrides) -> Run:
         y_val = keras.utils.to_categorical(dataset.y_val, dataset.num_classes) if smooth else dataset.y_val
         initial = state["epochs_done"] if state else 0
         if initial < config.epochs and not (state and _stopped(state, config)):
-            model.fit(dataset.x_train, y_fit, batch_size=config.batch, epochs=config.epochs, initial_epoch=initial,
-                      validation_data=(dataset.x_val, y_val), class_weight=weights, callbacks=[monitor, *callbacks],
-                      verbose=(1 if sys.stderr.isatty() else 2) if config.verbose else 0, shuffle=True)
+            model.fit(**feed.fit_data(dataset.x_train, y_fit, config.batch), epochs=config.epochs,
+                      initial_epoch=initial, validation_data=feed.validation_data(dataset.x_val, y_val, config.batch),
+                      class_weight=weights, callbacks=[monitor, *callbacks],
+                      verbose=(1 if sys.stderr.isatty() else 2) if config.verbose else 0)
         if monitor.nan_at is not None:
             kept = (f"the best checkpoint (epoch {monitor.best_epoch}) is kept in model.keras"
                     if monitor.best_epoch else "no epoch finished, so there is no checkpoint yet")
@@ -181,11 +183,11 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
     if dataset.num_classes == 2:
         counts = np.bincount(dataset.y_train, minlength=2)
         positive = int(np.argmin(counts)) if counts[0] != counts[1] else 1
-        val_proba = model.predict(dataset.x_val, batch_size=512, verbose=0)
+        val_proba = feed.predict(model, dataset.x_val)
         threshold = choose_threshold(dataset.y_val == positive, val_proba[:, positive],
                                      parse_threshold(config.threshold))
     started = time.perf_counter()
-    proba = model.predict(dataset.x_test, batch_size=512, verbose=0).astype(np.float64)
+    proba = feed.predict(model, dataset.x_test).astype(np.float64)
     predict_seconds = time.perf_counter() - started
     metrics = compute_metrics(dataset.y_test, proba, dataset.class_names, threshold,
                               positive if positive is not None else 1)

@@ -1,0 +1,52 @@
+import keras
+import numpy as np
+import pytest
+
+from gridlab.datasets import feed
+
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the tf.data feed is TensorFlow's")
+
+
+def _arrays(n=37):
+    x = np.arange(n * 4, dtype=np.uint8).reshape(n, 2, 2, 1)   # example i holds 4i .. 4i+3
+    return x, np.arange(n) % 3
+
+
+def _epoch(data):
+    xs, ys = zip(*[(bx.numpy(), by.numpy()) for bx, by in data])
+    return np.concatenate(xs), np.concatenate(ys), [len(b) for b in ys]
+
+
+def test_fit_data_is_a_pipeline_without_autotuning():
+    x, y = _arrays()
+    data = feed.fit_data(x, y, batch=8)
+    assert list(data) == ["x"]
+    assert data["x"].options().autotune.enabled is False
+
+
+def test_every_epoch_is_a_new_permutation_with_pairs_kept():
+    keras.utils.set_random_seed(3)
+    x, y = _arrays()
+    data = feed.fit_data(x, y, batch=8)["x"]
+    first, second = _epoch(data), _epoch(data)
+    for xs, ys, sizes in (first, second):
+        index = xs[:, 0, 0, 0] // 4
+        assert sorted(index.tolist()) == list(range(37))   # each example exactly once
+        assert np.array_equal(ys, index % 3)                # labels travel with their examples
+        assert sizes == [8, 8, 8, 8, 5]
+    assert not np.array_equal(first[0], second[0])
+    assert not np.array_equal(first[0], x)
+
+
+def test_validation_data_keeps_order():
+    x, y = _arrays()
+    xs, ys, sizes = _epoch(feed.validation_data(x, y, batch=10))
+    assert np.array_equal(xs, x) and np.array_equal(ys, y) and sizes == [10, 10, 10, 7]
+
+
+def test_predict_matches_keras_predict_on_arrays():
+    x, _ = _arrays(21)
+    model = keras.Sequential([keras.Input((2, 2, 1), dtype="uint8"), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    expected = model.predict(x, batch_size=4, verbose=0)
+    assert np.allclose(feed.predict(model, x, batch=4), expected, atol=1e-6)
