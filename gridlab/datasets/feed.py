@@ -43,8 +43,8 @@ def fit_data(x: np.ndarray, y: np.ndarray, batch: int, shuffle: bool = True) -> 
 
     >>> model.fit(**fit_data(x_train, y_train, 128), epochs=3)   # doctest: +SKIP
     """
-    if _tensorflow():
-        return {"x": pipeline(x, y, batch, shuffle)}
+    if _tensorflow():   # the pipeline shuffles itself; Keras' own shuffle flag would only warn that it is ignored
+        return {"x": pipeline(x, y, batch, shuffle), "shuffle": False}
     return {"x": x, "y": y, "batch_size": batch, "shuffle": shuffle}
 
 
