@@ -21,7 +21,7 @@ PRESETS: dict[str, dict] = {
              "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0001, "precision": "auto",
              "steps_per_execution": 16, "augment": False, "monitor": "val_accuracy", "val_split": 0.1},
     # gridlab_deep (four convolutions) with random shifts of up to 2 pixels and mirror images, one-cycle over 16
-    # epochs (about 10 minutes on 2 cores), and the saved model averages each image with its mirror image
+    # epochs (about 7 minutes on 2 cores), and the saved model averages each image with its mirror image
     "best": {"model": "gridlab_deep", "optimizer": "adamw", "lr": 0.004, "batch": 128, "epochs": 16, "patience": 0,
              "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0005, "precision": "auto",
              "steps_per_execution": 16, "augment": True, "augment_shift": 0.07, "tta": True,
