@@ -31,8 +31,11 @@ def pipeline(x: np.ndarray, y: np.ndarray | None, batch: int, shuffle: bool):
     order = tf.data.Dataset.range(len(x))
     if shuffle:
         order = order.shuffle(len(x), reshuffle_each_iteration=True)
-    gather = ((lambda i: tf.gather(arrays[0], i)) if y is None
-              else (lambda i: (tf.gather(arrays[0], i), tf.gather(arrays[1], i))))
+
+    def gather(index):   # a named function, not a lambda: autograph reads its source to convert it
+        picked = tuple(tf.gather(a, index) for a in arrays)
+        return picked[0] if y is None else picked
+
     options = tf.data.Options()
     options.autotune.enabled = False
     return order.batch(batch).map(gather).prefetch(PREFETCH).with_options(options)
