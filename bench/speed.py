@@ -40,7 +40,8 @@ def same_model_throughput(rounds: int = 4):
     x, y = x[:48000, ..., None], y[:48000].astype(np.int64)
     configs = (("seed001_cnn", "float32", 1, "gridlab"), ("seed001_cnn", "mixed_bfloat16", 1, "gridlab"),
                ("seed001_cnn", "mixed_bfloat16", 16, "gridlab"), ("gridlab_fast", "float32", 16, "gridlab"),
-               ("gridlab_fast", "mixed_bfloat16", 16, "gridlab"), ("gridlab_fast", "mixed_bfloat16", 16, "Keras arrays"))
+               ("gridlab_fast", "mixed_bfloat16", 16, "gridlab"),
+               ("gridlab_fast", "mixed_bfloat16", 16, "Keras arrays"))
     models = []
     for name, policy, spe, _ in configs:
         keras.mixed_precision.set_global_policy(policy)   # fixes the layers' dtypes when they are built
@@ -103,12 +104,14 @@ def main() -> int:
 
     import gridlab
     from _docs import machine, write_section
+    from gridlab.config import load_config
     from gridlab.datasets import feed
     from gridlab.sources.catalog import load_idx_set
     from gridlab.training.setup import cpu_has_bf16
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--best", action="store_true", help="also run preset=best (adds about 9 minutes: best, and fast sized for 2 minutes)")
+    parser.add_argument("--best", action="store_true",
+                        help="also run preset=best (adds about 9 minutes: best, and fast sized for 2 minutes)")
     args = parser.parse_args()
     _, _, x_test, y_test, *_ = load_idx_set("fashion-mnist")
     x_test = x_test[..., None]
@@ -148,7 +151,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for label, overrides in recipes:
             probe = TestAccuracy()
-            probe.tta = overrides.get("preset") == "best" or overrides.get("tta", False)
+            probe.tta = load_config(overrides).tta   # what the preset and overrides resolve to
             wall = time.perf_counter()
             run = gridlab.train(data="fashion-mnist", project=tmp, report=False, verbose=False, callbacks=[probe],
                                 **overrides)
@@ -201,12 +204,14 @@ def main() -> int:
                   "recipes train on 48,000 images (80/20 split), the fast preset on 54,000 (90/10); test accuracy on "
                   "the 10,000 test images after every epoch (evaluation time excluded; training time includes "
                   "graph building, validation and checkpoints). Targets: 91.6% for the CNNs (the result "
-                  "seed 001's notes report), the seed 003 recipe's own final accuracy for the MLP rows. Ratios: seed 001 rows against "
-                  "the seed 001 recipe, seed 003 rows against the seed 003 recipe. Peak RSS is the whole process's peak so far.\n\n"
-                  + "\n".join(table) + best_text + "\n\n" + timing + "\n\nSame model, same batch (128), one epoch of 48,000 images "
-                  f"after a warm-up, {len(throughput[0][6])} rounds taken in turn, arithmetic and execution only. "
-                  "Feed `gridlab` is datasets/feed.py (what gridlab.train uses); `Keras arrays` is numpy arrays "
-                  "handed to fit, where Keras' own pipeline can stall for seconds at the end of an epoch:\n\n"
+                  "seed 001's notes report), the seed 003 recipe's own final accuracy for the MLP rows. Ratios: "
+                  "seed 001 rows against the seed 001 recipe, seed 003 rows against the seed 003 recipe. Peak RSS "
+                  "is the whole process's peak so far.\n\n"
+                  + "\n".join(table) + best_text + "\n\n" + timing + "\n\nSame model, same batch (128), one epoch "
+                  f"of 48,000 images after a warm-up, {len(throughput[0][6])} rounds taken in turn, arithmetic and "
+                  "execution only. Feed `gridlab` is datasets/feed.py (what gridlab.train uses); `Keras arrays` is "
+                  "numpy arrays handed to fit, where Keras' own pipeline can stall for seconds at the end of an "
+                  "epoch:\n\n"
                   "| model | arithmetic | steps per compiled call | feed | images/s (fastest round) | mean | "
                   "every round | fastest vs seed 001 float32 |\n|---|---|---|---|---|---|---|---|\n"
                   + "\n".join(f"| {name} | {p} | {spe} | {how} | {ips:,.0f} | {mean:,.0f} | "
