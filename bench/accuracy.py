@@ -12,15 +12,19 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RECIPES = [
-    # (label, target, overrides)
-    ("seed 001 CNN, seed recipe, Fashion-MNIST", 0.910,
+    # (label, target, seeds, overrides). The target applies to the mean over the seeds. The MLP trains in about
+    # half a minute, so it runs three seeds: single runs of it spread over about 0.01 (0.8691-0.8784 measured),
+    # more than the distance between its bar and the figures around it.
+    ("seed 001 CNN, seed recipe, Fashion-MNIST", 0.910, (42,),
      {"data": "fashion-mnist", "model": "seed001_cnn", "preset": "seed"}),
-    ("seed 003 ReLU MLP + Dropout(0.3), Fashion-MNIST", 0.870,
+    ("seed 003 ReLU MLP + Dropout(0.3), Fashion-MNIST", 0.870, (42, 1, 2),
      {"data": "fashion-mnist", "model": "seed003_mlp", "dropout": 0.3, "preset": "seed"}),
-    ("seed 001 CNN, seed recipe, digits (8x8)", 0.970,
+    ("seed 001 CNN, seed recipe, digits (8x8)", 0.970, (42,),
      {"data": "digits", "model": "seed001_cnn", "preset": "seed", "epochs": 60, "patience": 5}),
 ]
 
@@ -35,24 +39,33 @@ def main() -> int:
     recipes = RECIPES[2:] if args.quick else RECIPES
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, target, overrides in recipes:
-            start = time.perf_counter()
-            run = gridlab.train(**overrides, project=tmp, report=False, verbose=False)
+        for label, target, seeds, overrides in recipes:
+            start, runs = time.perf_counter(), []
+            for seed in seeds:
+                runs.append(gridlab.train(**overrides, seed=seed, project=tmp, report=False, verbose=False))
             wall = time.perf_counter() - start
-            acc = run.metrics["accuracy"]
-            rows.append((label, acc, target, run.info["epochs_run"], run.info["train_seconds"], wall))
-            print(f"{label}: test accuracy {acc:.4f} (target >= {target:.3f}: {'met' if acc >= target else 'MISSED'})"
-                  f", {run.info['epochs_run']} epochs, training {run.info['train_seconds']:.0f} s, wall {wall:.0f} s",
-                  flush=True)
-    table = ["| recipe | test accuracy | target | epochs | training s | wall s |", "|---|---|---|---|---|---|"]
-    table += [f"| {r[0]} | {r[1]:.4f} | >= {r[2]:.3f} {'(met)' if r[1] >= r[2] else '(missed)'} | {r[3]} | "
-              f"{r[4]:.0f} | {r[5]:.0f} |" for r in rows]
+            accs = [r.metrics["accuracy"] for r in runs]
+            row = {"label": label, "mean": float(np.mean(accs)), "target": target,
+                   "each": ", ".join(f"{a:.4f} (seed {s})" for a, s in zip(accs, seeds)),
+                   "epochs": "/".join(str(r.info["epochs_run"]) for r in runs),
+                   "train": np.mean([r.info["train_seconds"] for r in runs]), "wall": wall}
+            rows.append(row)
+            print(f"{label}: test accuracy {row['mean']:.4f}"
+                  + (f" (mean of {row['each']})" if len(runs) > 1 else "")
+                  + f" (target >= {target:.3f}: {'met' if row['mean'] >= target else 'MISSED'}), {row['epochs']} "
+                  f"epochs, training {row['train']:.0f} s per run, wall {wall:.0f} s", flush=True)
+    table = ["| recipe | test accuracy | each seed | target | epochs | training s per run | wall s |",
+             "|---|---|---|---|---|---|---|"]
+    table += [f"| {r['label']} | {r['mean']:.4f} | {r['each']} | >= {r['target']:.3f} "
+              f"{'(met)' if r['mean'] >= r['target'] else '(missed)'} | {r['epochs']} | {r['train']:.0f} | "
+              f"{r['wall']:.0f} |" for r in rows]
     if not args.quick:
         write_section("accuracy", "## Seed recipes reproduced (`bench/accuracy.py`)\n\n"
                       f"Measured on: {machine()}.\nCommand: `.venv/bin/python bench/accuracy.py`\n\n"
-                      + "\n".join(table))
+                      "Test accuracy is the mean over the listed seeds (seed sets the split, the initial weights "
+                      "and the shuffling); the target applies to the mean.\n\n" + "\n".join(table))
     print("\n".join(table))
-    return 0 if all(r[1] >= r[2] for r in rows) else 1
+    return 0 if all(r["mean"] >= r["target"] for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from ..datasets import feed
 from ..errors import TrainingError
 from ..files import remove_stale_temporaries, write_json, write_text
 from . import run_dir as runs
-from .setup import class_weights, make_optimizer, resolve_precision, seed_everything
+from .setup import class_weights, few_steps_notice, make_optimizer, resolve_precision, seed_everything
 
 
 class Run:
@@ -72,8 +72,9 @@ def train(config=None, callbacks=(), **overrides) -> Run:
         # a resumed run continues with a random stream derived from (seed, epochs done), not the first epoch's
         seed_everything(config.seed + 1000 * (state["epochs_done"] if state else 0), config.deterministic)
         weights, notice = class_weights(dataset.y_train, dataset.num_classes, config.class_weight)
-        if notice:
-            _say(config, f"notice: {notice}")
+        for notice in (notice, few_steps_notice(len(dataset.y_train), config.batch, config.epochs)):
+            if notice:
+                _say(config, f"notice: {notice}")
         if state:
             from ..models.io import load_model
 

@@ -63,3 +63,16 @@ def class_weights(y: np.ndarray, k: int, mode: str) -> tuple[dict | None, str | 
     why = f"the largest class has {ratio:.1f}x the examples of the smallest" if mode == "auto" else "asked for"
     return weights, (f"class weights on ({why}): "
                      + ", ".join(f"{i}={w:.2f}" for i, w in weights.items()) + ". class_weight=none turns them off.")
+
+
+def few_steps_notice(n_train: int, batch: int, epochs: int, least: int = 100) -> str | None:
+    """A notice when the whole run takes fewer than ``least`` gradient steps (a large batch on a small data set,
+    e.g. preset=fast's batch 256 on a few hundred sensor frames), saying which keys to change."""
+    per_epoch = -(-n_train // batch)
+    if per_epoch * epochs >= least:
+        return None
+    fix = f"raise epochs (epochs={-(-least // per_epoch)} makes {least} steps)"
+    if batch > 32 and n_train > 32:
+        fix = f"lower batch (batch=32 makes {-(-n_train // 32) * epochs} steps) or " + fix
+    return (f"batch={batch} on {n_train:,} training examples is {per_epoch} steps per epoch, {per_epoch * epochs} "
+            f"in all over epochs={epochs}: too few to train well; {fix}.")

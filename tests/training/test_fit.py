@@ -66,9 +66,20 @@ def test_binary_threshold_and_class_weights(tmp_path, capsys):
                         verbose=True, report=False, val_split=0.3)
     err = capsys.readouterr().err
     assert "class weights on (the largest class has 4.0x the examples of the smallest)" in err
+    assert ("notice: batch=4 on 10 training examples is 3 steps per epoch, 6 in all over epochs=2: too few to train "
+            "well; raise epochs (epochs=34 makes 100 steps).") in err
     assert run.info["threshold"] is not None and run.info["positive_class"] == 1   # 'other' is the minority
     assert run.metrics["threshold"] == run.info["threshold"]
     assert run.info["scaling"]["kind"] == "standardize" and run.info["input_dtype"] == "float32"
+
+
+def test_few_steps_notice():
+    from gridlab.training.setup import few_steps_notice
+
+    assert few_steps_notice(54_000, 256, 3) is None                      # preset=fast on Fashion-MNIST: 633 steps
+    notice = few_steps_notice(600, 256, 3)
+    assert notice.startswith("batch=256 on 600 training examples is 3 steps per epoch, 9 in all over epochs=3")
+    assert notice.endswith("lower batch (batch=32 makes 57 steps) or raise epochs (epochs=34 makes 100 steps).")
 
 
 def test_augmentation_and_presets_train(idx_dir):
