@@ -57,7 +57,10 @@ def validation_data(x: np.ndarray, y: np.ndarray, batch: int):
 
 
 def predict(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    """``model.predict`` over ``x`` in batches, without the end-of-pass stall."""
+    """``model.predict`` over ``x`` in batches, without the end-of-pass stall. Up to ``batch`` examples (a served
+    request) go through ``predict_on_batch``, which builds no pipeline at all."""
+    if len(x) <= batch:
+        return np.asarray(model.predict_on_batch(x))
     if _tensorflow():
         return model.predict(pipeline(x, None, batch, shuffle=False), verbose=0)
     return model.predict(x, batch_size=batch, verbose=0)

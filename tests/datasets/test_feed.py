@@ -49,4 +49,6 @@ def test_predict_matches_keras_predict_on_arrays():
     model = keras.Sequential([keras.Input((2, 2, 1), dtype="uint8"), keras.layers.Rescaling(1 / 255),
                               keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
     expected = model.predict(x, batch_size=4, verbose=0)
-    assert np.allclose(feed.predict(model, x, batch=4), expected, atol=1e-6)
+    assert np.allclose(feed.predict(model, x, batch=4), expected, atol=1e-6)        # 6 batches, the last partial
+    assert np.allclose(feed.predict(model, x, batch=32), expected, atol=1e-6)       # one batch: predict_on_batch
+    assert np.allclose(feed.predict(model, x[:1], batch=32), expected[:1], atol=1e-6)
