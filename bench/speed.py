@@ -1,6 +1,6 @@
 """Time to accuracy on Fashion-MNIST: the seeds' recipes against gridlab's presets, side by side in one process.
 
-Run:  .venv/bin/python bench/speed.py [--best]        (about 7 minutes on 2 cores; --best adds about 11)
+Run:  .venv/bin/python bench/speed.py [--best]        (about 6-7 minutes on 2 cores; --best adds about 10)
 Per recipe: time to reach 91.6% test accuracy (training time only; the per-epoch test evaluation is excluded),
 final test accuracy, s/epoch, images/s, the process's peak RSS so far, and ratios against the seed recipe; for
 preset=best also the time to 93.5% and the best accuracy within 120 s.
@@ -115,7 +115,7 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--best", action="store_true",
-                        help="also run preset=best (adds about 9 minutes: best, and fast sized for 2 minutes)")
+                        help="also run preset=best (adds about 10 minutes: best, and fast sized for 2 minutes)")
     args = parser.parse_args()
     _, _, x_test, y_test, *_ = load_idx_set("fashion-mnist")
     x_test = x_test[..., None]

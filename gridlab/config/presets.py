@@ -22,7 +22,7 @@ PRESETS: dict[str, dict] = {
              "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0001, "precision": "auto",
              "steps_per_execution": 16, "augment": False, "monitor": "val_accuracy", "val_split": 0.1},
     # gridlab_deep (four convolutions) with random shifts of up to 2 pixels and mirror images, one-cycle over 20
-    # epochs at batch 256 (about 8.5 minutes on 2 cores; a one-off probe ended at 93.57% where 16 epochs at batch
+    # epochs at batch 256 (about 8 minutes on 2 cores; a one-off probe ended at 93.57% where 16 epochs at batch
     # 128 ended at 93.17%), and the saved model averages each image with its mirror image
     "best": {"model": "gridlab_deep", "optimizer": "adamw", "lr": 0.008, "batch": 256, "epochs": 20, "patience": 0,
              "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0005, "precision": "auto",
