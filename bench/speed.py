@@ -103,13 +103,10 @@ def _row(label, run, probe, target):
 
 
 def main() -> int:
-    import keras
-    import numpy as np
-
     import gridlab
+    from _curve import TestAccuracy
     from _docs import machine, write_section
     from gridlab.config import load_config
-    from gridlab.datasets import feed
     from gridlab.sources.catalog import load_idx_set
     from gridlab.training.setup import cpu_has_bf16
 
@@ -119,25 +116,6 @@ def main() -> int:
     args = parser.parse_args()
     _, _, x_test, y_test, *_ = load_idx_set("fashion-mnist")
     x_test = x_test[..., None]
-
-    class TestAccuracy(keras.callbacks.Callback):
-        """Test accuracy after every epoch; its own time is kept out of the training clock."""
-
-        def on_train_begin(self, logs=None):
-            self.start, self.excluded, self.curve, self.epoch_times = time.perf_counter(), 0.0, [], []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch_start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            now = time.perf_counter()
-            self.epoch_times.append(now - self.epoch_start)
-            model = self.model
-            proba = feed.predict(model, x_test, 1000)
-            if self.tta:   # the saved model will average each image with its mirror image; measure that model
-                proba = proba + feed.predict(model, x_test[:, :, ::-1], 1000)
-            self.curve.append((now - self.start - self.excluded, float(np.mean(proba.argmax(1) == y_test))))
-            self.excluded += time.perf_counter() - now
 
     recipes = [
         ("seed 001 CNN, seed recipe (fp32, batch 32, Adam, early stopping 2)", {"model": "seed001_cnn",
@@ -153,8 +131,7 @@ def main() -> int:
     rows, script_start = [], time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for label, overrides in recipes:
-            probe = TestAccuracy()
-            probe.tta = load_config(overrides).tta   # what the preset and overrides resolve to
+            probe = TestAccuracy(x_test, y_test, load_config(overrides).tta)   # tta as the preset resolves it
             wall = time.perf_counter()
             run = gridlab.train(data="fashion-mnist", project=tmp, report=False, verbose=False, callbacks=[probe],
                                 **overrides)

@@ -57,13 +57,17 @@ class Monitor(keras.callbacks.Callback):
         self.epoch = epoch
         self._epoch_start = time.perf_counter()
 
+    def elapsed(self) -> float:
+        """Training seconds so far, a resumed run's earlier seconds included."""
+        return time.perf_counter() - self._start
+
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.nan_at = (self.epoch + 1, batch + 1)
             self.stop_reason = f"the loss became {float(loss)} in epoch {self.epoch + 1}, batch {batch + 1}"
             self.model.stop_training = True
-        elif self.max_seconds is not None and time.perf_counter() - self._start > self.max_seconds:
+        elif self.max_seconds is not None and self.elapsed() > self.max_seconds:
             self.stop_reason = f"the time budget of {self.max_seconds:g} s ran out in epoch {self.epoch + 1}"
             self.model.stop_training = True
 
@@ -93,7 +97,7 @@ class Monitor(keras.callbacks.Callback):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
                "seconds": round(time.perf_counter() - self._epoch_start, 3)}
         if hasattr(self.model.optimizer, "learning_rate"):
-            row["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            row["lr"] = float(self.model.optimizer.learning_rate)
         self.rows.append(row)
         value = logs.get(self.monitor)
         if self._improved(value):
@@ -127,3 +131,29 @@ class Monitor(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
+
+
+class ScheduleByTime(keras.callbacks.Callback):
+    """Under a time budget, the learning rate schedule follows whichever runs out first, the budget or the steps:
+    the rate at each call is ``schedule`` at ``max(step / total_steps, seconds / budget)`` of the way through. A run
+    the budget cuts short ends on an annealed rate instead of stopping in the middle of its schedule. The rate is set
+    before each compiled call (every ``steps_per_execution`` steps).
+
+    Args:
+        schedule: the Keras schedule over ``total_steps`` (training.setup.lr_schedule).
+        total_steps: the steps of all epochs.
+        budget: the time budget in seconds.
+        clock: training seconds so far (Monitor.elapsed).
+    """
+
+    def __init__(self, schedule, total_steps: int, budget: float, clock):
+        super().__init__()
+        self.schedule, self.total, self.budget, self.clock = schedule, max(1, total_steps), budget, clock
+
+    def progress(self, step: int) -> float:
+        return min(1.0, max(step / self.total, self.clock() / self.budget))
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)
+        self.model.optimizer.learning_rate = float(self.schedule(self.progress(step) * self.total))
+

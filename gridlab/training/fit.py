@@ -14,7 +14,8 @@ from ..datasets import feed
 from ..errors import TrainingError
 from ..files import remove_stale_temporaries, write_json, write_text
 from . import run_dir as runs
-from .setup import class_weights, few_steps_notice, make_optimizer, resolve_precision, seed_everything
+from .setup import (class_weights, few_steps_notice, lr_schedule, make_optimizer, resolve_precision, seed_everything,
+                    steps_per_epoch, timed_schedule)
 
 
 class Run:
@@ -86,8 +87,16 @@ def train(config=None, callbacks=(), **overrides) -> Run:
         write_text(folder / "summary.txt", _summary(model))
         _say(config, f"model: {config.model}, {model.count_params():,} parameters, {precision}")
 
-        monitor = Monitor(folder, config.monitor, config.patience,
-                          parse_duration(config.max_time) if config.max_time else None, state)
+        budget = parse_duration(config.max_time) if config.max_time else None
+        monitor = Monitor(folder, config.monitor, config.patience, budget, state)
+        own = [monitor]
+        if timed_schedule(config):
+            from .callbacks import ScheduleByTime
+
+            total = steps_per_epoch(len(dataset.y_train), config.batch) * config.epochs
+            own.append(ScheduleByTime(lr_schedule(config, total), total, budget, monitor.elapsed))
+            _say(config, f"learning rate: the {config.schedule} schedule fits whichever ends first, "
+                         f"max_time={config.max_time} or epochs={config.epochs}")
         smooth = config.label_smoothing > 0
         y_fit = keras.utils.to_categorical(dataset.y_train, dataset.num_classes) if smooth else dataset.y_train
         y_val = keras.utils.to_categorical(dataset.y_val, dataset.num_classes) if smooth else dataset.y_val
@@ -95,7 +104,7 @@ def train(config=None, callbacks=(), **overrides) -> Run:
         if initial < config.epochs and not (state and _stopped(state, config)):
             model.fit(**feed.fit_data(dataset.x_train, y_fit, config.batch), epochs=config.epochs,
                       initial_epoch=initial, validation_data=feed.validation_data(dataset.x_val, y_val, config.batch),
-                      class_weight=weights, callbacks=[monitor, *callbacks],
+                      class_weight=weights, callbacks=[*own, *callbacks],
                       verbose=(1 if sys.stderr.isatty() else 2) if config.verbose else 0)
         if monitor.nan_at is not None:
             kept = (f"the best checkpoint (epoch {monitor.best_epoch}) is kept in model.keras"
@@ -153,7 +162,7 @@ def _new_model(config, dataset):
         from ..models import with_augmentation
 
         model = with_augmentation(model, config.augment_shift)
-    steps = int(np.ceil(len(dataset.y_train) / config.batch))
+    steps = steps_per_epoch(len(dataset.y_train), config.batch)
     if config.label_smoothing > 0:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
         acc = keras.metrics.CategoricalAccuracy(name="accuracy")

@@ -31,17 +31,35 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def make_optimizer(config, steps_per_epoch: int):
+def lr_schedule(config, total_steps: int):
+    """The learning rate over ``total_steps``: the constant rate, or a Keras schedule (onecycle: a warm-up from a
+    twentieth of ``lr`` to ``lr`` over the first quarter, then a cosine down to a hundredth; cosine: the cosine
+    alone)."""
     import keras
 
-    total = max(1, steps_per_epoch * config.epochs)
-    lr = config.lr
+    total = max(1, total_steps)
     if config.schedule == "onecycle":
         warm = max(1, int(0.25 * total))
-        lr = keras.optimizers.schedules.CosineDecay(config.lr / 20.0, total - warm, alpha=0.01,
-                                                    warmup_target=config.lr, warmup_steps=warm)
-    elif config.schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(config.lr, total, alpha=0.01)
+        return keras.optimizers.schedules.CosineDecay(config.lr / 20.0, max(1, total - warm), alpha=0.01,
+                                                      warmup_target=config.lr, warmup_steps=warm)
+    if config.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.lr, total, alpha=0.01)
+    return config.lr
+
+
+def timed_schedule(config) -> bool:
+    """True when the learning rate follows the time budget as well as the steps (``max_time`` with a schedule)."""
+    return bool(config.max_time) and config.schedule != "constant"
+
+
+def make_optimizer(config, steps_per_epoch: int):
+    """The optimizer config names, its learning rate following ``lr_schedule``; under ``timed_schedule`` the rate is
+    a plain value that ``callbacks.ScheduleByTime`` sets as training goes."""
+    import keras
+
+    lr = lr_schedule(config, steps_per_epoch * config.epochs)
+    if timed_schedule(config):
+        lr = float(keras.ops.convert_to_numpy(lr(0)))
     kinds = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
              "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
     kwargs = {"learning_rate": lr}
@@ -50,6 +68,10 @@ def make_optimizer(config, steps_per_epoch: int):
     elif config.optimizer == "sgd":
         kwargs["momentum"] = 0.9
     return kinds[config.optimizer](**kwargs)
+
+
+def steps_per_epoch(n_train: int, batch: int) -> int:
+    return -(-n_train // batch)
 
 
 def class_weights(y: np.ndarray, k: int, mode: str) -> tuple[dict | None, str | None]:
@@ -68,11 +90,11 @@ def class_weights(y: np.ndarray, k: int, mode: str) -> tuple[dict | None, str | 
 def few_steps_notice(n_train: int, batch: int, epochs: int, least: int = 100) -> str | None:
     """A notice when the whole run takes fewer than ``least`` gradient steps (a large batch on a small data set,
     e.g. preset=fast's batch 256 on a few hundred sensor frames), saying which keys to change."""
-    per_epoch = -(-n_train // batch)
+    per_epoch = steps_per_epoch(n_train, batch)
     if per_epoch * epochs >= least:
         return None
     fix = f"raise epochs (epochs={-(-least // per_epoch)} makes {least} steps)"
     if batch > 32 and n_train > 32:
-        fix = f"lower batch (batch=32 makes {-(-n_train // 32) * epochs} steps) or " + fix
+        fix = f"lower batch (batch=32 makes {steps_per_epoch(n_train, 32) * epochs} steps) or " + fix
     return (f"batch={batch} on {n_train:,} training examples is {per_epoch} steps per epoch, {per_epoch * epochs} "
             f"in all over epochs={epochs}: too few to train well; {fix}.")

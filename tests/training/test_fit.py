@@ -46,6 +46,15 @@ def test_max_time_stops_cleanly(idx_dir):
     assert (run.folder / "model.keras").is_file()
 
 
+def test_max_time_fits_the_schedule_into_the_budget(idx_dir):
+    # the budget runs out long before 1000 epochs: the one-cycle rate still rises to its peak and ends annealed
+    run = _train(idx_dir, epochs=1000, max_time="1.5s", schedule="onecycle", lr=0.01)
+    assert "time budget" in run.info["stop_reason"] and run.info["epochs_run"] >= 5
+    rates = [float(row.split(",")[-1]) for row in (run.folder / "history.csv").read_text().splitlines()[1:]]
+    assert max(rates) > 0.005 and rates[-1] < 0.002
+    assert max(rates) == max(rates[: len(rates) // 2 + 1])     # the peak comes early, not at the cut
+
+
 def test_nan_loss_stops_with_epoch_and_batch(idx_dir):
     with pytest.raises(TrainingError, match=r"the loss became (nan|inf) in epoch 1, batch \d+; training stopped"):
         _train(idx_dir, model="seed004_mlp", optimizer="sgd", lr=1e12, epochs=3)
