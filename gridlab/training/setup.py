@@ -59,7 +59,7 @@ def make_optimizer(config, steps_per_epoch: int):
 
     lr = lr_schedule(config, steps_per_epoch * config.epochs)
     if timed_schedule(config):
-        lr = float(keras.ops.convert_to_numpy(lr(0)))
+        lr = float(lr(0))
     kinds = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
              "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
     kwargs = {"learning_rate": lr}
