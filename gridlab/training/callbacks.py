@@ -156,4 +156,3 @@ class ScheduleByTime(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         step = int(self.model.optimizer.iterations)
         self.model.optimizer.learning_rate = float(self.schedule(self.progress(step) * self.total))
-

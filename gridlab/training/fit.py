@@ -72,6 +72,7 @@ def train(config=None, callbacks=(), **overrides) -> Run:
         state = json.loads((folder / "state.json").read_text()) if resuming else None
         # a resumed run continues with a random stream derived from (seed, epochs done), not the first epoch's
         seed_everything(config.seed + 1000 * (state["epochs_done"] if state else 0), config.deterministic)
+        total_steps = steps_per_epoch(len(dataset.y_train), config.batch) * config.epochs
         weights, notice = class_weights(dataset.y_train, dataset.num_classes, config.class_weight)
         for notice in (notice, few_steps_notice(len(dataset.y_train), config.batch, config.epochs)):
             if notice:
@@ -83,7 +84,7 @@ def train(config=None, callbacks=(), **overrides) -> Run:
             _say(config, f"resuming after epoch {state['epochs_done']} (best {state['monitor']} "
                          f"{state['best']} at epoch {state['best_epoch']})")
         else:
-            model = _new_model(config, dataset)
+            model = _new_model(config, dataset, total_steps)
         write_text(folder / "summary.txt", _summary(model))
         _say(config, f"model: {config.model}, {model.count_params():,} parameters, {precision}")
 
@@ -93,8 +94,7 @@ def train(config=None, callbacks=(), **overrides) -> Run:
         if timed_schedule(config):
             from .callbacks import ScheduleByTime
 
-            total = steps_per_epoch(len(dataset.y_train), config.batch) * config.epochs
-            own.append(ScheduleByTime(lr_schedule(config, total), total, budget, monitor.elapsed))
+            own.append(ScheduleByTime(lr_schedule(config, total_steps), total_steps, budget, monitor.elapsed))
             _say(config, f"learning rate: the {config.schedule} schedule fits whichever ends first, "
                          f"max_time={config.max_time} or epochs={config.epochs}")
         smooth = config.label_smoothing > 0
@@ -150,7 +150,7 @@ def _saved_overrides(folder: Path) -> dict:
     return {k: v for k, v in saved.items() if k != "preset"}
 
 
-def _new_model(config, dataset):
+def _new_model(config, dataset, total_steps: int):
     import keras
 
     from ..models import build_model
@@ -162,14 +162,13 @@ def _new_model(config, dataset):
         from ..models import with_augmentation
 
         model = with_augmentation(model, config.augment_shift)
-    steps = steps_per_epoch(len(dataset.y_train), config.batch)
     if config.label_smoothing > 0:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
         acc = keras.metrics.CategoricalAccuracy(name="accuracy")
     else:
         loss = keras.losses.SparseCategoricalCrossentropy()
         acc = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=[acc],
+    model.compile(optimizer=make_optimizer(config, total_steps), loss=loss, metrics=[acc],
                   steps_per_execution=config.steps_per_execution)
     return model
 

@@ -52,12 +52,12 @@ def timed_schedule(config) -> bool:
     return bool(config.max_time) and config.schedule != "constant"
 
 
-def make_optimizer(config, steps_per_epoch: int):
-    """The optimizer config names, its learning rate following ``lr_schedule``; under ``timed_schedule`` the rate is
-    a plain value that ``callbacks.ScheduleByTime`` sets as training goes."""
+def make_optimizer(config, total_steps: int):
+    """The optimizer config names, its learning rate following ``lr_schedule`` over the run's ``total_steps``; under
+    ``timed_schedule`` the rate is a plain value that ``callbacks.ScheduleByTime`` sets as training goes."""
     import keras
 
-    lr = lr_schedule(config, steps_per_epoch * config.epochs)
+    lr = lr_schedule(config, total_steps)
     if timed_schedule(config):
         lr = float(lr(0))
     kinds = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
@@ -71,6 +71,7 @@ def make_optimizer(config, steps_per_epoch: int):
 
 
 def steps_per_epoch(n_train: int, batch: int) -> int:
+    """Gradient steps in one epoch (the last batch may be partial)."""
     return -(-n_train // batch)
 
 

@@ -20,10 +20,10 @@ def test_schedule_follows_whichever_runs_out_first():
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
 def test_timed_optimizer_has_a_settable_rate(schedule):
     config = load_config({"schedule": schedule, "lr": 0.01, "max_time": "1m", "epochs": 2})
-    opt = make_optimizer(config, steps_per_epoch=10)
+    opt = make_optimizer(config, total_steps=20)
     shape = lr_schedule(config, 20)
     assert float(opt.learning_rate) == pytest.approx(float(shape(0)))
     opt.learning_rate = 0.003                        # what ScheduleByTime does; a Keras schedule would refuse it
     assert float(opt.learning_rate) == pytest.approx(0.003)
-    untimed = make_optimizer(load_config({"schedule": schedule, "lr": 0.01, "epochs": 2}), steps_per_epoch=10)
+    untimed = make_optimizer(load_config({"schedule": schedule, "lr": 0.01, "epochs": 2}), total_steps=20)
     assert isinstance(untimed._learning_rate, keras.optimizers.schedules.LearningRateSchedule)
