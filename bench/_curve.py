@@ -31,3 +31,13 @@ class TestAccuracy(keras.callbacks.Callback):
             proba = proba + feed.predict(self.model, self.x_test[:, :, ::-1], 1000)
         self.curve.append((now - self.start - self.excluded, float(np.mean(proba.argmax(1) == self.y_test))))
         self.excluded += time.perf_counter() - now
+
+
+def first_at(curve: list[tuple[float, float]], target: float) -> float | None:
+    """Training seconds at the first epoch whose test accuracy reaches ``target`` (None if none does)."""
+    return next((t for t, a in curve if a >= target), None)
+
+
+def best_within(curve: list[tuple[float, float]], seconds: float) -> float | None:
+    """The best test accuracy among epochs that ended within ``seconds`` of training (None if none did)."""
+    return max((a for t, a in curve if t <= seconds), default=None)

@@ -14,7 +14,6 @@ docs/benchmarks.md: per recipe the best accuracy within 120 s, the time to 93.5%
 """
 from __future__ import annotations
 
-import io
 import sys
 import tempfile
 import time
@@ -35,21 +34,16 @@ PLOT = Path(__file__).resolve().parents[1] / "docs" / "frontier.png"
 
 def summarize(curve: list[tuple[float, float]]) -> dict:
     """Best accuracy within the budget, first time at or above the target, the final point."""
-    within = [a for t, a in curve if t <= BUDGET]
-    return {"at_budget": max(within) if within else None,
-            "to_target": next((t for t, a in curve if a >= TARGET), None),
+    from _curve import best_within, first_at
+
+    return {"at_budget": best_within(curve, BUDGET), "to_target": first_at(curve, TARGET),
             "final": curve[-1][1], "seconds": curve[-1][0], "best": max(a for _, a in curve)}
 
 
 def plot(curves: dict[str, list], path: Path) -> None:
-    import matplotlib
+    from gridlab.evaluation.plots import _plt, _save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from gridlab.files import write_bytes
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = _plt().subplots(figsize=(8, 4.5))
     for label, curve in curves.items():
         ax.plot([t for t, _ in curve], [a for _, a in curve], marker="o", markersize=3, label=label)
     ax.axhline(TARGET, color="gray", linestyle="--", linewidth=1)
@@ -62,10 +56,7 @@ def plot(curves: dict[str, list], path: Path) -> None:
     ax.set_title("Accuracy against training time, 2-core CPU (bench/frontier.py)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    write_bytes(path, buf.getvalue())
+    _save(fig, path)   # gridlab's own PNG writer: Agg backend, written atomically
 
 
 def main() -> int:

@@ -90,13 +90,14 @@ def _speedup(base, r) -> str:
 def _row(label, run, probe, target):
     """One recipe's figures from its run and its per-epoch test accuracy curve."""
     import numpy as np
+    from _curve import best_within, first_at
 
     per_epoch = float(np.median(probe.epoch_times))
     n_train = sum(run.info["counts"]["train"])
     curve = probe.curve
-    return {"label": label, "target": target, "reached": next((t for t, a in curve if a >= target), None),
-            "reached_best": next((t for t, a in curve if a >= BEST_TARGET), None),
-            "at_120": max((a for t, a in curve if t <= 120), default=None), "final": run.metrics["accuracy"],
+    return {"label": label, "target": target, "reached": first_at(curve, target),
+            "reached_best": first_at(curve, BEST_TARGET), "at_120": best_within(curve, 120),
+            "final": run.metrics["accuracy"],
             "best_curve": max(a for _, a in curve), "epochs": len(curve), "s_epoch": per_epoch,
             "ips": n_train / per_epoch, "n_train": n_train, "train_s": curve[-1][0],
             "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "precision": run.info["precision"]}
