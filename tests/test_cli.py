@@ -122,3 +122,72 @@ def test_evaluate_on_data_of_another_shape_names_both_shapes(idx_dir, tmp_path, 
             Image.fromarray(np.full((5, 5), 40 * i, np.uint8)).save(tmp_path / "small" / label / f"{i}.png")
     code, _, err = _run(["evaluate", "runs/m", "--data", "small"], capsys)
     assert code == 2 and "the model expects inputs of shape (8, 8, 1), the data small has (5, 5, 1)" in err
+
+
+# --- hostile inputs of issue 14: each gets its exact one-line answer ------------------------------------------------
+
+def _npz(path, x, y, **more):
+    np.savez(path, x=x, y=y, **more)
+    return str(path)
+
+
+def test_npz_with_string_labels_trains_with_sorted_class_names(tmp_path, capsys):
+    from tests.conftest import make_images
+
+    x, y = make_images(10, 8, 2)
+    data = _npz(tmp_path / "strings.npz", x, np.where(y == 0, "dog", "cat"))
+    code, out, err = _run(["train", f"data={data}", "epochs=1", "model=seed003_mlp", "report=false", "name=s",
+                           "-q"], capsys)
+    assert code == 0, err
+    info = __import__("json").loads((tmp_path / "runs/s/run.json").read_text())
+    assert info["class_names"] == ["cat", "dog"] and info["counts"]["train"] == [6, 6]
+
+
+@pytest.mark.parametrize("make, line", [
+    (lambda x, y: dict(y=np.zeros(len(y), np.int64)),
+     "{path}: expected examples of at least 2 classes, received 1 (class '0', 20 examples). A classifier needs two "
+     "or more classes: add examples of another class."),
+    (lambda x, y: dict(y=np.r_[np.zeros(18, np.int64), [1, 1]]),
+     "{path}: expected at least 3 examples of every class (one for each of the training, validation and test "
+     "splits), received 2 of class '1'. Add examples of that class, or remove it."),
+    (lambda x, y: dict(x=np.where(np.arange(20)[:, None, None] == 7, np.nan, x.astype(np.float32))),
+     "{path}: expected finite numbers, received nan in x[7] (1 of 20 examples hold NaN or inf). Repair or drop "
+     "those examples before training."),
+    (lambda x, y: dict(y=y.astype(np.float64) + 0.5),
+     "{path}: expected whole-number class labels or class names in 'y', received 0.5 at index 0 "
+     "(dtype float64). Store labels as integers 0..K-1 or as strings."),
+])
+def test_npz_that_cannot_make_a_classifier_is_one_line(tmp_path, capsys, make, line):
+    from tests.conftest import make_images
+
+    x, y = make_images(10, 8, 2)
+    arrays = {"x": x, "y": y, **make(x, y)}
+    data = _npz(tmp_path / "d.npz", **arrays)
+    code, out, err = _run(["train", f"data={data}", "epochs=1"], capsys)
+    assert code == 2 and err == "gridlab train: error: " + line.format(path=data) + "\n"
+    assert not (tmp_path / "runs").exists()                # refused before anything was written
+
+
+def test_stray_text_file_in_an_image_folder_is_ignored_and_listed(image_folder, tmp_path, capsys):
+    (image_folder / "cat" / "notes.txt").write_text("taken on monday\n")
+    code, out, err = _run(["train", f"data={image_folder}", "epochs=1", "model=seed003_mlp", "report=false"],
+                          capsys)
+    assert code == 0, err
+    notes = image_folder / "cat" / "notes.txt"
+    assert (f"notice: 1 file(s) that are not images were ignored (first: {notes}); see data_report.csv.\n"
+            in err)
+    rows = list(csv.reader(open(tmp_path / "runs/images-seed003_mlp/data_report.csv")))
+    assert ["ignored", "", "", "", "", str(notes),
+            f"{notes}: not an image (no image name or PNG/JPEG/BMP content); ignored"] in rows
+    assert [r[:3] for r in rows if r[0] == "count"] == [["count", "cat", "6"], ["count", "dog", "6"]]
+
+
+def test_string_keys_take_the_text_as_typed(idx_dir, tmp_path, capsys):
+    code, out, err = _run(["train", "data=mnist", f"data_dir={idx_dir}", "model=seed003_mlp", "epochs=1",
+                           "report=false", "name=off", "lr=1e-3", "-q"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "runs/off/run.json").is_file()
+    assert "lr: 0.001\n" in (tmp_path / "runs/off/config.yaml").read_text()
+    code, _, err = _run(["train", "verbose=on"], capsys)
+    assert code == 2 and err == ("gridlab train: error: command line: verbose expects bool, received 'on' (str). "
+                                 "Example: verbose=true\n")

@@ -17,8 +17,12 @@ def test_overrides_and_types():
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
-        load_config().epochs = 3
+    import dataclasses
+
+    config = load_config()
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'epochs'"):
+        config.epochs = 3
+    assert config.epochs == 20
 
 
 def test_unknown_key_suggests():
@@ -65,3 +69,16 @@ def test_durations_and_thresholds():
         load_config({"max_time": "soon"})
     with pytest.raises(ConfigError, match="threshold expects f1, recall:R"):
         load_config({"threshold": "recall:2"})
+
+
+def test_yaml_reads_only_true_and_false_as_booleans(tmp_path):
+    from gridlab.config import load_yaml
+
+    assert load_yaml("a: off\nb: yes\nc: True\nd: 1e-3\ne: 2\nf: 0.5") == {
+        "a": "off", "b": "yes", "c": True, "d": 0.001, "e": 2, "f": 0.5}
+    assert parse_overrides(["name=off", "name=no"]) == {"name": "no"}
+    assert parse_overrides(["name=2024", "threshold=0.5", "lr=1e-3", "epochs=3"]) == {
+        "name": "2024", "threshold": "0.5", "lr": 0.001, "epochs": 3}
+    (tmp_path / "c.yaml").write_text("name: off\nverbose: false\n")
+    c = load_config(cfg_file=str(tmp_path / "c.yaml"))
+    assert c.name == "off" and c.verbose is False

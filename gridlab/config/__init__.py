@@ -26,13 +26,39 @@ class KeySpec:
     help: str
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with the booleans and floats of YAML 1.2: only true/false (any case) are booleans (YAML 1.1 also reads
+    on/off/yes/no as booleans, which turns ``name=off`` into False), and ``1e-3`` is a float (PyYAML wants
+    ``1.0e-3``)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+for _first in "tTfF":
+    _Loader.yaml_implicit_resolvers.setdefault(_first, []).insert(
+        0, ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")))
+for _first in "+-0123456789":
+    _Loader.yaml_implicit_resolvers.setdefault(_first, []).append(
+        ("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")))
+
+
+def load_yaml(text: str):
+    """Parse YAML text as gridlab reads every config file and ``key=value``: only true/false are booleans.
+
+    >>> load_yaml("name: off\nverbose: false")
+    {'name': 'off', 'verbose': False}
+    """
+    return yaml.load(text, Loader=_Loader)
+
+
 def _read_specs() -> dict[str, KeySpec]:
     specs = {}
     for line in DEFAULT_FILE.read_text(encoding="utf-8").splitlines():
         m = _LINE.match(line)
         if not m:
             continue
-        value = yaml.safe_load(m["value"])
+        value = load_yaml(m["value"])
         specs[m["key"]] = KeySpec(m["key"], value, tuple(m["type"].split("|")), m["help"])
     return specs
 
@@ -71,20 +97,27 @@ def _show(value) -> str:
 
 
 def parse_overrides(items) -> dict:
-    """Turn ``["epochs=3", "lr=0.01"]`` into ``{"epochs": 3, "lr": 0.01}`` (values parsed as YAML).
+    """Turn ``["epochs=3", "lr=0.01"]`` into ``{"epochs": 3, "lr": 0.01}`` (values parsed as YAML). A key typed
+    as a string takes the text as typed when YAML would read it as a number (``name=2024``, ``threshold=0.5``).
 
-    >>> parse_overrides(["epochs=3", "name=a"])
-    {'epochs': 3, 'name': 'a'}
+    >>> parse_overrides(["epochs=3", "name=a", "name=2024"])
+    {'epochs': 3, 'name': '2024'}
     """
     out = {}
     for item in items:
         if "=" not in item:
             raise ConfigError(f"argument {item!r}: expected key=value, received no '='. Example: epochs=5")
         key, _, raw = item.partition("=")
+        key = key.strip()
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw) if raw.strip() else None
         except yaml.YAMLError:
-            out[key.strip()] = raw
+            value = raw
+        spec = SPECS.get(key)
+        if spec and "str" in spec.types and isinstance(value, (bool, int, float)) and not any(
+                t in spec.types for t in ("bool", "int", "float")):
+            value = raw.strip()
+        out[key] = value
     return out
 
 
@@ -119,7 +152,7 @@ def load_config(overrides: dict | None = None, cfg_file: str | None = None) -> "
 def _read_mapping(path: Path) -> dict:
     """A YAML file of ``key: value`` lines, or a ConfigError naming the file."""
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = load_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({first_line(exc)}). Fix the file's syntax.") from None
     if not isinstance(doc, dict):

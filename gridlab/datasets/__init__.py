@@ -36,6 +36,7 @@ class Dataset:
     skipped: list = dataclasses.field(default_factory=list)
     reader: dict = dataclasses.field(default_factory=dict)
     notices: list = dataclasses.field(default_factory=list)
+    ignored: list = dataclasses.field(default_factory=list)   # (path, reason): files in the folders that are not data
 
     @property
     def input_shape(self) -> tuple:
@@ -108,7 +109,7 @@ def build_dataset(source, config) -> Dataset:
                           "use more data or a larger val_split.")
     return Dataset(source.name, source.kind, list(source.class_names), x[keep], y[keep], x[held], y[held],
                    x_test, y_test, choose_scaling(config.scaling, x[keep]), source.origin, test_origin,
-                   list(source.skipped), dict(source.reader), notices)
+                   list(source.skipped), dict(source.reader), notices, list(source.ignored))
 
 
 def load_dataset(config=None, **overrides) -> Dataset:

@@ -27,6 +27,7 @@ class SourceData:
     skipped: list = dataclasses.field(default_factory=list)
     reader: dict = dataclasses.field(default_factory=dict)   # how to read one more example the same way
     notices: list = dataclasses.field(default_factory=list)
+    ignored: list = dataclasses.field(default_factory=list)   # (path, reason): files that are not data
 
 
 def _channels(x: np.ndarray) -> np.ndarray:
@@ -45,10 +46,30 @@ def detect_source(data: str) -> str:
     if not path.exists():
         raise DataNotFoundError(f"{data}: no such data set or path. Use fashion-mnist, mnist, digits, a folder of "
                                 "class sub-folders, a CSV manifest or an .npz file (`gridlab datasets` lists them).")
-    files = [p for p in (path.rglob("*") if path.is_dir() else []) if p.is_file()][:50]
-    if path.suffix.lower() == ".csv" or any(p.suffix.lower() in (".txt", ".csv", ".dat") for p in files):
+    if path.suffix.lower() == ".csv":
         return "sensor_grid"
-    return "image_folder"
+    return "sensor_grid" if _mostly_text(path) else "image_folder"
+
+
+def _mostly_text(folder: Path, sample: int = 400) -> bool:
+    """True when a folder's files are mostly text frames (.txt/.csv/.dat that are not images) rather than
+    images; a stray notes.txt in an image folder does not make it a sensor-grid set."""
+    import itertools
+    import os
+
+    from .image_folder import looks_like_image
+
+    def files():
+        for top, dirs, names in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            yield from (Path(top) / n for n in sorted(names) if not n.startswith("."))
+    text = images = 0
+    for p in itertools.islice(files(), sample):
+        if looks_like_image(p):
+            images += 1
+        elif p.suffix.lower() in (".txt", ".csv", ".dat"):
+            text += 1
+    return text > images
 
 
 def read_source(config, progress: bool = True) -> SourceData:
@@ -80,17 +101,16 @@ def read_source(config, progress: bool = True) -> SourceData:
         arrays = read_npz(data)
         x = arrays["x"]
         kind = "image" if x.dtype == np.uint8 else "grid"
-        n_classes = int(max(arrays["y"].max(), arrays.get("y_test", arrays["y"]).max())) + 1
-        names = arrays.get("class_names") or [str(i) for i in range(n_classes)]
-        out = SourceData(Path(data).stem, kind, x, arrays["y"].astype(np.int64), arrays.get("x_test"),
-                         arrays.get("y_test"), names, str(Path(data).resolve()))
+        out = SourceData(Path(data).stem, kind, x, arrays["y"], arrays.get("x_test"), arrays.get("y_test"),
+                         arrays["class_names"], str(Path(data).resolve()))
     elif source == "image_folder":
         from .image_folder import read_image_folder
 
+        ignored = []
         xtr, ytr, xte, yte, names, skipped = read_image_folder(data, config.color, config.image_size,
-                                                               config.on_bad_file)
+                                                               config.on_bad_file, ignored)
         out = SourceData(Path(data).name, "image", xtr, ytr, xte, yte, names, str(Path(data).resolve()), skipped,
-                         reader={"color": config.color, "size": list(xtr.shape[1:3])})
+                         reader={"color": config.color, "size": list(xtr.shape[1:3])}, ignored=ignored)
     elif source == "sensor_grid":
         from .sensor_grid import GridFormat, read_sensor_folder
 
@@ -111,7 +131,54 @@ def read_source(config, progress: bool = True) -> SourceData:
             raise DataFormatError(out.origin, f"expected labels 0 to {len(out.class_names) - 1} for "
                                               f"{len(out.class_names)} classes, received {labels.min()} to "
                                               f"{labels.max()}", "Give every label a class name.")
+    _check_classes(out)
+    for name, x in (("x", out.x_train), ("x_test", out.x_test)):
+        check_finite(x, out.origin, name)
     if skipped_count := len(out.skipped):
         notices.append(f"{skipped_count} file(s) were left out (on_bad_file=skip); see data_report.csv.")
+    if out.ignored:
+        notices.append(f"{len(out.ignored)} file(s) that are not images were ignored (first: "
+                       f"{out.ignored[0][0]}); see data_report.csv.")
     out.notices = notices + out.notices
     return out
+
+
+def _check_classes(out: SourceData) -> None:
+    """A classifier needs two or more classes, each with an example for every split it will be cut into. A class
+    with no examples at all is allowed (a named set such as mnist used with a few of its classes)."""
+    counts = np.bincount(out.y_train, minlength=len(out.class_names))
+    if out.y_test is not None and len(out.y_test):
+        counts = counts + np.bincount(out.y_test, minlength=len(out.class_names))
+        needed, splits = 2, "training and validation splits"
+    else:
+        needed, splits = 3, "training, validation and test splits"
+    present = np.flatnonzero(counts)
+    if len(present) < 2:
+        only = (f" (class {out.class_names[present[0]]!r}, {counts[present[0]]:,} examples)" if len(present) else "")
+        raise DataFormatError(out.origin, f"expected examples of at least 2 classes, received {len(present)}{only}",
+                              "A classifier needs two or more classes: add examples of another class.")
+    few = [i for i in present if counts[i] < needed]
+    if few:
+        i = few[0]
+        raise DataFormatError(out.origin, f"expected at least {needed} examples of every class (one for each of "
+                                          f"the {splits}), received {counts[i]} of class {out.class_names[i]!r}"
+                                          + (f" and too few of {len(few) - 1} more" if len(few) > 1 else ""),
+                              "Add examples of that class, or remove it.")
+
+
+def check_finite(x: np.ndarray | None, origin: str, name: str = "x", chunk: int = 4096) -> None:
+    """Raise a DataFormatError naming the first example of ``x`` that holds NaN or inf (checked in chunks, so a
+    large array needs no second copy in memory)."""
+    if x is None or x.dtype.kind != "f" or not len(x):
+        return
+    bad, first = 0, None
+    for start in range(0, len(x), chunk):
+        rows = ~np.isfinite(x[start:start + chunk]).reshape(len(x[start:start + chunk]), -1).all(axis=1)
+        if rows.any():
+            bad += int(rows.sum())
+            first = start + int(np.argmax(rows)) if first is None else first
+    if first is not None:
+        value = x[first][~np.isfinite(x[first])].flat[0]
+        raise DataFormatError(origin, f"expected finite numbers, received {value} in {name}[{first}] ({bad:,} of "
+                                      f"{len(x):,} examples hold NaN or inf)",
+                              "Repair or drop those examples before training.")

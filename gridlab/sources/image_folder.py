@@ -16,12 +16,28 @@ class ImageTooLargeError(DataFormatError):
 
 
 MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 MAX_PIXELS = 50_000_000
 
 
 def sniff_format(head: bytes) -> str | None:
     """'PNG', 'JPEG' or 'BMP' from a file's first bytes, else None."""
     return next((fmt for magic, fmt in MAGIC.items() if head.startswith(magic)), None)
+
+
+def head_of(path: Path, size: int = 8) -> bytes:
+    """The first bytes of a file (b"" when it cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except OSError:
+        return b""
+
+
+def looks_like_image(path: Path) -> bool:
+    """Named as an image or holding PNG/JPEG/BMP content. Such a file is read (and refused when it does not
+    decode); anything else in an image folder, such as notes.txt, is ignored and listed."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES or sniff_format(head_of(path)) is not None
 
 
 def decode_image(path: Path | str, data: bytes | None = None, color: str = "grayscale",
@@ -72,10 +88,20 @@ def decode_image(path: Path | str, data: bytes | None = None, color: str = "gray
     return array[..., None] if array.ndim == 2 else array
 
 
-def read_image_folder(root: str | Path, color: str = "grayscale", size=None, on_bad_file: str = "error"):
-    """Read an image folder. Returns ``(x_train, y_train, x_test|None, y_test|None, class_names, skipped)``."""
+def read_image_folder(root: str | Path, color: str = "grayscale", size=None, on_bad_file: str = "error",
+                      ignored: list | None = None):
+    """Read an image folder. Returns ``(x_train, y_train, x_test|None, y_test|None, class_names, skipped)``.
+
+    Files that are neither named as images nor hold image content (notes, CSVs) are left out whatever
+    ``on_bad_file`` says; each is appended to ``ignored`` as ``(path, reason)``.
+    """
     skipped = Skipped(on_bad_file)
     train, test, class_names = discover(root, "*", skipped)
+    ignored = ignored if ignored is not None else []
+    for items in (train, test):
+        ignored += [(str(p), f"{p}: not an image (no image name or PNG/JPEG/BMP content); ignored")
+                    for p, _ in items if not looks_like_image(p)]
+        items[:] = [(p, label) for p, label in items if looks_like_image(p)]
     size = tuple(size) if size else None
     x_train, y_train, size = _decode_all(root, train, color, size, skipped)
     x_test = y_test = None

@@ -14,8 +14,12 @@ MAX_RATIO = 1000             # decompressed / compressed; a higher ratio is a zi
 
 
 def read_npz(path: str | Path) -> dict:
-    """Read a gridlab ``.npz``. Returns a dict with ``x``, ``y`` and, when present, ``x_test``, ``y_test``,
-    ``class_names`` (list of str)."""
+    """Read a gridlab ``.npz``. Returns a dict with ``x``, ``y`` (int64 class indices), ``class_names`` (list of
+    str) and, when present, ``x_test``, ``y_test``.
+
+    Labels are whole numbers (class indices; ``class_names`` optional) or strings (class names: the classes are
+    ``class_names`` in its order when given, else the labels' distinct values sorted).
+    """
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
@@ -44,6 +48,45 @@ def read_npz(path: str | Path) -> dict:
         if xk in arrays and yk in arrays and len(arrays[xk]) != len(arrays[yk]):
             raise DataFormatError(path, f"'{xk}' has {len(arrays[xk]):,} examples but '{yk}' has "
                                         f"{len(arrays[yk]):,}", "Give every example exactly one label.")
-    if "class_names" in arrays:
-        arrays["class_names"] = [str(c) for c in arrays["class_names"].tolist()]
+    for key in ("x", "x_test"):
+        if key in arrays and arrays[key].dtype.kind not in "biuf":
+            raise DataFormatError(path, f"expected numbers in '{key}', received an array of dtype "
+                                        f"{arrays[key].dtype}", "Store the examples as a numeric array.")
+    given = [str(c) for c in arrays["class_names"].tolist()] if "class_names" in arrays else None
+    labels = [arrays[k] for k in ("y", "y_test") if k in arrays]
+    if any(y.dtype.kind in "US" for y in labels):
+        names = given or sorted({str(v) for y in labels for v in y.tolist()})
+        index = {name: i for i, name in enumerate(names)}
+        for key in ("y", "y_test"):
+            if key in arrays:
+                values = [str(v) for v in arrays[key].tolist()]
+                unknown = next((v for v in values if v not in index), None)
+                if unknown is not None:
+                    raise DataFormatError(path, f"expected every label in '{key}' to be one of class_names "
+                                                f"{names}, received {unknown!r}", "Add it to class_names.")
+                arrays[key] = np.asarray([index[v] for v in values], dtype=np.int64)
+    else:
+        for key in ("y", "y_test"):
+            if key in arrays:
+                arrays[key] = _class_indices(path, key, arrays[key])
+        top = max((int(y.max()) for y in (arrays.get("y"), arrays.get("y_test")) if y is not None and len(y)),
+                  default=-1)
+        names = given or [str(i) for i in range(top + 1)]
+    arrays["class_names"] = names
     return arrays
+
+
+def _class_indices(path: Path, key: str, y: np.ndarray) -> np.ndarray:
+    """Whole-number labels as int64, or a DataFormatError naming the first label that is not one."""
+    if y.dtype.kind in "biu":
+        return y.astype(np.int64)
+    if y.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)))
+        if not len(bad):
+            return y.astype(np.int64)
+        value = y[bad[0]].item()
+    else:
+        value, bad = (y.flat[0].item() if y.size else None), [0]
+    raise DataFormatError(path, f"expected whole-number class labels or class names in '{key}', received "
+                                f"{value!r} at index {int(bad[0])} (dtype {y.dtype})",
+                          "Store labels as integers 0..K-1 or as strings.")

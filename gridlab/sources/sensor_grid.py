@@ -245,7 +245,6 @@ def parse_frames_parallel(items, fmt: GridFormat, skipped, workers: int | None =
         return parse_frames(items, fmt, skipped)
     import concurrent.futures
     import multiprocessing
-    import sys
     from multiprocessing import shared_memory
 
     if fmt.shape is None:   # fix the shape from the first good frame so every part checks against the same one
@@ -258,10 +257,10 @@ def parse_frames_parallel(items, fmt: GridFormat, skipped, workers: int | None =
     try:
         size = -(-total // workers)
         parts = [(i, items[i:i + size], fmt, skipped.policy, shm.name, total) for i in range(0, total, size)]
-        # fork is fast and safe while no threaded runtime is loaded; after TensorFlow is, start clean processes
-        method = "spawn" if "tensorflow" in sys.modules or "jax" in sys.modules else "fork"
+        # always clean processes: fork is unsafe once a threaded runtime (TensorFlow, JAX) is loaded, and one start
+        # method means the same code path whatever the caller imported first
         with concurrent.futures.ProcessPoolExecutor(len(parts),
-                                                    mp_context=multiprocessing.get_context(method)) as pool:
+                                                    mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(_parse_part, parts))
         good = [i for g, _, _ in results for i in g]
         labels = [y for _, ys, _ in results for y in ys]

@@ -32,12 +32,14 @@ class Monitor(keras.callbacks.Callback):
         patience: epochs without improvement before stopping; 0 never stops early.
         max_seconds: stop after this much training time (None = no limit).
         state: a saved state to continue from (resume), or None.
+        clock: seconds from a monotonic clock (``time.perf_counter``); the time budget and the timings use it, so
+            a test can drive them without depending on how fast the machine is.
     """
 
-    def __init__(self, folder, monitor="val_loss", patience=2, max_seconds=None, state=None, log=print):
+    def __init__(self, folder, monitor="val_loss", patience=2, max_seconds=None, state=None, clock=time.perf_counter):
         super().__init__()
         self.folder = Path(folder)
-        self.monitor, self.patience, self.max_seconds, self.log = monitor, patience, max_seconds, log
+        self.monitor, self.patience, self.max_seconds, self.clock = monitor, patience, max_seconds, clock
         self.lower_is_better = monitor.endswith("loss")
         state = state or {}
         self.best = state.get("best")
@@ -51,15 +53,15 @@ class Monitor(keras.callbacks.Callback):
         self._start = None
 
     def on_train_begin(self, logs=None):
-        self._start = time.perf_counter() - self.seconds
+        self._start = self.clock() - self.seconds
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
-        self._epoch_start = time.perf_counter()
+        self._epoch_start = self.clock()
 
     def elapsed(self) -> float:
         """Training seconds so far, a resumed run's earlier seconds included."""
-        return time.perf_counter() - self._start
+        return self.clock() - self._start
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
@@ -91,11 +93,11 @@ class Monitor(keras.callbacks.Callback):
 
     def _record(self, epoch, logs):
         logs = dict(logs or {})
-        self.seconds = time.perf_counter() - self._start
+        self.seconds = self.clock() - self._start
         if self.nan_at is not None:
             return  # a NaN epoch is neither recorded as history nor as a resume point
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()},
-               "seconds": round(time.perf_counter() - self._epoch_start, 3)}
+               "seconds": round(self.clock() - self._epoch_start, 3)}
         if hasattr(self.model.optimizer, "learning_rate"):
             row["lr"] = float(self.model.optimizer.learning_rate)
         self.rows.append(row)

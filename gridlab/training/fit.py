@@ -33,9 +33,10 @@ def _say(config, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def train(config=None, callbacks=(), **overrides) -> Run:
+def train(config=None, callbacks=(), clock=None, **overrides) -> Run:
     """Train a model as the config says and write its run directory. ``callbacks`` are extra Keras callbacks
-    (they run after gridlab's own checkpointing callback).
+    (they run after gridlab's own checkpointing callback); ``clock`` replaces ``time.perf_counter`` for the time
+    budget and the timings (tests drive it by hand).
 
     >>> run = train(data="digits", model="seed001_cnn", epochs=1, verbose=False)   # doctest: +SKIP
     >>> run.folder
@@ -89,7 +90,7 @@ def train(config=None, callbacks=(), **overrides) -> Run:
         _say(config, f"model: {config.model}, {model.count_params():,} parameters, {precision}")
 
         budget = parse_duration(config.max_time) if config.max_time else None
-        monitor = Monitor(folder, config.monitor, config.patience, budget, state)
+        monitor = Monitor(folder, config.monitor, config.patience, budget, state, clock or time.perf_counter)
         own = [monitor]
         if timed_schedule(config):
             from .callbacks import ScheduleByTime

@@ -68,7 +68,8 @@ def write_run(folder: Path, info: dict) -> None:
 
 
 def write_data_report(folder: Path, dataset) -> None:
-    """``data_report.csv``: examples per class and split, then every file left out with its reason."""
+    """``data_report.csv``: examples per class and split, then every file left out with its reason (``skipped``:
+    unreadable under on_bad_file=skip; ``ignored``: not data, such as a notes.txt among images)."""
     import csv
     import io
 
@@ -82,4 +83,6 @@ def write_data_report(folder: Path, dataset) -> None:
         w.writerow(["count", name, counts["train"][i], counts["val"][i], counts["test"][i], "", ""])
     for path, reason in dataset.skipped:
         w.writerow(["skipped", "", "", "", "", path, reason])
+    for path, reason in dataset.ignored:
+        w.writerow(["ignored", "", "", "", "", path, reason])
     write_text(Path(folder) / "data_report.csv", buf.getvalue())

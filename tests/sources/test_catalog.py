@@ -30,12 +30,16 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.wfile.write(data[: self.cut_after] if self.cut_after else data)
 
 
+def _serve(folder):
+    handler = type("H", (_Handler,), {})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, handler
+
+
 @pytest.fixture
 def server(idx_dir):
-    handler = type("H", (_Handler,), {})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(idx_dir)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    httpd, handler = _serve(idx_dir)
     yield f"http://127.0.0.1:{httpd.server_address[1]}/", handler, idx_dir
     httpd.shutdown()
 
@@ -101,13 +105,20 @@ def test_corrupt_cached_file_is_removed_and_downloaded_again(fake_set):
     assert len(x) == 30 and target.read_bytes()[:2] == b"\x1f\x8b"
 
 
-def test_offline_error_lists_every_option(monkeypatch):
+def test_offline_error_lists_every_option(monkeypatch, tmp_path):
+    """The mirror answers 404 for every file (a real server on loopback, so nothing depends on how a closed port
+    behaves on this machine): the error lists every other way to get the data."""
+    (tmp_path / "empty").mkdir()
+    httpd, _ = _serve(tmp_path / "empty")
     monkeypatch.setitem(catalog.CATALOG, "fashion-mnist", IdxSet(
-        "fashion-mnist", ("http://127.0.0.1:9/",), {f: "0" * 64 for f in FILES}, tuple("ab"), (),
-        apt_package="dataset-fashion-mnist"))
-    with pytest.raises(DataNotFoundError, match=r"not found .*data_dir=FOLDER.*GRIDLAB_DATA.*apt-get install "
-                                                r"dataset-fashion-mnist"):
-        load_idx_set("fashion-mnist", progress=False)
+        "fashion-mnist", (f"http://127.0.0.1:{httpd.server_address[1]}/",), {f: "0" * 64 for f in FILES},
+        tuple("ab"), (), apt_package="dataset-fashion-mnist"))
+    try:
+        with pytest.raises(DataNotFoundError, match=r"not found .*data_dir=FOLDER.*GRIDLAB_DATA.*apt-get install "
+                                                    r"dataset-fashion-mnist"):
+            load_idx_set("fashion-mnist", progress=False)
+    finally:
+        httpd.shutdown()
 
 
 def test_images_and_labels_count_mismatch(idx_dir):

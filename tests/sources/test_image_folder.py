@@ -66,3 +66,17 @@ def test_jpeg_and_bmp_by_content(tmp_path):
     img.save(tmp_path / "b.dat", format="BMP")
     assert decode_image(tmp_path / "a.jpg").shape == (6, 6, 1)
     assert decode_image(tmp_path / "b.dat").mean() == 200
+
+
+def test_folder_kind_follows_what_the_folders_mostly_hold(image_folder, grid_folder):
+    from gridlab.sources import detect_source
+
+    (image_folder / "cat" / "notes.txt").write_text("a note\n")
+    (grid_folder / "face" / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert detect_source(str(image_folder)) == "image_folder"
+    assert detect_source(str(grid_folder)) == "sensor_grid"
+    ignored = []
+    x, *_ = read_image_folder(image_folder, ignored=ignored)
+    notes = image_folder / "cat" / "notes.txt"
+    assert len(x) == 20
+    assert ignored == [(str(notes), f"{notes}: not an image (no image name or PNG/JPEG/BMP content); ignored")]

@@ -41,3 +41,25 @@ def test_not_a_zip(tmp_path):
     (tmp_path / "c.npz").write_bytes(b"hello")
     with pytest.raises(DataFormatError, match="expected an .npz"):
         read_npz(tmp_path / "c.npz")
+
+
+def test_string_labels_become_sorted_class_names(tmp_path):
+    x = np.zeros((4, 2, 2), np.uint8)
+    np.savez(tmp_path / "s.npz", x=x, y=np.array(["b", "a", "b", "c"]), x_test=x[:2], y_test=np.array(["c", "a"]))
+    d = read_npz(tmp_path / "s.npz")
+    assert d["class_names"] == ["a", "b", "c"] and d["y"].tolist() == [1, 0, 1, 2] and d["y_test"].tolist() == [2, 0]
+    np.savez(tmp_path / "n.npz", x=x, y=np.array(["b", "a", "b", "z"]), class_names=np.array(["b", "a"]))
+    with pytest.raises(DataFormatError, match=r"expected every label in 'y' to be one of class_names \['b', 'a'\], "
+                                              r"received 'z'. Add it to class_names."):
+        read_npz(tmp_path / "n.npz")
+    np.savez(tmp_path / "o.npz", x=x, y=np.array(["b", "a", "b", "a"]), class_names=np.array(["b", "a"]))
+    assert read_npz(tmp_path / "o.npz")["y"].tolist() == [0, 1, 0, 1]      # the given order wins
+
+
+def test_whole_float_labels_are_accepted_and_text_examples_refused(tmp_path):
+    np.savez(tmp_path / "f.npz", x=np.zeros((3, 2, 2)), y=np.array([0.0, 1.0, 2.0]))
+    d = read_npz(tmp_path / "f.npz")
+    assert d["y"].dtype == np.int64 and d["class_names"] == ["0", "1", "2"]
+    np.savez(tmp_path / "t.npz", x=np.array([["a"]] * 3), y=np.array([0, 1, 1]))
+    with pytest.raises(DataFormatError, match=r"expected numbers in 'x', received an array of dtype <U1"):
+        read_npz(tmp_path / "t.npz")

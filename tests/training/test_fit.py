@@ -47,14 +47,40 @@ def test_max_time_stops_cleanly(idx_dir):
     assert (run.folder / "model.keras").is_file()
 
 
+class TickClock:
+    """A clock that moves only when told: every training batch costs ``step`` seconds, whatever the machine."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _ticking(clock, step):
+    import keras
+
+    class Tick(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            clock.now += step
+    return Tick()
+
+
 def test_max_time_fits_the_schedule_into_the_budget(idx_dir):
-    # the budget runs out long before 1000 epochs: the one-cycle rate still rises to its peak and ends annealed
-    run = _train(idx_dir, epochs=1000, max_time="3s", schedule="onecycle", lr=0.01)
-    assert "time budget" in run.info["stop_reason"] and run.info["epochs_run"] >= 3
+    # 24 training examples at batch 8: 3 steps per epoch, each 0.125 s on the injected clock. The 3 s budget runs
+    # out after 24 steps (epoch 8), long before 1000 epochs: the one-cycle rate still rises to its peak and ends
+    # annealed. patience=0: early stopping is not the subject here.
+    clock = TickClock()
+    run = _train(idx_dir, epochs=1000, max_time="3s", schedule="onecycle", lr=0.01, patience=0,
+                 clock=clock, callbacks=[_ticking(clock, 0.125)])
+    assert run.info["stop_reason"] == "the time budget of 3 s ran out in epoch 9"
+    assert run.info["epochs_run"] == 9
     with open(run.folder / "history.csv", newline="") as f:
-        rates = [float(row["lr"]) for row in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    rates = [float(row["lr"]) for row in rows]
     assert max(rates) > 0.005 and rates[-1] < 0.002
     assert max(rates) == max(rates[: len(rates) // 2 + 1])     # the peak comes early, not at the cut
+    assert [float(row["seconds"]) for row in rows[:8]] == [0.375] * 8     # epoch timings come from the same clock
 
 
 def test_nan_loss_stops_with_epoch_and_batch(idx_dir):
@@ -63,10 +89,37 @@ def test_nan_loss_stops_with_epoch_and_batch(idx_dir):
 
 
 def test_early_stopping_restores_best(idx_dir):
-    run = _train(idx_dir, epochs=30, patience=1, lr=0.05, optimizer="sgd")
-    assert run.info["best_epoch"] <= run.info["epochs_run"]
-    rows = (run.folder / "history.csv").read_text().splitlines()
-    assert len(rows) - 1 == run.info["epochs_run"]
+    """Epochs 1-2 train normally; from epoch 3 on the weights are scrambled after every batch, so the
+    validation loss gets worse twice and patience=2 stops the run after epoch 4. The saved model must be epoch 2's.
+    Scrambling negates the output layer: the model then backs its least likely class with high confidence."""
+    import keras
+
+    from gridlab.models.io import load_model
+
+    class Scramble(keras.callbacks.Callback):
+        bad = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+            if epoch == 2:
+                *body, kernel, bias = self.model.get_weights()
+                self.bad = [*body, kernel * -50.0, bias * -50.0]
+
+        def on_train_batch_end(self, batch, logs=None):   # training cannot undo it before validation
+            if self.bad is not None:
+                self.model.set_weights(self.bad)
+
+    run = _train(idx_dir, epochs=30, patience=2, lr=0.05, optimizer="sgd", callbacks=[Scramble()])
+    assert run.info["stop_reason"].startswith("early stopping: val_loss did not improve for 2 epochs (best ")
+    assert run.info["stop_reason"].endswith(" at epoch 2)")
+    assert run.info["epochs_run"] == 4 and run.info["best_epoch"] == 2
+    with open(run.folder / "history.csv", newline="") as f:
+        val_losses = [float(row["val_loss"]) for row in csv.DictReader(f)]
+    assert len(val_losses) == 4 and min(val_losses) == val_losses[1] < min(val_losses[2:])
+    dataset = gridlab.load_dataset(data="mnist", data_dir=str(idx_dir), verbose=False)
+    model = load_model(run.folder / "model.keras")
+    model.compile(loss="sparse_categorical_crossentropy")
+    assert model.evaluate(dataset.x_val, dataset.y_val, verbose=0) == pytest.approx(val_losses[1], rel=1e-4)
 
 
 def test_binary_threshold_and_class_weights(tmp_path, capsys):

@@ -53,32 +53,52 @@ def _bigger_idx(folder: Path, n: int = 2000):
     write_idx(folder / "t10k-labels-idx1-ubyte.gz", yt)
 
 
+PAUSED_TRAINER = """
+import sys, time, keras, gridlab
+
+class PauseMidEpoch3(keras.callbacks.Callback):
+    # a sync point instead of a race: at the 3rd batch of epoch 3 say so, then wait to be killed
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.epoch == 2 and batch == 2:
+            open(sys.argv[1], "w").close()
+            time.sleep(600)
+
+gridlab.train(callbacks=[PauseMidEpoch3()], **gridlab.config.parse_overrides(sys.argv[2:]))
+"""
+
+
 @pytest.mark.slow
 def test_sigkill_mid_training_then_the_same_command_resumes(tmp_path):
     import json
 
     _bigger_idx(tmp_path / "idx")
-    command = [sys.executable, "-m", "gridlab", "train", "data=mnist", f"data_dir={tmp_path / 'idx'}",
-               "model=seed000_cnn", "epochs=5", "patience=0", "name=k", "report=false"]
+    args = ["data=mnist", f"data_dir={tmp_path / 'idx'}", "model=seed000_cnn", "epochs=5", "patience=0", "name=k",
+            "report=false", "verbose=false"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    state = tmp_path / "runs/k/state.json"
-    deadline = time.time() + 240
-    while time.time() < deadline:
-        if state.is_file() and json.loads(state.read_text())["epochs_done"] >= 2:
-            break
+    paused = tmp_path / "paused"
+    proc = subprocess.Popen([sys.executable, "-c", PAUSED_TRAINER, str(paused), *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300          # a bound for slow machines, not a timing assumption
+    while not paused.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"training ended before the pause: {proc.stderr.read().decode()[-2000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("training did not reach epoch 3 within 300 s")
         time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("training did not reach epoch 2 in time")
-    proc.send_signal(signal.SIGKILL)     # mid-epoch 3 (or between writes): the files must still be whole
+    proc.send_signal(signal.SIGKILL)     # mid-epoch 3: the files of epoch 2 must still be whole
     proc.wait()
-    done_before = json.loads(state.read_text())["epochs_done"]
+    state = json.loads((tmp_path / "runs/k/state.json").read_text())
+    assert state["epochs_done"] == 2
     assert not (tmp_path / "runs/k/metrics.json").exists()
 
-    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "gridlab", "train", *args[:-1]]
+    again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert f"resuming after epoch {done_before}" in again.stderr
+    assert "resuming after epoch 2" in again.stderr
     assert not (tmp_path / "runs/k-2").exists()
     history = (tmp_path / "runs/k/history.csv").read_text().splitlines()[1:]
     assert [int(line.split(",")[0]) for line in history] == [1, 2, 3, 4, 5]
