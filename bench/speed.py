@@ -1,15 +1,22 @@
-"""Time to accuracy on Fashion-MNIST: the seeds' recipes against gridlab's presets, side by side in one process.
+"""Time to accuracy on Fashion-MNIST: the seeds' recipes against gridlab's presets, side by side in one run.
 
-Run:  .venv/bin/python bench/speed.py [--best]        (about 6-7 minutes on 2 cores; --best adds about 10)
+Run:  .venv/bin/python bench/speed.py [--best]        (the short mode: under 8 minutes on 2 cores; --best adds
+                                                        preset=best and the 2-minute recipe, about 12 more)
+Every recipe trains in a process of its own, started by this script one after another. The seed recipes run as
+their notes ran them: plain Keras on TensorFlow's defaults (TensorFlow is imported before gridlab, so gridlab's
+arithmetic choices do not apply); gridlab's rows use what gridlab picks for the CPU (hardware.arithmetic_line).
 Per recipe: time to reach 91.6% test accuracy (training time only; the per-epoch test evaluation is excluded),
-final test accuracy, s/epoch, images/s, the process's peak RSS so far, and ratios against the seed recipe; for
-preset=best also the time to 93.5% and the best accuracy within 120 s.
-Writes docs/benchmarks.md (section "speed").
+final test accuracy, s/epoch, images/s, the process's peak RSS, and ratios against the seed recipe of the same run.
+Then the same-model throughput table, on TensorFlow's defaults and on gridlab's arithmetic.
+Prints the CPU model and flags and writes docs/benchmarks.md (section "speed", or "speed-<cpu>" per CPU kind).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,26 +33,27 @@ BEST_ONLY = ("gridlab preset=fast for a 2-minute budget: "
              "gridlab preset=best")
 
 
-def same_model_throughput(rounds: int = 4):
-    """Images/s at batch 128 of the seed 001 CNN (float32, bf16, bf16 with 16 steps per compiled call) and of
-    gridlab_fast (float32, bf16 with 16 steps per call), all fed by gridlab's feed (datasets.feed), and once more
-    gridlab_fast bf16 fed numpy arrays the way Keras feeds them itself. Every model is built and warmed up first,
-    then each is timed on one epoch of 48,000 images, ``rounds`` times in turn. Reported: the fastest round, the
-    mean, and every round. Keras' own feed can stall at the end of an epoch (see datasets/feed.py), so for the feed
-    comparison the mean is the figure; for arithmetic the fastest round is."""
+def same_model_throughput(rounds: int = 3, images: int = 24000):
+    """Images/s at batch 128 of the seed 001 CNN (float32 at 1 and 16 steps per compiled call) and of gridlab_fast
+    (float32, 16 steps per call), plus both in bf16 on CPUs with bf16 instructions, all fed by gridlab's feed
+    (datasets.feed). Every model is built and warmed up first, then each is timed on one epoch of ``images``
+    images, ``rounds`` times in turn. Reported: the fastest round (the arithmetic's figure), the mean, and every
+    round. The process's environment decides oneDNN: see ``_in_process``."""
     import keras
     import numpy as np
 
     from gridlab.datasets import feed
+    from gridlab.hardware import read_cpu
     from gridlab.models import build_model
     from gridlab.sources.catalog import load_idx_set
 
     x, y, *_ = load_idx_set("fashion-mnist")
-    x, y = x[:48000, ..., None], y[:48000].astype(np.int64)
-    configs = (("seed001_cnn", "float32", 1, "gridlab"), ("seed001_cnn", "mixed_bfloat16", 1, "gridlab"),
-               ("seed001_cnn", "mixed_bfloat16", 16, "gridlab"), ("gridlab_fast", "float32", 16, "gridlab"),
-               ("gridlab_fast", "mixed_bfloat16", 16, "gridlab"),
-               ("gridlab_fast", "mixed_bfloat16", 16, "Keras arrays"))
+    x, y = x[:images, ..., None], y[:images].astype(np.int64)
+    configs = [("seed001_cnn", "float32", 1, "gridlab"), ("seed001_cnn", "float32", 16, "gridlab"),
+               ("gridlab_fast", "float32", 16, "gridlab")]
+    if read_cpu().bf16:    # emulated bf16 on a CPU without the instructions is slower than float32: not a choice
+        configs += [("seed001_cnn", "mixed_bfloat16", 16, "gridlab"),
+                    ("gridlab_fast", "mixed_bfloat16", 16, "gridlab")]
     models = []
     for name, policy, spe, _ in configs:
         keras.mixed_precision.set_global_policy(policy)   # fixes the layers' dtypes when they are built
@@ -87,69 +95,100 @@ def _speedup(base, r) -> str:
     return f">= {base['train_s'] / r['reached']:.2f}x (baseline never reached {base['target']:.2%}; its whole run)"
 
 
-def _row(label, run, probe, target):
-    """One recipe's figures from its run and its per-epoch test accuracy curve."""
+def _row(label, run, probe):
+    """One recipe's figures from its run and its per-epoch test accuracy curve (the target is applied later)."""
     import numpy as np
-    from _curve import best_within, first_at
 
     per_epoch = float(np.median(probe.epoch_times))
     n_train = sum(run.info["counts"]["train"])
-    curve = probe.curve
-    return {"label": label, "target": target, "reached": first_at(curve, target),
-            "reached_best": first_at(curve, BEST_TARGET), "at_120": best_within(curve, 120),
-            "final": run.metrics["accuracy"],
-            "best_curve": max(a for _, a in curve), "epochs": len(curve), "s_epoch": per_epoch,
-            "ips": n_train / per_epoch, "n_train": n_train, "train_s": curve[-1][0],
+    return {"label": label, "curve": probe.curve, "final": run.metrics["accuracy"], "epochs": len(probe.curve),
+            "s_epoch": per_epoch, "ips": n_train / per_epoch, "n_train": n_train, "train_s": probe.curve[-1][0],
             "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "precision": run.info["precision"]}
 
 
-def main() -> int:
+RECIPES = [
+    ("seed 001 CNN, seed recipe (fp32, batch 32, Adam, early stopping 2; TensorFlow's defaults)",
+     {"model": "seed001_cnn", "preset": "seed"}, True),
+    ("gridlab preset=fast", {"preset": "fast"}, False),
+    ("seed 003 MLP + Dropout(0.3), seed recipe (TensorFlow's defaults)",
+     {"model": "seed003_mlp", "dropout": 0.3, "preset": "seed"}, True),
+    ("seed 003 MLP + Dropout(0.3), fast arithmetic and schedule",
+     {"preset": "fast", "model": "seed003_mlp", "dropout": 0.3, "epochs": 8}, False),
+]
+BEST_RECIPES = [(BEST_ONLY[0], TWO_MINUTES, False), (BEST_ONLY[1], {"preset": "best"}, False)]
+
+
+def child(kind: str, index: int) -> int:
+    """Run one part in this process and print its result as one JSON line (``recipe`` or ``throughput``)."""
     import gridlab
     from _curve import TestAccuracy
-    from _docs import machine, write_section
     from gridlab.config import load_config
+    from gridlab.hardware import arithmetic_line
     from gridlab.sources.catalog import load_idx_set
-    from gridlab.training.setup import cpu_has_bf16
+
+    if kind == "throughput":
+        rows = same_model_throughput()
+        print(json.dumps({"arithmetic": arithmetic_line("float32"), "rows": rows}), flush=True)
+        return 0
+    label, overrides, _ = (RECIPES + BEST_RECIPES)[index]
+    _, _, x_test, y_test, *_ = load_idx_set("fashion-mnist")
+    probe = TestAccuracy(x_test[..., None], y_test, load_config(overrides).tta)   # tta as the preset resolves it
+    with tempfile.TemporaryDirectory() as tmp:
+        run = gridlab.train(data="fashion-mnist", project=tmp, report=False, verbose=False, callbacks=[probe],
+                            **overrides)
+    row = _row(label, run, probe)
+    row["arithmetic"] = arithmetic_line(run.info["precision"])
+    print(json.dumps(row), flush=True)
+    return 0
+
+
+def _in_process(kind: str, index: int, tf_defaults: bool) -> dict:
+    """``child`` in a fresh process; with ``tf_defaults`` TensorFlow is imported before gridlab, so gridlab's
+    arithmetic choices (oneDNN) do not apply and TensorFlow's own defaults do."""
+    code = ("import sys; sys.path.insert(0, {bench!r}); " + ("import tensorflow; " if tf_defaults else "")
+            + "import speed; raise SystemExit(speed.child({kind!r}, {index}))").format(
+        bench=str(Path(__file__).parent), kind=kind, index=index)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{kind} {index} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    from _curve import best_within, first_at
+    from _docs import machine, write_section
+    from gridlab.hardware import read_cpu
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--best", action="store_true",
-                        help="also run preset=best (adds about 10 minutes: best, and fast sized for 2 minutes)")
+                        help="also run preset=best and the 2-minute recipe (about 12 more minutes)")
     args = parser.parse_args()
-    _, _, x_test, y_test, *_ = load_idx_set("fashion-mnist")
-    x_test = x_test[..., None]
-
-    recipes = [
-        ("seed 001 CNN, seed recipe (fp32, batch 32, Adam, early stopping 2)", {"model": "seed001_cnn",
-                                                                                "preset": "seed"}),
-        ("gridlab preset=fast", {"preset": "fast"}),
-        ("seed 003 MLP + Dropout(0.3), seed recipe", {"model": "seed003_mlp", "dropout": 0.3, "preset": "seed"}),
-        ("seed 003 MLP + Dropout(0.3), fast arithmetic and schedule", {"preset": "fast", "model": "seed003_mlp",
-                                                                         "dropout": 0.3, "epochs": 8}),
-    ]
-    if args.best:
-        recipes.append((BEST_ONLY[0], TWO_MINUTES))
-        recipes.append((BEST_ONLY[1], {"preset": "best"}))
+    cpu = read_cpu()
+    print(f"CPU: {cpu.kind}, {cpu.cores} cores; all flags: {' '.join(sorted(cpu.flags))}", flush=True)
+    recipes = RECIPES + (BEST_RECIPES if args.best else [])
     rows, script_start = [], time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        for label, overrides in recipes:
-            probe = TestAccuracy(x_test, y_test, load_config(overrides).tta)   # tta as the preset resolves it
-            wall = time.perf_counter()
-            run = gridlab.train(data="fashion-mnist", project=tmp, report=False, verbose=False, callbacks=[probe],
-                                **overrides)
-            # the MLP never reaches the CNN's 91.6%: its rows are timed to the seed 003 recipe's own final accuracy
-            target = TARGET if "003" not in label else (run.metrics["accuracy"] if "seed recipe" in label
-                                                        else _mlp_seed(rows)["final"])
-            rows.append(_row(label, run, probe, target))
-            r = rows[-1]
-            r["wall"] = time.perf_counter() - wall
-            print(f"{label}: {'%.0f s' % r['reached'] if r['reached'] else 'not reached'} to {target:.2%}, final "
-                  f"test accuracy {r['final']:.4f} (best epoch {r['best_curve']:.4f}), {r['epochs']} epochs, "
-                  f"{r['s_epoch']:.1f} s/epoch, {r['ips']:,.0f} images/s, {r['precision']}, "
-                  f"peak RSS {r['rss']:.2f} GiB", flush=True)
-            print("  curve (training s, test accuracy): "
-                  + ", ".join(f"({t:.0f}, {a:.4f})" for t, a in probe.curve), flush=True)
+    for index, (label, overrides, tf_defaults) in enumerate(recipes):
+        wall = time.perf_counter()
+        r = _in_process("recipe", index, tf_defaults)
+        r["wall"] = time.perf_counter() - wall
+        # the MLP never reaches the CNN's 91.6%: its rows are timed to the seed 003 recipe's own final accuracy
+        r["target"] = TARGET if "003" not in label else (r["final"] if "seed recipe" in label
+                                                         else _mlp_seed(rows)["final"])
+        r["reached"], r["reached_best"] = first_at(r["curve"], r["target"]), first_at(r["curve"], BEST_TARGET)
+        r["at_120"], r["best_curve"] = best_within(r["curve"], 120), max(a for _, a in r["curve"])
+        rows.append(r)
+        print(f"{label}: {'%.0f s' % r['reached'] if r['reached'] else 'not reached'} to {r['target']:.2%}, final "
+              f"test accuracy {r['final']:.4f} (best epoch {r['best_curve']:.4f}), {r['epochs']} epochs, "
+              f"{r['s_epoch']:.1f} s/epoch, {r['ips']:,.0f} images/s, peak RSS {r['rss']:.2f} GiB\n  "
+              f"{r['arithmetic']}\n  curve (training s, test accuracy): "
+              + ", ".join(f"({t:.0f}, {a:.4f})" for t, a in r["curve"]), flush=True)
     wall = time.perf_counter()
-    throughput = same_model_throughput()
+    throughput = [_in_process("throughput", 0, tf_defaults) for tf_defaults in (True, False)]
+    for part in throughput:
+        print(part["arithmetic"], flush=True)
+        for name, p, spe, how, ips, mean, rounds in part["rows"]:
+            print(f"  {name}, {p}, {spe} steps per call: {ips:,.0f} images/s fastest, {mean:,.0f} mean", flush=True)
     throughput_wall = time.perf_counter() - wall
     total = time.perf_counter() - script_start
     default_part = total - sum(r["wall"] for r in rows if r["label"] in BEST_ONLY)
@@ -161,11 +200,12 @@ def main() -> int:
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         base = rows[0] if "003" not in r["label"] else _mlp_seed(rows)
-        tta = _speedup(base, r)
+        dnn = "oneDNN on" if "oneDNN on" in r["arithmetic"] else "oneDNN off"
         table.append(f"| {r['label']} | {r['n_train']:,} | "
                      f"{'%.0f s' % r['reached'] if r['reached'] else 'not reached'} to {r['target']:.2%} | "
-                     f"{r['final']:.4f} | {r['epochs']} | {r['s_epoch']:.1f} | {r['ips']:,.0f} | {r['precision']} | "
-                     f"{base['s_epoch'] / r['s_epoch']:.2f}x | {tta} | {r['rss']:.2f} |")
+                     f"{r['final']:.4f} | {r['epochs']} | {r['s_epoch']:.1f} | {r['ips']:,.0f} | "
+                     f"{r['precision']}, {dnn} | {base['s_epoch'] / r['s_epoch']:.2f}x | {_speedup(base, r)} | "
+                     f"{r['rss']:.2f} |")
     best = [r for r in rows if "preset=best" in r["label"]]
     best_text = ""
     if best:
@@ -178,26 +218,31 @@ def main() -> int:
                      + f"; final {b['final']:.4f} after {b['train_s']:.0f} s ({b['epochs']} epochs, "
                      f"{b['s_epoch']:.1f} s/epoch). Best final test accuracy of any recipe here that trained for "
                      f"at most 120 s: {budget[0]:.4f} ({budget[1]:.0f} s).")
-    base_ips = throughput[0][4]
-    write_section("speed", "## Training speed (`bench/speed.py`)\n\n"
-                  f"Measured on: {machine()}; CPU bf16 instructions: {cpu_has_bf16()}.\nCommand: "
-                  "`.venv/bin/python bench/speed.py" + (" --best" if args.best else "") + "`. Fashion-MNIST; the seed "
-                  "recipes train on 48,000 images (80/20 split), the fast preset on 54,000 (90/10); test accuracy on "
-                  "the 10,000 test images after every epoch (evaluation time excluded; training time includes "
-                  "graph building, validation and checkpoints). Targets: 91.6% for the CNNs (the result "
-                  "seed 001's notes report), the seed 003 recipe's own final accuracy for the MLP rows. Ratios: "
-                  "seed 001 rows against the seed 001 recipe, seed 003 rows against the seed 003 recipe. Peak RSS "
-                  "is the whole process's peak so far.\n\n"
-                  + "\n".join(table) + best_text + "\n\n" + timing + "\n\nSame model, same batch (128), one epoch "
-                  f"of 48,000 images after a warm-up, {len(throughput[0][6])} rounds taken in turn, arithmetic and "
-                  "execution only. Feed `gridlab` is datasets/feed.py (what gridlab.train uses); `Keras arrays` is "
-                  "numpy arrays handed to fit, where Keras' own pipeline can stall for seconds at the end of an "
-                  "epoch:\n\n"
-                  "| model | arithmetic | steps per compiled call | feed | images/s (fastest round) | mean | "
-                  "every round | fastest vs seed 001 float32 |\n|---|---|---|---|---|---|---|---|\n"
-                  + "\n".join(f"| {name} | {p} | {spe} | {how} | {ips:,.0f} | {mean:,.0f} | "
-                               f"{', '.join(f'{v:,.0f}' for v in rounds)} | {ips / base_ips:.2f}x |"
-                               for name, p, spe, how, ips, mean, rounds in throughput))
+    base_ips = throughput[0]["rows"][0][4]
+    same_model = []
+    for part, name in zip(throughput, ("TensorFlow's defaults", "gridlab's arithmetic")):
+        same_model += [f"| {m} | {p} | {spe} | {name} | {ips:,.0f} | {mean:,.0f} | "
+                       f"{', '.join(f'{v:,.0f}' for v in rounds)} | {ips / base_ips:.2f}x |"
+                       for m, p, spe, how, ips, mean, rounds in part["rows"]]
+    kind = "speed" if cpu.bf16 else "speed-avx2"
+    write_section(kind, f"## Training speed on {cpu.kind} (`bench/speed.py`)\n\n"
+                  f"Measured on: {machine()}; CPU flags that decide the arithmetic: {cpu.kind}.\n"
+                  f"gridlab's choice: {rows[1]['arithmetic']}.\nCommand: "
+                  "`.venv/bin/python bench/speed.py" + (" --best" if args.best else "") + "`. Fashion-MNIST; every "
+                  "recipe in a process of its own; the seed recipes on TensorFlow's defaults, as their notes ran "
+                  "them. The seed recipes train on 48,000 images (80/20 split), the fast preset on 54,000 (90/10); "
+                  "test accuracy on the 10,000 test images after every epoch (evaluation time excluded; training "
+                  "time includes graph building, validation and checkpoints). Targets: 91.6% for the CNNs (the "
+                  "result seed 001's notes report), the seed 003 recipe's own final accuracy for the MLP rows. "
+                  "Ratios: seed 001 rows against the seed 001 recipe, seed 003 rows against the seed 003 recipe. "
+                  "Peak RSS is each recipe's own process.\n\n"
+                  + "\n".join(table) + best_text + "\n\n" + timing + "\n\nSame model, same batch (128), one "
+                  f"epoch of 24,000 images after a warm-up, {len(throughput[0]['rows'][0][6])} rounds taken in "
+                  "turn, arithmetic and execution only, once in a process on TensorFlow's defaults and once in a "
+                  "process with gridlab's arithmetic (bf16 rows only on CPUs with bf16 instructions):\n\n"
+                  "| model | arithmetic | steps per compiled call | settings | images/s (fastest round) | mean | "
+                  "every round | fastest vs seed 001 float32, TF defaults |\n|---|---|---|---|---|---|---|---|\n"
+                  + "\n".join(same_model))
     print("\n".join(table) + best_text + "\n" + timing)
     return 0
 

@@ -14,6 +14,10 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from . import hardware  # noqa: E402
+
+hardware.configure()   # oneDNN on for every x86 CPU unless the user set TF_ENABLE_ONEDNN_OPTS (before TensorFlow)
+
 __version__ = "0.1.0"
 
 from .config import load_config  # noqa: E402

@@ -13,9 +13,10 @@ from ..config import load_config, parse_duration, parse_threshold, save_config
 from ..datasets import feed
 from ..errors import TrainingError
 from ..files import remove_stale_temporaries, write_json, write_text
+from ..hardware import arithmetic_line, resolve_precision
 from . import run_dir as runs
-from .setup import (class_weights, few_steps_notice, lr_schedule, make_optimizer, resolve_precision, seed_everything,
-                    steps_per_epoch, timed_schedule)
+from .setup import (class_weights, few_steps_notice, lr_schedule, make_optimizer, seed_everything, steps_per_epoch,
+                    timed_schedule)
 
 
 class Run:
@@ -88,6 +89,7 @@ def train(config=None, callbacks=(), clock=None, **overrides) -> Run:
             model = _new_model(config, dataset, total_steps)
         write_text(folder / "summary.txt", _summary(model))
         _say(config, f"model: {config.model}, {model.count_params():,} parameters, {precision}")
+        _say(config, arithmetic_line(precision))
 
         budget = parse_duration(config.max_time) if config.max_time else None
         monitor = Monitor(folder, config.monitor, config.patience, budget, state, clock or time.perf_counter)

@@ -1,24 +1,8 @@
-"""What ``fit`` needs besides the model: arithmetic precision, optimizer and schedule, class weights, seeding."""
+"""What ``fit`` needs besides the model: optimizer and schedule, class weights, seeding (the arithmetic precision
+is ``gridlab.hardware``'s)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-
-
-def cpu_has_bf16() -> bool:
-    """True when the CPU has native bfloat16 instructions (AVX512_BF16 or AMX), where mixed_bfloat16 pays off."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(name: str) -> str:
-    if name == "auto":
-        return "mixed_bfloat16" if cpu_has_bf16() else "float32"
-    return name
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
