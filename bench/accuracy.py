@@ -47,8 +47,8 @@ def main() -> int:
             accs = [r.metrics["accuracy"] for r in runs]
             row = {"label": label, "mean": float(np.mean(accs)), "target": target,
                    "each": ", ".join(f"{a:.4f} (seed {s})" for a, s in zip(accs, seeds)),
-                   "epochs": "/".join(str(r.info["epochs_run"]) for r in runs),
-                   "train": np.mean([r.info["train_seconds"] for r in runs]), "wall": wall}
+                   "epochs": "/".join(str(r.info.epochs_run) for r in runs),
+                   "train": np.mean([r.info.train_seconds for r in runs]), "wall": wall}
             rows.append(row)
             print(f"{label}: test accuracy {row['mean']:.4f}"
                   + (f" (mean of {row['each']})" if len(runs) > 1 else "")

@@ -41,9 +41,10 @@ def summarize(curve: list[tuple[float, float]]) -> dict:
 
 
 def plot(curves: dict[str, list], path: Path) -> None:
-    from gridlab.evaluation.plots import _plt, _save
+    from gridlab.evaluation.plots import figure, save_png
 
-    fig, ax = _plt().subplots(figsize=(8, 4.5))
+    fig = figure(figsize=(8, 4.5))
+    ax = fig.subplots()
     for label, curve in curves.items():
         ax.plot([t for t, _ in curve], [a for _, a in curve], marker="o", markersize=3, label=label)
     ax.axhline(TARGET, color="gray", linestyle="--", linewidth=1)
@@ -56,7 +57,7 @@ def plot(curves: dict[str, list], path: Path) -> None:
     ax.set_title("Accuracy against training time, 2-core CPU (bench/frontier.py)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14))
-    _save(fig, path)   # gridlab's own PNG writer: Agg backend, written atomically
+    save_png(fig, path)   # gridlab's own PNG writer, written atomically
 
 
 def main() -> int:

@@ -38,10 +38,10 @@ def main() -> int:
             run = gridlab.train(data=data, project=tmp, report=False, verbose=False, **overrides)
             wall = time.perf_counter() - start
             m = run.metrics
-            minority = run.info["class_names"][run.info["positive_class"]]
+            minority = run.info.class_names[run.info.positive_class]
             rows.append((label, m["balanced_accuracy"], m["per_class"][minority]["recall"], m["accuracy"],
-                         m.get("pr_auc_macro") or 0.0, run.info["threshold"], run.info["train_seconds"], wall,
-                         run.info["parameters"]))
+                         m.get("pr_auc_macro") or 0.0, run.info.threshold, run.info.train_seconds, wall,
+                         run.info.parameters))
             print(f"{label}: balanced accuracy {rows[-1][1]:.4f}, {minority} recall {rows[-1][2]:.4f}, "
                   f"accuracy {rows[-1][3]:.4f}, threshold {rows[-1][5]:.3f}, training {rows[-1][6]:.0f} s", flush=True)
     table = ["| recipe | parameters | balanced accuracy | minority recall | accuracy | PR-AUC (macro) | threshold | "

@@ -18,7 +18,7 @@ from . import hardware  # noqa: E402
 
 hardware.configure()   # oneDNN on for every x86 CPU unless the user set TF_ENABLE_ONEDNN_OPTS (before TensorFlow)
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401  (gridlab.__version__)
 
 from .config import load_config  # noqa: E402
 from .datasets import load_dataset  # noqa: E402
@@ -31,4 +31,4 @@ from .training.fit import train  # noqa: E402
 
 __all__ = ["load_config", "load_dataset", "build_model", "train", "evaluate", "rebuild_report", "predict",
            "Predictor", "GridlabError", "ConfigError", "DataFormatError", "DataNotFoundError", "ModelSpecError",
-           "RunError", "TrainingError", "UnsafeModelError"]
+           "RunError", "TrainingError", "UnsafeModelError", "__version__"]

@@ -164,20 +164,19 @@ def _datasets(args) -> int:
 
 
 def _info(args) -> int:
-    from .training.run_dir import find_run, read_run
+    from . import runs
 
-    folder = find_run(args.run)
-    info = read_run(folder)
-    metrics = json.loads((folder / "metrics.json").read_text())
-    rows = [("run", str(folder)), ("data", f"{info['data']} ({info['origin']})"),
-            ("input", f"{tuple(info['input_shape'])} {info['input_dtype']}, scaling {info['scaling']['kind']}"),
-            ("classes", ", ".join(info["class_names"])),
-            ("model", f"{info['model']} ({info['parameters']:,} parameters, {info['precision']})"),
-            ("training", f"{info['epochs_run']} epochs, best {info['best_epoch']}, {info['train_seconds']:.1f} s"),
+    folder = runs.find_run(args.run)
+    info, metrics = runs.read_info(folder), runs.read_metrics(folder)
+    rows = [("run", str(folder)), ("data", f"{info.data} ({info.origin})"),
+            ("input", f"{tuple(info.input_shape)} {info.input_dtype}, scaling {info.scaling['kind']}"),
+            ("classes", ", ".join(info.class_names)),
+            ("model", f"{info.model} ({info.parameters:,} parameters, {info.precision})"),
+            ("training", f"{info.epochs_run} epochs, best {info.best_epoch}, {info.train_seconds:.1f} s"),
             ("test accuracy", f"{metrics['accuracy']:.4f}"),
             ("balanced accuracy", f"{metrics['balanced_accuracy']:.4f}")]
-    if info.get("threshold") is not None:
-        rows.append(("threshold", f"{info['threshold']:.4f} ({info['threshold_rule']})"))
+    if info.threshold is not None:
+        rows.append(("threshold", f"{info.threshold:.4f} ({info.threshold_rule})"))
     _print_rows(rows, ("", ""))
     return 0
 

@@ -3,19 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import runs
 from ..errors import ModelSpecError
 
 
 def run_dataset(predictor, data: str | None = None):
     """The run's data set rebuilt from its saved config (same seed, so the same splits), or ``data`` instead."""
-    import yaml
-
     from ..config import load_config
     from ..datasets import build_dataset
     from ..sources import read_source
 
-    saved = yaml.safe_load((predictor.folder / "config.yaml").read_text(encoding="utf-8"))
-    saved = {k: v for k, v in saved.items() if k != "preset"}
+    saved = runs.saved_overrides(predictor.folder)
     if data:
         saved["data"] = data
     config = load_config({**saved, "verbose": False, "resume": False})
@@ -33,19 +31,15 @@ def evaluate(run, data: str | None = None, write: bool = True) -> dict:
     Returns the metrics dict; with ``write`` it is saved as ``metrics.json`` (same data) or
     ``evaluation-<data>.json`` (other data) in the run folder.
     """
-    from ..files import write_json
     from ..prediction import Predictor
-    from .metrics import compute_metrics
+    from .metrics import score
 
     predictor = Predictor(run)
     dataset = run_dataset(predictor, data)
     proba = predictor.predict_arrays(dataset.x_test)
-    metrics = compute_metrics(dataset.y_test, proba, dataset.class_names, predictor.threshold,
-                              predictor.positive if predictor.positive is not None else 1)
-    metrics["loss"] = metrics["log_loss"]
+    metrics = score(dataset.y_test, proba, dataset.class_names, predictor.threshold, predictor.info.positive)
     if write:
-        name = "metrics.json" if not data else f"evaluation-{Path(str(data)).name}.json"
-        write_json(predictor.folder / name, metrics)
+        runs.write_metrics(predictor.folder, metrics, data)
     return metrics
 
 

@@ -12,12 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def predict_labels(proba: np.ndarray, threshold: float | None = None, positive: int = 1) -> np.ndarray:
-    """Argmax, or for two classes with a threshold: ``positive`` when its probability >= threshold."""
-    if threshold is None or proba.shape[1] != 2:
-        return proba.argmax(axis=1)
-    return np.where(proba[:, positive] >= threshold, positive, 1 - positive)
+from ..prediction.decision import predict_labels
 
 
 def confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
@@ -182,3 +177,15 @@ def choose_threshold(y: np.ndarray, score: np.ndarray, rule: tuple[str, float | 
         return float(thresholds[ok[0]]) if len(ok) else float(thresholds[-1])
     ok = np.flatnonzero(precision >= value)          # kind == "precision"
     return float(thresholds[ok[-1]]) if len(ok) else float(thresholds[0])
+
+
+def score(y: np.ndarray, proba: np.ndarray, class_names, threshold: float | None = None, positive: int = 1) -> dict:
+    """A run's test metrics, the one scoring used by training, ``evaluate`` and the report: ``compute_metrics`` at
+    the run's decision rule, ``loss`` (the log loss), and for a binary run decided by a threshold the figures at
+    argmax as ``at_argmax``."""
+    metrics = compute_metrics(y, proba, class_names, threshold, positive)
+    metrics["loss"] = metrics["log_loss"]
+    if threshold is not None:
+        at_argmax = compute_metrics(y, proba, class_names)
+        metrics["at_argmax"] = {k: at_argmax[k] for k in ("accuracy", "balanced_accuracy", "mcc")}
+    return metrics

@@ -1,5 +1,8 @@
-"""Plots, one function each, written as PNG (matplotlib's Agg backend, atomically). Images are drawn in grayscale
-(or colour); sensor grids as heatmaps with a colour bar in their own units."""
+"""Plots, one function each, written as PNG (atomically). Images are drawn in grayscale (or colour); sensor grids as
+heatmaps with a colour bar in their own units.
+
+Every figure is a ``matplotlib.figure.Figure`` made without pyplot, so drawing a plot never switches the caller's
+matplotlib backend (a notebook's inline plots keep working) and leaves no figure open."""
 from __future__ import annotations
 
 import io
@@ -10,21 +13,25 @@ import numpy as np
 from ..files import write_bytes
 
 
-def _plt():
-    import matplotlib
+def figure(**kwargs):
+    """A new matplotlib ``Figure`` outside pyplot (``figsize=...`` and the like)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (atomically) and return the path."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    _plt().close(fig)
     write_bytes(path, buf.getvalue())
     return Path(path)
+
+
+def integer_ticks(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
 
 
 def show(ax, x: np.ndarray, kind: str, units: str = "", colorbar: bool = False, limits=None):
@@ -44,8 +51,8 @@ def show(ax, x: np.ndarray, kind: str, units: str = "", colorbar: bool = False, 
 
 def plot_curves(rows: list[dict], path, best_epoch=None, monitor="val_loss"):
     """Loss and accuracy per epoch, train vs validation, best epoch marked."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
     epochs = [r["epoch"] for r in rows]
     for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "accuracy", "accuracy")):
         ax.plot(epochs, [r.get(key, np.nan) for r in rows], "o-", label=f"train {label}")
@@ -53,19 +60,19 @@ def plot_curves(rows: list[dict], path, best_epoch=None, monitor="val_loss"):
         if best_epoch:
             ax.axvline(best_epoch, color="gray", ls="--", lw=1, label=f"best epoch ({best_epoch}, by {monitor})")
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(_plt().MaxNLocator(integer=True))
+        integer_ticks(ax.xaxis)
         ax.set_ylabel(label)
         ax.set_title(f"{label.capitalize()} per epoch")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_samples(x, y, class_names, kind, path, per_class: int = 6, units: str = ""):
     """A few examples of every class, one row per class."""
-    plt = _plt()
     k = len(class_names)
-    fig, axes = plt.subplots(k, per_class, figsize=(1.3 * per_class + 1.5, 1.3 * k), squeeze=False)
+    fig = figure(figsize=(1.3 * per_class + 1.5, 1.3 * k))
+    axes = fig.subplots(k, per_class, squeeze=False)
     rng = np.random.default_rng(0)
     picks = []
     for c in range(k):
@@ -85,16 +92,16 @@ def plot_samples(x, y, class_names, kind, path, per_class: int = 6, units: str =
     if kind == "grid" and im is not None:   # one colour scale for every frame, in the data's own units
         fig.colorbar(im, ax=axes, fraction=0.03, pad=0.02, label=units)
     fig.suptitle("Sample examples of every class" + (f" ({units})" if units else ""))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_confusion(cm, class_names, path):
     """Confusion matrix heatmap, row-normalized colours, counts written in the cells."""
-    plt = _plt()
     cm = np.asarray(cm)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     k = len(class_names)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * k + 2, 0.6 * k + 2))
+    fig = figure(figsize=(1.0 + 0.6 * k + 2, 0.6 * k + 2))
+    ax = fig.subplots()
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(im, ax=ax, label="share of the true class")
     for i in range(k):
@@ -106,15 +113,15 @@ def plot_confusion(cm, class_names, path):
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title("Confusion matrix (test split)")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_roc_pr(y, proba, class_names, path):
     """ROC and precision-recall curves, one line per class (the positive class for binary tasks)."""
     from .metrics import average_precision, binary_roc_auc, pr_curve, roc_curve
 
-    plt = _plt()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = figure(figsize=(11, 4.2))
+    a, b = fig.subplots(1, 2)
     classes = range(len(class_names))
     for c in classes:
         is_pos = y == c
@@ -131,13 +138,13 @@ def plot_roc_pr(y, proba, class_names, path):
     for ax in (a, b):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_reliability(cal: dict, path):
     """Reliability diagram: accuracy against confidence per bin, with the ECE."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(5, 4.2))
+    fig = figure(figsize=(5, 4.2))
+    ax = fig.subplots()
     centers = (cal["edges"][:-1] + cal["edges"][1:]) / 2
     nz = cal["count"] > 0
     ax.bar(centers[nz], cal["accuracy"][nz], width=1 / len(centers), edgecolor="k", alpha=0.7, label="accuracy")
@@ -145,22 +152,23 @@ def plot_reliability(cal: dict, path):
     ax.set(xlabel="confidence (top-class probability)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
            title=f"Reliability diagram (ECE {cal['ece']:.3f})")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_mistakes(x, y, proba, class_names, kind, path, cells: int = 6, per_cell: int = 6):
     """The most confident mistakes, grouped by the (true, predicted) cells with the most errors."""
-    plt = _plt()
     pred = proba.argmax(axis=1)
     wrong = np.flatnonzero(pred != y)
     if not len(wrong):
-        fig, ax = plt.subplots(figsize=(5, 1))
+        fig = figure(figsize=(5, 1))
+        ax = fig.subplots()
         ax.axis("off")
         ax.text(0.5, 0.5, "No mistakes on the test split.", ha="center", va="center")
-        return _save(fig, path)
+        return save_png(fig, path)
     pairs, counts = np.unique(np.stack([y[wrong], pred[wrong]], 1), axis=0, return_counts=True)
     top = pairs[np.argsort(-counts)][:cells]
-    fig, axes = plt.subplots(len(top), per_cell, figsize=(1.4 * per_cell + 2.5, 1.5 * len(top)), squeeze=False)
+    fig = figure(figsize=(1.4 * per_cell + 2.5, 1.5 * len(top)))
+    axes = fig.subplots(len(top), per_cell, squeeze=False)
     for r, (t, p) in enumerate(top):
         idx = wrong[(y[wrong] == t) & (pred[wrong] == p)]
         idx = idx[np.argsort(-proba[idx, p])][:per_cell]
@@ -174,13 +182,13 @@ def plot_mistakes(x, y, proba, class_names, kind, path, cells: int = 6, per_cell
         axes[r, 0].set_ylabel(f"true {class_names[t]}\n→ {class_names[p]}", rotation=0, ha="right",
                               va="center", fontsize=8)
     fig.suptitle("Most confident mistakes (title: probability of the wrong class)")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_prediction(x, proba, class_names, kind, path, true=None, units: str = "", threshold=None):
     """One example beside a bar chart of its class probabilities (seeds 001 and 002)."""
-    plt = _plt()
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [1, 1.6]})
+    fig = figure(figsize=(9, 3.4))
+    a, b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
     show(a, x, kind, units, colorbar=kind == "grid")
     pred = int(np.argmax(proba))
     a.set_title(f"predicted {class_names[pred]}" + (f" / true {class_names[true]}" if true is not None else ""),
@@ -192,22 +200,22 @@ def plot_prediction(x, proba, class_names, kind, path, true=None, units: str = "
         b.legend(fontsize=8)
     b.set_xticks(range(len(proba)), class_names, rotation=45, ha="right", fontsize=8)
     b.set(ylim=(0, 1), ylabel="probability", title="Class probabilities")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_model(model, path):
     """The layer diagram with output shapes and parameters, drawn with matplotlib (no Graphviz needed)."""
-    plt = _plt()
     rows = [("input", str(tuple(model.inputs[0].shape)), 0)]
     for layer in model.layers:
         shape = getattr(layer, "output", None)
         shape = str(tuple(shape.shape)) if shape is not None and hasattr(shape, "shape") else ""
         rows.append((f"{layer.name} ({type(layer).__name__})", shape, layer.count_params()))
-    fig, ax = plt.subplots(figsize=(6.5, 0.55 * len(rows) + 0.6))
+    fig = figure(figsize=(6.5, 0.55 * len(rows) + 0.6))
+    ax = fig.subplots()
     ax.axis("off")
     for i, (name, shape, params) in enumerate(rows):
         yy = len(rows) - i
-        ax.add_patch(plt.Rectangle((0.05, yy - 0.35), 0.9, 0.7, fc="#e8f0fe", ec="#3b6fd4"))
+        ax.add_patch(_rectangle((0.05, yy - 0.35), 0.9, 0.7, fc="#e8f0fe", ec="#3b6fd4"))
         ax.text(0.08, yy, name, va="center", fontsize=8.5, weight="bold")
         ax.text(0.62, yy, shape, va="center", fontsize=8)
         ax.text(0.93, yy, f"{params:,}", va="center", ha="right", fontsize=8)
@@ -216,4 +224,10 @@ def plot_model(model, path):
     ax.set_xlim(0, 1)
     ax.set_ylim(0.4, len(rows) + 0.6)
     ax.set_title(f"{model.name}: {model.count_params():,} parameters (output shape, parameters)", fontsize=9)
-    return _save(fig, path)
+    return save_png(fig, path)
+
+
+def _rectangle(*args, **kwargs):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(*args, **kwargs)

@@ -3,11 +3,10 @@ the PNG files for reading in a repository."""
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import json
 from pathlib import Path
 
+from .. import runs
 from ..files import write_text
 from . import plots
 from .metrics import calibration
@@ -16,15 +15,12 @@ SECTIONS = ("summary", "metrics", "per-class", "curves", "samples", "confusion",
             "mistakes", "prediction", "model", "data", "config")
 
 
-def _figures(folder: Path, model, dataset, proba) -> list[tuple[str, str, Path]]:
+def _figures(folder: Path, info, metrics: dict, model, dataset, proba) -> list[tuple[str, str, Path]]:
     """Draw every plot; returns (section id, title, path)."""
     y, x = dataset.y_test, dataset.x_test
     units = "°C" if dataset.kind == "grid" else ""
-    rows = _history(folder)
-    info = json.loads((folder / "run.json").read_text())
-    metrics = json.loads((folder / "metrics.json").read_text())
-    out = [("curves", "Training curves", plots.plot_curves(rows, folder / "curves.png", info.get("best_epoch"),
-                                                           info.get("monitor", "val_loss"))),
+    out = [("curves", "Training curves", plots.plot_curves(runs.read_history(folder), folder / "curves.png",
+                                                           info.best_epoch, info.monitor)),
            ("samples", "Sample examples", plots.plot_samples(dataset.x_train, dataset.y_train, dataset.class_names,
                                                              dataset.kind, folder / "samples.png", units=units)),
            ("confusion", "Confusion matrix", plots.plot_confusion(metrics["confusion"], dataset.class_names,
@@ -37,50 +33,44 @@ def _figures(folder: Path, model, dataset, proba) -> list[tuple[str, str, Path]]
     i = 0
     out.append(("prediction", "One prediction", plots.plot_prediction(
         x[i], proba[i], dataset.class_names, dataset.kind, folder / "prediction.png", true=int(y[i]), units=units,
-        threshold=info.get("threshold"))))
+        threshold=info.threshold)))
     out.append(("model", "Model", plots.plot_model(model, folder / "model.png")))
     return out
 
 
-def _history(folder: Path) -> list[dict]:
-    path = folder / "history.csv"
-    if not path.is_file():
-        return []
-    with open(path, newline="") as fh:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
-
-
-def _fmt(v) -> str:
+def format_value(v) -> str:
+    """A table cell: floats to 4 decimals, whole numbers with thousands separators, None as a dash."""
     if v is None:
         return "–"
     if isinstance(v, float):
         return f"{v:.4f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
     return str(v)
 
 
 def write_report(folder, model, dataset, proba) -> Path:
     """Write every plot and both report files for a finished run; returns the path of ``report.html``."""
     folder = Path(folder)
-    figures = _figures(folder, model, dataset, proba)
-    info = json.loads((folder / "run.json").read_text())
-    metrics = json.loads((folder / "metrics.json").read_text())
-    config = (folder / "config.yaml").read_text() if (folder / "config.yaml").is_file() else ""
+    info, metrics = runs.read_info(folder), runs.read_metrics(folder)
+    figures = _figures(folder, info, metrics, model, dataset, proba)
+    config = runs.config_text(folder)
     write_text(folder / "report.html", _html(info, metrics, figures, dataset, config))
     write_text(folder / "report.md", _markdown(info, metrics, figures, dataset))
     return folder / "report.html"
 
 
-def _summary_rows(info: dict) -> list[tuple[str, str]]:
-    rows = [("data", f"{info['data']} ({info['origin']})"), ("kind", info["kind"]),
-            ("input", f"{tuple(info['input_shape'])} {info['input_dtype']}, scaling {info['scaling']['kind']}"),
-            ("classes", ", ".join(info["class_names"])), ("model", f"{info['model']}, {info['parameters']:,} "
-                                                                   f"parameters, {info['precision']}"),
-            ("epochs", f"{info['epochs_run']} (best {info['best_epoch']}, by {info['monitor']})"),
-            ("training time", f"{info['train_seconds']:.1f} s"), ("stopped", info.get("stop_reason") or "all epochs"),
-            ("test split", info["test_origin"])]
-    if info.get("threshold") is not None:
-        rows.append(("decision threshold", f"{info['threshold']:.4f} on P({info['class_names'][info['positive_class']]})"
-                                           f", chosen by rule {info['threshold_rule']} on the validation split"))
+def _summary_rows(info) -> list[tuple[str, str]]:
+    rows = [("data", f"{info.data} ({info.origin})"), ("kind", info.kind),
+            ("input", f"{tuple(info.input_shape)} {info.input_dtype}, scaling {info.scaling['kind']}"),
+            ("classes", ", ".join(info.class_names)),
+            ("model", f"{info.model}, {info.parameters:,} parameters, {info.precision}"),
+            ("epochs", f"{info.epochs_run} (best {info.best_epoch}, by {info.monitor})"),
+            ("training time", f"{info.train_seconds:.1f} s"), ("stopped", info.stop_reason or "all epochs"),
+            ("test split", info.test_origin)]
+    if info.threshold is not None:
+        rows.append(("decision threshold", f"{info.threshold:.4f} on P({info.class_names[info.positive]}), chosen "
+                                           f"by rule {info.threshold_rule} on the validation split"))
     return rows
 
 
@@ -90,33 +80,34 @@ _MAIN = ("accuracy", "balanced_accuracy", "top5_accuracy", "top1_accuracy", "log
 
 def _html(info, metrics, figures, dataset, config) -> str:
     e = html.escape
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>gridlab report: {e(info['name'])}"
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>gridlab report: {e(info.name)}"
              "</title><style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
              "color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
              "text-align:right}td:first-child,th:first-child,#summary td{text-align:left}img{max-width:100%;border:1px solid "
              "#eee}section{margin-bottom:2em}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head><body>",
-             f"<h1>gridlab report: {e(info['name'])}</h1>"]
+             f"<h1>gridlab report: {e(info.name)}</h1>"]
     parts.append("<section id='summary'><h2>Summary</h2><table>" + "".join(
         f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _summary_rows(info)) + "</table></section>")
     parts.append("<section id='metrics'><h2>Test metrics</h2><table>" + "".join(
-        f"<tr><th>{e(k)}</th><td>{_fmt(metrics[k])}</td></tr>" for k in _MAIN if k in metrics) + "</table>"
+        f"<tr><th>{e(k)}</th><td>{format_value(metrics[k])}</td></tr>" for k in _MAIN if k in metrics) + "</table>"
         + ("<p>At argmax instead of the threshold: " + ", ".join(
-            f"{k} {_fmt(v)}" for k, v in metrics["at_argmax"].items()) + "</p>" if "at_argmax" in metrics else "")
+            f"{k} {format_value(v)}" for k, v in metrics["at_argmax"].items()) + "</p>"
+           if "at_argmax" in metrics else "")
         + "</section>")
     pc = metrics["per_class"]
     parts.append("<section id='per-class'><h2>Per class</h2><table><tr><th>class</th><th>precision</th><th>recall"
                  "</th><th>F1</th><th>support</th><th>ROC-AUC</th><th>PR-AUC</th></tr>" + "".join(
-                     f"<tr><td>{e(n)}</td>" + "".join(f"<td>{_fmt(v[k])}</td>" for k in (
+                     f"<tr><td>{e(n)}</td>" + "".join(f"<td>{format_value(v[k])}</td>" for k in (
                          "precision", "recall", "f1", "support", "roc_auc", "pr_auc")) + "</tr>"
                      for n, v in pc.items()) + "</table></section>")
     for sid, title, path in figures:
         data = base64.b64encode(Path(path).read_bytes()).decode()
         parts.append(f"<section id='{sid}'><h2>{e(title)}</h2><img alt='{e(title)}' "
                      f"src='data:image/png;base64,{data}'></section>")
-    counts = info["counts"]
+    counts = info.counts
     parts.append("<section id='data'><h2>Data</h2><table><tr><th>class</th><th>train</th><th>val</th><th>test</th>"
                  "</tr>" + "".join(f"<tr><td>{e(n)}</td><td>{counts['train'][i]}</td><td>{counts['val'][i]}</td>"
-                                   f"<td>{counts['test'][i]}</td></tr>" for i, n in enumerate(info["class_names"]))
+                                   f"<td>{counts['test'][i]}</td></tr>" for i, n in enumerate(info.class_names))
                  + "</table>" + (f"<p>{len(dataset.skipped)} file(s) left out:</p><ul>" + "".join(
                      f"<li>{e(str(r))}</li>" for _, r in dataset.skipped[:200]) + "</ul>"
                      if dataset.skipped else "<p>No files were left out.</p>") + "</section>")
@@ -125,10 +116,10 @@ def _html(info, metrics, figures, dataset, config) -> str:
 
 
 def _markdown(info, metrics, figures, dataset) -> str:
-    lines = [f"# gridlab report: {info['name']}", "", "| | |", "|---|---|"]
+    lines = [f"# gridlab report: {info.name}", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in _summary_rows(info)]
     lines += ["", "## Test metrics", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(metrics[k])} |" for k in _MAIN if k in metrics]
+    lines += [f"| {k} | {format_value(metrics[k])} |" for k in _MAIN if k in metrics]
     lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     lines += [f"| {n} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |"
               for n, v in metrics["per_class"].items()]

@@ -14,9 +14,9 @@ import numpy as np
 
 from ..errors import GridlabError, first_line
 from ..files import atomic_path, write_json
-from .runtimes import SUFFIX, load_runner, run_batched
+from ..runs import export_path, record_export
+from ..runtimes import FORMATS, load_runner, run_batched
 
-FORMATS = tuple(SUFFIX)
 KERAS_FORMAT = {"onnx": "onnx", "litert": "litert", "saved_model": "tf_saved_model"}
 
 
@@ -24,13 +24,10 @@ class ExportError(GridlabError):
     """An export failed or its parity check did not pass."""
 
 
-def export_path(folder: Path, fmt: str) -> Path:
-    return folder / "export" / ("saved_model" if fmt == "saved_model" else f"model{SUFFIX[fmt]}")
-
-
-def metadata(info: dict) -> dict:
+def metadata(info) -> dict:
+    """What travels with an export (ONNX metadata and ``.gridlab.json``) from the run's ``RunInfo``."""
     keys = ("class_names", "input_shape", "input_dtype", "kind", "reader", "scaling", "threshold", "positive_class")
-    return {"gridlab_export": 1, **{k: info.get(k) for k in keys}}
+    return {"gridlab_export": 1, **{k: getattr(info, k) for k in keys}}
 
 
 def _write_model(model, fmt: str, target: Path, meta: dict, sample: np.ndarray) -> None:
@@ -103,10 +100,7 @@ def export(run, fmt: str = "onnx", out: str | Path | None = None, check: bool = 
         agree = float(np.mean(predictor.decide(got) == predictor.decide(reference)))
         report.update({"argmax_agreement": agree, "max_abs_diff": float(np.max(np.abs(got - reference))),
                        "passed": agree == 1.0})
-    log = predictor.folder / "export.json"
-    existing = json.loads(log.read_text()) if log.is_file() else {}
-    existing[fmt] = report
-    write_json(log, existing)
+    record_export(predictor.folder, fmt, report)
     if check and not report["passed"]:
         raise ExportError(f"{target}: parity check failed: the {fmt} export agrees with Keras on "
                           f"{report['argmax_agreement']:.2%} of {len(x)} test examples (max probability "

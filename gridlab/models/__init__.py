@@ -5,9 +5,28 @@ model takes raw values (uint8 pixels, degrees C) and applies its own preprocessi
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from ..errors import ModelSpecError, did_you_mean, first_line
+
+
+@contextlib.contextmanager
+def precision(policy: str):
+    """Build and train under Keras' dtype ``policy`` (``float32`` or ``mixed_bfloat16``); the policy the caller had
+    is restored afterwards, whatever happens inside.
+
+    >>> with precision("mixed_bfloat16"):                              # doctest: +SKIP
+    ...     model = build_model("gridlab_fast", (28, 28, 1), 10)
+    """
+    import keras
+
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)
 
 
 def model_names() -> list[str]:
@@ -131,8 +150,3 @@ def with_test_time_flip(model):
     swap.set_weights([np.eye(width, dtype="float32")[::-1]])
     out = keras.layers.Average(name="test_time_flip", dtype="float32")([body(scaled), body(mirror(scaled))])
     return keras.Model(x, out, name=model.name)
-
-
-def count_params(model) -> int:
-    """Trainable + non-trainable weights, as ``model.summary()`` counts them."""
-    return int(model.count_params())

@@ -76,4 +76,5 @@ def build_from_spec(spec: list[tuple[str, dict]], path: str, n_classes: int) -> 
             built.append(getattr(keras.layers, name)(**kwargs))
         except (TypeError, ValueError) as exc:
             raise ModelSpecError(f"{path}: layer {i} ({name}): {exc}") from None
-    return built + [keras.layers.Dense(n_classes, activation="softmax", name="output")]
+    # float32 even under mixed precision, as the zoo's output layers: probabilities keep full precision
+    return built + [keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="output")]

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import runs
 from ..datasets import feed
 from ..errors import DataFormatError, RunError
-from ..training.run_dir import find_run, read_run
+from .decision import predict_labels
 
 
 class Predictor:
@@ -22,26 +23,25 @@ class Predictor:
     """
 
     def __init__(self, run, runtime: str = "keras"):
-        self.folder = find_run(run)
-        self.info = read_run(self.folder)
+        self.folder = runs.find_run(run)
+        self.info = runs.read_info(self.folder)
         self.runtime = runtime
         self._model = None
         if runtime == "keras":
             self._run = lambda x: feed.predict(self.model, x, batch=256)
         elif runtime == "onnx":
-            from ..export import export_path
-            from ..export.runtimes import load_runner
+            from ..runtimes import load_runner
 
-            path = export_path(self.folder, "onnx")
+            path = runs.export_path(self.folder, "onnx")
             if not path.is_file():
                 raise RunError(f"{path}: no ONNX export yet. Run `gridlab export {self.folder} --format onnx` first.")
             self._run = load_runner("onnx", path)
         else:
             raise RunError(f"runtime {runtime!r} is not one of keras, onnx.")
-        self.class_names = self.info["class_names"]
-        self.input_shape = tuple(self.info["input_shape"])
-        self.threshold = self.info.get("threshold")
-        self.positive = self.info.get("positive_class")
+        self.class_names = self.info.class_names
+        self.input_shape = tuple(self.info.input_shape)
+        self.threshold = self.info.threshold
+        self.positive = self.info.positive_class
 
     @property
     def model(self):
@@ -49,12 +49,15 @@ class Predictor:
         if self._model is None:
             from ..models.io import load_model
 
-            self._model = load_model(self.folder / "model.keras")
+            self._model = load_model(self.folder / runs.MODEL)
         return self._model
 
     # -- reading inputs -------------------------------------------------------------------------------------------
-    def read_file(self, path: str | Path, data: bytes | None = None) -> np.ndarray:
-        """One input file -> an array of ``input_shape`` (raw values; the model scales them)."""
+    def read_file(self, path: str | Path, data: bytes | None = None, max_pixels: int | None = None,
+                  formats=("PNG", "JPEG", "BMP")) -> np.ndarray:
+        """One input file (or its bytes) -> an array of ``input_shape`` (raw values; the model scales them): a
+        ``.npy`` array, a sensor-grid frame read with the run's rules, or an image of ``formats`` with at most
+        ``max_pixels`` pixels."""
         path = Path(path)
         if data is None:
             try:
@@ -68,7 +71,7 @@ class Predictor:
                 raise DataFormatError(path, f"expected a .npy array without pickle, received {exc}",
                                       "Save with numpy.save.") from None
             return self.check_array(array, path)
-        if self.info["kind"] == "grid":
+        if self.info.kind == "grid":
             from ..sources.sensor_grid import GridFormat, parse_frame
 
             refusal = self.image_refusal(path, data)
@@ -76,9 +79,9 @@ class Predictor:
                 raise DataFormatError(path, *refusal)
 
             fmt = GridFormat(**{k: (tuple(v) if isinstance(v, list) else v)
-                                for k, v in self.info["reader"]["grid"].items()})
+                                for k, v in self.info.reader["grid"].items()})
             return self.check_array(parse_frame(path, data, fmt), path)
-        return self.decode_image(path, data)
+        return self.decode_image(path, data, max_pixels, formats)
 
     def image_refusal(self, path, data: bytes) -> tuple[str, str] | None:
         """(problem, fix) when ``data`` is an image and this model reads sensor grids: an image holds colours, not
@@ -86,7 +89,7 @@ class Predictor:
         from ..sources.image_folder import sniff_format
 
         fmt = sniff_format(data[:8])
-        if not fmt or self.info["kind"] != "grid":
+        if not fmt or self.info.kind != "grid":
             return None
         return (f"expected a sensor-grid text frame or a .npy array of raw values, received a {fmt} image",
                 f"Send the frame file itself (or a .npy of shape {tuple(self.input_shape)}); images hold no sensor "
@@ -113,7 +116,7 @@ class Predictor:
     # -- predicting -----------------------------------------------------------------------------------------------
     def predict_arrays(self, x: np.ndarray) -> np.ndarray:
         """Probabilities (N, K) for raw inputs of shape (N, *input_shape)."""
-        dtype = self.info["input_dtype"]
+        dtype = self.info.input_dtype
         x = np.asarray(x)
         if dtype == "uint8":
             x = np.clip(np.rint(x), 0, 255).astype(np.uint8) if x.dtype != np.uint8 else x
@@ -122,9 +125,7 @@ class Predictor:
         return np.asarray(self._run(x), dtype=np.float64)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
-        from ..evaluation.metrics import predict_labels
-
-        return predict_labels(proba, self.threshold, self.positive if self.positive is not None else 1)
+        return predict_labels(proba, self.threshold, self.info.positive)
 
     def describe(self, proba_row: np.ndarray, label: int, top_k: int = 3) -> dict:
         order = np.argsort(-proba_row)[:top_k]

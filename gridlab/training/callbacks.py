@@ -1,20 +1,19 @@
 """Training callbacks that keep a run recoverable.
 
-``Monitor`` does the work of ModelCheckpoint(save_best_only) + EarlyStopping(restore_best_weights) +
-BackupAndRestore in one object whose whole state (best score, best epoch, epochs without improvement) is saved with
+``Monitor`` does the work of ModelCheckpoint(save_best_only) + EarlyStopping + BackupAndRestore in one object
+whose whole state (best score, best epoch, epochs without improvement) is saved with
 every resume point, so a resumed run continues exactly where it stopped. Every file is written atomically.
 """
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from pathlib import Path
 
 import keras
 
-from ..files import atomic_path, write_json, write_text
+from .. import runs
+from ..files import atomic_path
 
 
 def save_model(model, path: Path) -> None:
@@ -24,7 +23,8 @@ def save_model(model, path: Path) -> None:
 
 
 class Monitor(keras.callbacks.Callback):
-    """Best checkpoint, early stopping, history, resume point, NaN guard and time budget.
+    """Best checkpoint, early stopping, history, resume point, NaN guard and time budget. The best epoch's
+    weights live in ``model.keras`` only; ``train`` loads them from there when training ends (also after a resume).
 
     Args:
         folder: the run directory.
@@ -47,7 +47,6 @@ class Monitor(keras.callbacks.Callback):
         self.wait = state.get("wait", 0)
         self.rows = state.get("history", [])
         self.seconds = state.get("train_seconds", 0.0)
-        self.best_weights = None
         self.stop_reason = None
         self.nan_at = None
         self._start = None
@@ -104,35 +103,20 @@ class Monitor(keras.callbacks.Callback):
         value = logs.get(self.monitor)
         if self._improved(value):
             self.best, self.best_epoch, self.wait = float(value), epoch + 1, 0
-            self.best_weights = self.model.get_weights()
-            save_model(self.model, self.folder / "model.keras")
+            save_model(self.model, self.folder / runs.MODEL)
         else:
             self.wait += 1
             if self.patience and self.wait >= self.patience and self.stop_reason is None:
                 self.stop_reason = (f"early stopping: {self.monitor} did not improve for {self.patience} epochs "
                                     f"(best {self.best:.4f} at epoch {self.best_epoch})")
                 self.model.stop_training = True
-        self.write_history()
-        save_model(self.model, self.folder / "last.keras")
-        write_json(self.folder / "state.json", self.state(epoch + 1))
+        runs.write_history(self.folder, self.rows)
+        save_model(self.model, self.folder / runs.LAST)
+        runs.write_state(self.folder, self.state(epoch + 1))
 
     def state(self, epochs_done: int) -> dict:
         return {"epochs_done": epochs_done, "best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
                 "history": self.rows, "train_seconds": self.seconds, "monitor": self.monitor}
-
-    def write_history(self) -> None:
-        if not self.rows:
-            return
-        keys = list(dict.fromkeys(k for row in self.rows for k in row))
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(self.rows)
-        write_text(self.folder / "history.csv", buf.getvalue())
-
-    def on_train_end(self, logs=None):
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
 
 
 class ScheduleByTime(keras.callbacks.Callback):

@@ -1,7 +1,6 @@
-"""``train``: config -> data -> model -> fit -> evaluate -> run directory."""
+"""``train``: config -> data -> model -> fit -> test metrics -> run folder (prepare, fit, finish)."""
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -9,20 +8,20 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import runs
 from ..config import load_config, parse_duration, parse_threshold, save_config
 from ..datasets import feed
 from ..errors import TrainingError
-from ..files import remove_stale_temporaries, write_json, write_text
+from ..files import remove_stale_temporaries, write_text
 from ..hardware import arithmetic_line, resolve_precision
-from . import run_dir as runs
 from .setup import (class_weights, few_steps_notice, lr_schedule, make_optimizer, seed_everything, steps_per_epoch,
                     timed_schedule)
 
 
 class Run:
-    """A finished run directory; ``metrics`` are the test metrics."""
+    """A finished run directory: ``info`` is its ``runs.RunInfo``, ``metrics`` the test metrics."""
 
-    def __init__(self, folder: Path, metrics: dict, info: dict):
+    def __init__(self, folder: Path, metrics: dict, info: runs.RunInfo):
         self.folder, self.metrics, self.info = Path(folder), metrics, info
 
     def __repr__(self):
@@ -39,39 +38,53 @@ def train(config=None, callbacks=(), clock=None, **overrides) -> Run:
     (they run after gridlab's own checkpointing callback); ``clock`` replaces ``time.perf_counter`` for the time
     budget and the timings (tests drive it by hand).
 
+    Three steps: ``_prepare`` (config, data, run folder), ``_fit`` (model and training, under the chosen
+    precision), ``_finish`` (the best checkpoint as the saved model, test metrics, run.json, report).
+
     >>> run = train(data="digits", model="seed001_cnn", epochs=1, verbose=False)   # doctest: +SKIP
     >>> run.folder
     PosixPath('runs/digits-seed001_cnn')
     """
+    config = config if config is not None else load_config(overrides)
+    config, folder, dataset, state = _prepare(config)
+    precision = resolve_precision(config.precision)
+    model, monitor = _fit(config, folder, dataset, state, precision, callbacks, clock or time.perf_counter)
+    return _finish(config, folder, model, dataset, monitor, precision)
+
+
+def _prepare(config):
+    """Resolve a resumed run's config, read and split the data (bad data fails here, before anything is written),
+    then create the run folder with its config and data report. Returns (config, folder, dataset, resume state)."""
     from ..datasets import build_dataset
     from ..sources import read_source
 
-    config = config if config is not None else load_config(overrides)
     folder, resuming = runs.choose_run_dir(config)
     if resuming:
-        config = load_config({**_saved_overrides(folder), "resume": True, "exist_ok": True,
+        config = load_config({**runs.saved_overrides(folder), "resume": True, "exist_ok": True,
                               "verbose": config.verbose})
-    source = read_source(config, progress=config.verbose)   # bad data fails here, before anything is written
-    dataset = build_dataset(source, config)
+    dataset = build_dataset(read_source(config, progress=config.verbose), config)
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder)
-    save_config(config, folder / "config.yaml")
+    save_config(config, folder / runs.CONFIG)
     _say(config, f"run directory: {folder}" + (" (resuming)" if resuming else ""))
     for notice in dataset.notices:
         _say(config, f"notice: {notice}")
     runs.write_data_report(folder, dataset)
-    import keras   # only now: data readers may fork worker processes, which is unsafe once TensorFlow runs
-
-    from .callbacks import Monitor
-
     _say(config, f"data: {dataset.name} from {dataset.origin}: train {len(dataset.y_train):,}, "
                  f"val {len(dataset.y_val):,}, test {len(dataset.y_test):,} ({dataset.test_origin}); "
                  f"input {dataset.input_shape}, {dataset.num_classes} classes, scaling {dataset.scaling['kind']}")
+    return config, folder, dataset, (runs.read_state(folder) if resuming else None)
 
-    precision = resolve_precision(config.precision)
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        state = json.loads((folder / "state.json").read_text()) if resuming else None
+
+def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock):
+    """Build (or resume) the model and train it under ``precision``; returns the model holding the best
+    checkpoint's weights, and the Monitor that watched training."""
+    import keras   # only now: data readers may fork worker processes, which is unsafe once TensorFlow runs
+
+    from ..models import precision as precision_scope
+    from .callbacks import Monitor
+
+    with precision_scope(precision):
         # a resumed run continues with a random stream derived from (seed, epochs done), not the first epoch's
         seed_everything(config.seed + 1000 * (state["epochs_done"] if state else 0), config.deterministic)
         total_steps = steps_per_epoch(len(dataset.y_train), config.batch) * config.epochs
@@ -82,7 +95,7 @@ def train(config=None, callbacks=(), clock=None, **overrides) -> Run:
         if state:
             from ..models.io import load_model
 
-            model = load_model(folder / "last.keras", compile=True)
+            model = load_model(folder / runs.LAST, compile=True)
             _say(config, f"resuming after epoch {state['epochs_done']} (best {state['monitor']} "
                          f"{state['best']} at epoch {state['best_epoch']})")
         else:
@@ -92,7 +105,7 @@ def train(config=None, callbacks=(), clock=None, **overrides) -> Run:
         _say(config, arithmetic_line(precision))
 
         budget = parse_duration(config.max_time) if config.max_time else None
-        monitor = Monitor(folder, config.monitor, config.patience, budget, state, clock or time.perf_counter)
+        monitor = Monitor(folder, config.monitor, config.patience, budget, state, clock)
         own = [monitor]
         if timed_schedule(config):
             from .callbacks import ScheduleByTime
@@ -116,18 +129,9 @@ def train(config=None, callbacks=(), clock=None, **overrides) -> Run:
                                 f"Lower the learning rate (lr={config.lr}).")
         if monitor.stop_reason:
             _say(config, f"stopped: {monitor.stop_reason}")
-        if (folder / "model.keras").is_file():
-            model.load_weights(folder / "model.keras")
-        keras.mixed_precision.set_global_policy("float32")   # training is over; what follows predicts
-        final = _inference_model(config, dataset, model)
-        if final is not model:
-            from .callbacks import save_model
-
-            model = final
-            save_model(model, folder / "model.keras")
-        return _finish(config, folder, model, dataset, monitor, precision)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+        if (folder / runs.MODEL).is_file():     # the best epoch's weights, also after a resume
+            model.load_weights(folder / runs.MODEL)
+    return model, monitor
 
 
 def _inference_model(config, dataset, model):
@@ -144,13 +148,6 @@ def _inference_model(config, dataset, model):
 
 def _stopped(state: dict, config) -> bool:
     return bool(config.patience) and state.get("wait", 0) >= config.patience
-
-
-def _saved_overrides(folder: Path) -> dict:
-    import yaml
-
-    saved = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
-    return {k: v for k, v in saved.items() if k != "preset"}
 
 
 def _new_model(config, dataset, total_steps: int):
@@ -187,43 +184,25 @@ def _summary(model) -> str:
 
 
 def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Run:
-    import keras
+    """Save the model as it will predict, choose the binary threshold on the validation split, score the test
+    split, write metrics.json and run.json, drop the resume files, and draw the report (or the curves alone)."""
+    final = _inference_model(config, dataset, model)
+    if final is not model:      # the checkpoint holds the training model; save the one that predicts
+        from .callbacks import save_model
 
-    from ..evaluation.metrics import choose_threshold, compute_metrics
-
-    positive, threshold = None, None
-    if dataset.num_classes == 2:
-        counts = np.bincount(dataset.y_train, minlength=2)
-        positive = int(np.argmin(counts)) if counts[0] != counts[1] else 1
-        val_proba = feed.predict(model, dataset.x_val)
-        threshold = choose_threshold(dataset.y_val == positive, val_proba[:, positive],
-                                     parse_threshold(config.threshold))
+        save_model(final, folder / runs.MODEL)
+        model = final
+    positive, threshold = _threshold(config, dataset, model)
     started = time.perf_counter()
     proba = feed.predict(model, dataset.x_test).astype(np.float64)
     predict_seconds = time.perf_counter() - started
-    metrics = compute_metrics(dataset.y_test, proba, dataset.class_names, threshold,
-                              positive if positive is not None else 1)
-    metrics["loss"] = metrics["log_loss"]
-    if threshold is not None:
-        argmax_metrics = compute_metrics(dataset.y_test, proba, dataset.class_names)
-        metrics["at_argmax"] = {k: argmax_metrics[k] for k in ("accuracy", "balanced_accuracy", "mcc")}
-    info = {
-        "name": folder.name, "data": dataset.name, "origin": dataset.origin, "kind": dataset.kind,
-        "class_names": dataset.class_names, "input_shape": list(dataset.input_shape),
-        "input_dtype": str(dataset.x_train.dtype), "reader": dataset.reader, "scaling": dataset.scaling,
-        "model": str(config.model), "parameters": int(model.count_params()), "precision": precision,
-        "threshold": threshold, "threshold_rule": config.threshold if threshold is not None else None,
-        "positive_class": positive, "counts": dataset.counts(), "test_origin": dataset.test_origin,
-        "skipped_files": len(dataset.skipped), "epochs_run": len(monitor.rows), "best_epoch": monitor.best_epoch,
-        "monitor": config.monitor, "stop_reason": monitor.stop_reason, "train_seconds": round(monitor.seconds, 2),
-        "test_predict_seconds": round(predict_seconds, 3),
-        "versions": {"gridlab": __import__("gridlab").__version__, "keras": keras.__version__,
-                     "backend": keras.backend.backend(), "python": platform.python_version()},
-    }
-    write_json(folder / "metrics.json", metrics)
-    runs.write_run(folder, info)
-    for leftover in ("last.keras", "state.json"):
-        (folder / leftover).unlink(missing_ok=True)
+    from ..evaluation.metrics import score
+
+    metrics = score(dataset.y_test, proba, dataset.class_names, threshold, positive if positive is not None else 1)
+    info = _run_info(config, folder, model, dataset, monitor, precision, positive, threshold, predict_seconds)
+    runs.write_metrics(folder, metrics)
+    runs.write_info(folder, info)
+    runs.remove_resume_files(folder)
     if config.report:
         from ..evaluation.report import write_report
 
@@ -232,9 +211,41 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
         from ..evaluation.plots import plot_curves
 
         plot_curves(monitor.rows, folder / "curves.png", monitor.best_epoch, config.monitor)
-    run = Run(folder, metrics, info)
     _say(config, f"test: accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}"
                  + (f", threshold {threshold:.4f} on P({dataset.class_names[positive]})" if threshold is not None
                     else "") + f"  ({len(dataset.y_test):,} examples)")
     _say(config, f"results: {folder}" + (f"  report: {folder / 'report.html'}" if config.report else ""))
-    return run
+    return Run(folder, metrics, info)
+
+
+def _threshold(config, dataset, model) -> tuple[int | None, float | None]:
+    """Binary tasks: the positive class (the minority) and its decision threshold, chosen on the validation split
+    by the config's rule. (None, None) otherwise."""
+    if dataset.num_classes != 2:
+        return None, None
+    from ..evaluation.metrics import choose_threshold
+
+    counts = np.bincount(dataset.y_train, minlength=2)
+    positive = int(np.argmin(counts)) if counts[0] != counts[1] else 1
+    val_proba = feed.predict(model, dataset.x_val)
+    return positive, choose_threshold(dataset.y_val == positive, val_proba[:, positive],
+                                      parse_threshold(config.threshold))
+
+
+def _run_info(config, folder, model, dataset, monitor, precision, positive, threshold, predict_seconds):
+    import keras
+
+    from ..version import __version__
+
+    return runs.RunInfo(
+        name=folder.name, data=dataset.name, origin=dataset.origin, kind=dataset.kind,
+        class_names=dataset.class_names, input_shape=list(dataset.input_shape),
+        input_dtype=str(dataset.x_train.dtype), reader=dataset.reader, scaling=dataset.scaling,
+        model=str(config.model), parameters=int(model.count_params()), precision=precision, threshold=threshold,
+        threshold_rule=config.threshold if threshold is not None else None, positive_class=positive,
+        counts=dataset.counts(), test_origin=dataset.test_origin, skipped_files=len(dataset.skipped),
+        epochs_run=len(monitor.rows), best_epoch=monitor.best_epoch, monitor=config.monitor,
+        stop_reason=monitor.stop_reason, train_seconds=round(monitor.seconds, 2),
+        test_predict_seconds=round(predict_seconds, 3),
+        versions={"gridlab": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
+                  "python": platform.python_version()})

@@ -43,7 +43,7 @@ def test_nothing_to_resume(idx_dir):
 
 def test_max_time_stops_cleanly(idx_dir):
     run = _train(idx_dir, epochs=50, max_time="0.001s")
-    assert run.info["epochs_run"] == 1 and "time budget" in run.info["stop_reason"]
+    assert run.info.epochs_run == 1 and "time budget" in run.info.stop_reason
     assert (run.folder / "model.keras").is_file()
 
 
@@ -73,8 +73,8 @@ def test_max_time_fits_the_schedule_into_the_budget(idx_dir):
     clock = TickClock()
     run = _train(idx_dir, epochs=1000, max_time="3s", schedule="onecycle", lr=0.01, patience=0,
                  clock=clock, callbacks=[_ticking(clock, 0.125)])
-    assert run.info["stop_reason"] == "the time budget of 3 s ran out in epoch 9"
-    assert run.info["epochs_run"] == 9
+    assert run.info.stop_reason == "the time budget of 3 s ran out in epoch 9"
+    assert run.info.epochs_run == 9
     with open(run.folder / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     rates = [float(row["lr"]) for row in rows]
@@ -110,9 +110,9 @@ def test_early_stopping_restores_best(idx_dir):
                 self.model.set_weights(self.bad)
 
     run = _train(idx_dir, epochs=30, patience=2, lr=0.05, optimizer="sgd", callbacks=[Scramble()])
-    assert run.info["stop_reason"].startswith("early stopping: val_loss did not improve for 2 epochs (best ")
-    assert run.info["stop_reason"].endswith(" at epoch 2)")
-    assert run.info["epochs_run"] == 4 and run.info["best_epoch"] == 2
+    assert run.info.stop_reason.startswith("early stopping: val_loss did not improve for 2 epochs (best ")
+    assert run.info.stop_reason.endswith(" at epoch 2)")
+    assert run.info.epochs_run == 4 and run.info.best_epoch == 2
     with open(run.folder / "history.csv", newline="") as f:
         val_losses = [float(row["val_loss"]) for row in csv.DictReader(f)]
     assert len(val_losses) == 4 and min(val_losses) == val_losses[1] < min(val_losses[2:])
@@ -132,9 +132,9 @@ def test_binary_threshold_and_class_weights(tmp_path, capsys):
     assert "class weights on (the largest class has 4.0x the examples of the smallest)" in err
     assert ("notice: batch=4 on 10 training examples is 3 steps per epoch, 6 in all over epochs=2: too few to train "
             "well; raise epochs (epochs=34 makes 100 steps).") in err
-    assert run.info["threshold"] is not None and run.info["positive_class"] == 1   # 'other' is the minority
-    assert run.metrics["threshold"] == run.info["threshold"]
-    assert run.info["scaling"]["kind"] == "standardize" and run.info["input_dtype"] == "float32"
+    assert run.info.threshold is not None and run.info.positive_class == 1   # 'other' is the minority
+    assert run.metrics["threshold"] == run.info.threshold
+    assert run.info.scaling["kind"] == "standardize" and run.info.input_dtype == "float32"
 
 
 def test_few_steps_notice():
@@ -150,7 +150,7 @@ def test_augmentation_and_presets_train(idx_dir):
     from gridlab.models.io import load_model
 
     run = _train(idx_dir, preset="fast", epochs=1, batch=16, augment=True)
-    assert run.info["precision"] in ("float32", "mixed_bfloat16")
+    assert run.info.precision in ("float32", "mixed_bfloat16")
     assert np.isfinite(run.metrics["log_loss"])
     # the saved model carries no random layers: they do nothing at inference and exporters cannot convert them
     names = [type(layer).__name__ for layer in load_model(run.folder / "model.keras").layers]
@@ -163,7 +163,7 @@ def test_bf16_training_saves_a_float32_model_that_exports_to_litert(idx_dir):
     from gridlab.models.io import load_model
 
     run = _train(idx_dir, model="seed001_cnn", precision="mixed_bfloat16", epochs=1)
-    assert run.info["precision"] == "mixed_bfloat16"
+    assert run.info.precision == "mixed_bfloat16"
     model = load_model(run.folder / "model.keras")
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     report = export(run.folder, "litert")

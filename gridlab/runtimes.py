@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import feed
-from ..errors import GridlabError
+from .datasets import feed
+from .errors import GridlabError
+from .runs import EXPORT_SUFFIX
 
-SUFFIX = {"onnx": ".onnx", "litert": ".tflite", "saved_model": "", "keras": ".keras"}
+FORMATS = tuple(EXPORT_SUFFIX)
 
 
 def load_runner(fmt: str, path: str | Path):
@@ -25,16 +26,17 @@ def load_runner(fmt: str, path: str | Path):
         name = session.get_inputs()[0].name
         return lambda x: session.run(None, {name: x})[0]
     if fmt == "litert":
+        import warnings
+
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            import warnings
-
             import tensorflow as tf
 
-            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
             Interpreter = tf.lite.Interpreter
-        interpreter = Interpreter(model_path=path)
+        with warnings.catch_warnings():     # TensorFlow's copy says it is deprecated in favour of ai_edge_litert
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+            interpreter = Interpreter(model_path=path)
         inp = interpreter.get_input_details()[0]
         out = interpreter.get_output_details()[0]
 
@@ -52,11 +54,11 @@ def load_runner(fmt: str, path: str | Path):
         fn = tf.saved_model.load(path).signatures["serving_default"]
         return lambda x: next(iter(fn(tf.constant(x)).values())).numpy()
     if fmt == "keras":
-        from ..models.io import load_model
+        from .models.io import load_model
 
         model = load_model(path)
         return lambda x: feed.predict(model, x)
-    raise GridlabError(f"unknown export format {fmt!r}; use one of {', '.join(SUFFIX)}.")
+    raise GridlabError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
 
 
 def run_batched(runner, x: np.ndarray, batch: int = 1024) -> np.ndarray:

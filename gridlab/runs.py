@@ -1,0 +1,211 @@
+"""The run folder: ``<project>/<name>/`` holding everything one training run produced. This module owns its layout;
+every other module reads and writes a run through it, as typed objects.
+
+Files: ``config.yaml`` (the resolved config a run can be rebuilt from), ``run.json`` (``RunInfo``: what prediction
+needs, plus counts and timings), ``model.keras`` (best checkpoint), ``last.keras`` + ``state.json`` (resume point),
+``history.csv`` (one row per epoch), ``metrics.json`` (test metrics), ``summary.txt``, ``data_report.csv``, the
+plots and ``report.html``/``report.md``, and ``export/`` (exports, with ``export.json`` holding their parity checks).
+An existing name is never overwritten: a new run gets ``name-2``, ``name-3``, … unless ``exist_ok``.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import re
+from pathlib import Path
+
+from .errors import RunError
+from .files import write_json, write_text
+
+CONFIG, INFO, METRICS, HISTORY = "config.yaml", "run.json", "metrics.json", "history.csv"
+MODEL, LAST, STATE, EXPORTS = "model.keras", "last.keras", "state.json", "export.json"
+RESUME_FILES = (LAST, STATE)
+EXPORT_SUFFIX = {"onnx": ".onnx", "litert": ".tflite", "saved_model": "", "keras": ".keras"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """``run.json``: what a finished run is (data, classes, input, model, decision rule, counts, timings)."""
+
+    name: str
+    data: str
+    origin: str
+    kind: str                          # "image" or "grid"
+    class_names: list
+    input_shape: list
+    input_dtype: str                   # "uint8" or "float32"
+    reader: dict                       # how to read one more example the same way (colour and size, grid rules)
+    scaling: dict                      # {"kind", "scale", "offset", ...}, built into the model
+    model: str
+    parameters: int
+    precision: str
+    threshold: float | None = None     # binary tasks: the decision threshold on P(positive_class)
+    threshold_rule: str | None = None
+    positive_class: int | None = None
+    counts: dict = dataclasses.field(default_factory=dict)   # {"train": [...], "val": [...], "test": [...]}
+    test_origin: str = ""
+    skipped_files: int = 0
+    epochs_run: int = 0
+    best_epoch: int | None = None
+    monitor: str = "val_loss"
+    stop_reason: str | None = None
+    train_seconds: float = 0.0
+    test_predict_seconds: float = 0.0
+    versions: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunInfo":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def positive(self) -> int:
+        """The class the threshold is about (1 unless the run chose another)."""
+        return self.positive_class if self.positive_class is not None else 1
+
+
+# -- naming and finding runs -------------------------------------------------------------------------------------
+
+def default_name(config) -> str:
+    data = Path(str(config.data)).name if config.data != "auto" else "auto"
+    model = Path(str(config.model)).stem
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{data}-{model}")
+
+
+def is_unfinished(folder: Path) -> bool:
+    """A run that saved a resume point but never wrote its metrics (killed or stopped)."""
+    return (folder / STATE).is_file() and not (folder / METRICS).is_file()
+
+
+def choose_run_dir(config) -> tuple[Path, bool]:
+    """The folder for this run (not created yet) and whether it resumes an unfinished one.
+
+    A run resumes when ``resume=true`` or when the same ``name`` is given again for a run that never finished.
+    """
+    base = Path(config.project)
+    name = config.name or default_name(config)
+    folder = base / name
+    if config.resume or (config.name and folder.is_dir() and is_unfinished(folder)):
+        if is_unfinished(folder):
+            return folder, True
+        if config.resume:
+            raise RunError(f"{folder}: nothing to resume (no state.json, or the run finished). "
+                           "Drop resume=true to start a new run.")
+    if folder.exists() and not config.exist_ok:
+        n = 2
+        while (base / f"{name}-{n}").exists():
+            n += 1
+        folder = base / f"{name}-{n}"
+    return folder, False
+
+
+def find_run(run: str | Path) -> Path:
+    """Accept a run folder path or a bare run name under ``runs/``."""
+    path = Path(run)
+    for candidate in (path, Path("runs") / path):
+        if (candidate / INFO).is_file():
+            return candidate
+    raise RunError(f"{run}: not a finished run folder (no run.json). Pass a folder made by `gridlab train`, "
+                   "for example runs/fashion-mnist-seed001_cnn.")
+
+
+# -- reading and writing its files -------------------------------------------------------------------------------
+
+def read_info(folder: Path) -> RunInfo:
+    return RunInfo.from_dict(json.loads((Path(folder) / INFO).read_text(encoding="utf-8")))
+
+
+def write_info(folder: Path, info: RunInfo) -> None:
+    write_json(Path(folder) / INFO, info.to_dict())
+
+
+def read_metrics(folder: Path, name: str = METRICS) -> dict:
+    return json.loads((Path(folder) / name).read_text(encoding="utf-8"))
+
+
+def write_metrics(folder: Path, metrics: dict, data: str | None = None) -> Path:
+    """``metrics.json`` for the run's own test split, ``evaluation-<data>.json`` for another data set."""
+    path = Path(folder) / (METRICS if not data else f"evaluation-{Path(str(data)).name}.json")
+    write_json(path, metrics)
+    return path
+
+
+def read_history(folder: Path) -> list[dict]:
+    """``history.csv`` as one dict of floats per epoch (empty when there is none)."""
+    path = Path(folder) / HISTORY
+    if not path.is_file():
+        return []
+    with open(path, newline="") as fh:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
+
+
+def write_history(folder: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(Path(folder) / HISTORY, buf.getvalue())
+
+
+def read_state(folder: Path) -> dict:
+    return json.loads((Path(folder) / STATE).read_text(encoding="utf-8"))
+
+
+def write_state(folder: Path, state: dict) -> None:
+    write_json(Path(folder) / STATE, state)
+
+
+def remove_resume_files(folder: Path) -> None:
+    for name in RESUME_FILES:
+        (Path(folder) / name).unlink(missing_ok=True)
+
+
+def saved_overrides(folder: Path) -> dict:
+    """The run's resolved config as overrides that rebuild it (``preset`` left out: its values are all there)."""
+    from .config import load_yaml
+
+    saved = load_yaml((Path(folder) / CONFIG).read_text(encoding="utf-8"))
+    return {k: v for k, v in saved.items() if k != "preset"}
+
+
+def config_text(folder: Path) -> str:
+    path = Path(folder) / CONFIG
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def export_path(folder: Path, fmt: str) -> Path:
+    return Path(folder) / "export" / ("saved_model" if fmt == "saved_model" else f"model{EXPORT_SUFFIX[fmt]}")
+
+
+def read_exports(folder: Path) -> dict:
+    """``export.json``: the parity report of every export made, by format (empty when there is none)."""
+    path = Path(folder) / EXPORTS
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def record_export(folder: Path, fmt: str, report: dict) -> None:
+    write_json(Path(folder) / EXPORTS, {**read_exports(folder), fmt: report})
+
+
+def write_data_report(folder: Path, dataset) -> None:
+    """``data_report.csv``: examples per class and split, then every file left out with its reason (``skipped``:
+    unreadable under on_bad_file=skip; ``ignored``: not data, such as a notes.txt among images)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["kind", "class", "train", "val", "test", "path", "reason"])
+    counts = dataset.counts()
+    for i, name in enumerate(dataset.class_names):
+        w.writerow(["count", name, counts["train"][i], counts["val"][i], counts["test"][i], "", ""])
+    for path, reason in dataset.skipped:
+        w.writerow(["skipped", "", "", "", "", path, reason])
+    for path, reason in dataset.ignored:
+        w.writerow(["ignored", "", "", "", "", path, reason])
+    write_text(Path(folder) / "data_report.csv", buf.getvalue())
