@@ -60,9 +60,9 @@ def main() -> int:
         return x
 
     ref = timed("baseline: numpy.loadtxt, one process", baseline)
-    cold = timed("gridlab cold (no cache)", lambda: read_sensor_folder(data, fmt, c.grid_glob, cache=False)[0], 3)
-    first = timed("gridlab first load (parse + write cache)", lambda: read_sensor_folder(data, fmt, c.grid_glob)[0])
-    warm = timed("gridlab warm (cache hit)", lambda: read_sensor_folder(data, fmt, c.grid_glob)[0], 7)
+    cold = timed("gridlab cold (no cache)", lambda: read_sensor_folder(data, fmt, c.grid_glob, cache=False).x_train, 3)
+    first = timed("gridlab first load (parse + write cache)", lambda: read_sensor_folder(data, fmt, c.grid_glob).x_train)
+    warm = timed("gridlab warm (cache hit)", lambda: read_sensor_folder(data, fmt, c.grid_glob).x_train, 7)
     same = np.array_equal(np.sort(ref.ravel()), np.sort(cold.ravel())) and np.array_equal(cold, warm) and \
         np.array_equal(cold, first)
     print(f"identical values: {same}")

@@ -33,7 +33,7 @@ BEST_ONLY = ("gridlab preset=fast for a 2-minute budget: "
              "gridlab preset=best")
 
 
-def same_model_throughput(rounds: int = 3, images: int = 24000):
+def same_model_throughput(rounds: int = 2, images: int = 24000):
     """Images/s at batch 128 of the seed 001 CNN (float32 at 1 and 16 steps per compiled call) and of gridlab_fast
     (float32, 16 steps per call), plus both in bf16 on CPUs with bf16 instructions, all fed by gridlab's feed
     (datasets.feed). Every model is built and warmed up first, then each is timed on one epoch of ``images``

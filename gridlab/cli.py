@@ -6,7 +6,9 @@ import argparse
 import json
 import sys
 
+from .config import SPECS
 from .errors import GridlabError
+from .runs import EXPORT_SUFFIX
 
 EXAMPLES = {
     "train": "gridlab train data=fashion-mnist model=seed001_cnn epochs=20\n"
@@ -49,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("files", nargs="+")
     pr.add_argument("--top-k", type=int, default=3)
     pr.add_argument("--out", help="also write the predictions to this CSV file")
-    pr.add_argument("--runtime", choices=("keras", "onnx"), default="keras",
+    pr.add_argument("--runtime", choices=SPECS["serve_runtime"].choices, default="keras",
                     help="onnx uses the run's ONNX export (make it with gridlab export) and ONNX Runtime")
     add("models", "list the model zoo: name, seed input, parameter count, source")
     add("presets", "list the presets (preset=NAME) and the keys each sets")
@@ -67,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("overrides", nargs="*", metavar="key=value", help="serve_* keys, e.g. serve_runtime=keras")
     x = add("export", "export a run (ONNX, LiteRT, SavedModel, .keras) and check it agrees on the test split")
     x.add_argument("run")
-    x.add_argument("--format", default="onnx", choices=("onnx", "litert", "saved_model", "keras"))
+    x.add_argument("--format", default="onnx", choices=tuple(EXPORT_SUFFIX))
     x.add_argument("--out", help="where to write it (default RUN/export/model.<ext>)")
     c = add("compare", "compare finished runs: a table of their main figures and overlaid validation curves")
     c.add_argument("runs", nargs="+")

@@ -101,6 +101,13 @@ def test_make_thermal_train_predict_with_threshold(capsys):
     lines = out.strip().splitlines()
     assert code == 0 and len(lines) == 4
     assert all(re.search(r"(face|not_face)\s+\d\.\d{4}\s+\d\.\d{4}", line) for line in lines[1:])
+    # evaluate and report score the same way training did: the threshold's figures and those at argmax
+    trained = __import__("json").loads(Path("runs/t/metrics.json").read_text())
+    assert _run(["evaluate", "runs/t"], capsys)[0] == 0
+    evaluated = __import__("json").loads(Path("runs/t/metrics.json").read_text())
+    assert evaluated["at_argmax"] == trained["at_argmax"] and evaluated["accuracy"] == trained["accuracy"]
+    assert _run(["report", "runs/t"], capsys)[0] == 0
+    assert "At argmax instead of the threshold: accuracy " in Path("runs/t/report.html").read_text()
 
 
 def test_compare_two_runs(idx_dir, tmp_path, capsys):

@@ -82,3 +82,24 @@ def test_yaml_reads_only_true_and_false_as_booleans(tmp_path):
     (tmp_path / "c.yaml").write_text("name: off\nverbose: false\n")
     c = load_config(cfg_file=str(tmp_path / "c.yaml"))
     assert c.name == "off" and c.verbose is False
+
+
+def test_choices_come_from_default_yaml_once():
+    from gridlab.config import SPECS
+
+    assert SPECS["optimizer"].choices == ("adam", "adamw", "rmsprop", "sgd")
+    assert SPECS["serve_runtime"].choices == ("onnx", "keras") and SPECS["threshold"].choices == ()
+    with pytest.raises(ConfigError, match=r"serve_runtime='tflite' is not one of onnx, keras."):
+        load_config({"serve_runtime": "tflite"})
+
+
+def test_typed_view_is_current():
+    """config/typed.py is generated from default.yaml; regenerate it with `python -m gridlab.config`."""
+    from pathlib import Path
+
+    import gridlab.config as config
+
+    assert Path(config.__file__).with_name("typed.py").read_text() == config.typed_view_source()
+    from gridlab.config.typed import ConfigView
+
+    assert list(ConfigView.__annotations__) == list(config.SPECS)

@@ -8,22 +8,33 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from ..errors import ConfigError, did_you_mean, first_line
+
+if TYPE_CHECKING:
+    from .typed import ConfigView
 
 DEFAULT_FILE = Path(__file__).with_name("default.yaml")
 _LINE = re.compile(r"^(?P<key>[a-z_][a-z0-9_]*):\s*(?P<value>.*?)\s+#\s*\((?P<type>[a-z|]+)\)\s*(?P<help>.*)$")
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "null": type(None)}
 
 
+_CHOICE_LIST = re.compile(r"^((?:[a-z0-9_]+ \| )+[a-z0-9_]+)(?::\s|$)")
+
+
 @dataclasses.dataclass(frozen=True)
 class KeySpec:
+    """One key of ``default.yaml``: its default, its types, its allowed values (when its help starts with
+    ``a | b | c:``) and its help text."""
+
     name: str
     default: object
     types: tuple[str, ...]
     help: str
+    choices: tuple[str, ...] = ()
 
 
 class _Loader(yaml.SafeLoader):
@@ -59,7 +70,9 @@ def _read_specs() -> dict[str, KeySpec]:
         if not m:
             continue
         value = load_yaml(m["value"])
-        specs[m["key"]] = KeySpec(m["key"], value, tuple(m["type"].split("|")), m["help"])
+        listed = _CHOICE_LIST.match(m["help"])
+        choices = tuple(listed[1].split(" | ")) if listed else ()
+        specs[m["key"]] = KeySpec(m["key"], value, tuple(m["type"].split("|")), m["help"], choices)
     return specs
 
 
@@ -93,7 +106,9 @@ def _check(key: str, value, origin: str):
 
 
 def _show(value) -> str:
-    return "null" if value is None else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    if value is None:
+        return "null"
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
 def parse_overrides(items) -> dict:
@@ -121,7 +136,7 @@ def parse_overrides(items) -> dict:
     return out
 
 
-def load_config(overrides: dict | None = None, cfg_file: str | None = None) -> "Config":
+def load_config(overrides: dict | None = None, cfg_file: str | None = None) -> "ConfigView":
     """Resolve defaults, preset, an optional YAML file and overrides into a checked, frozen ``Config``.
 
     >>> load_config({"epochs": 3}).epochs
@@ -161,7 +176,8 @@ def _read_mapping(path: Path) -> dict:
 
 
 DATA_CARD = "gridlab-data.yaml"
-DATA_CARD_KEYS = {"source", "scaling", "color", "image_size", "on_bad_file"} | {k for k in SPECS if k.startswith("grid_")}
+DATA_CARD_KEYS = ({"source", "scaling", "color", "image_size", "on_bad_file"}
+                  | {k for k in SPECS if k.startswith("grid_")})
 
 
 def data_card(data) -> dict:
@@ -179,22 +195,8 @@ def data_card(data) -> dict:
     return {k: _check(k, v, str(path)) for k, v in card.items()}
 
 
-_CHOICES = {
-    "source": ("auto", "idx", "digits", "image_folder", "sensor_grid", "npz"),
-    "color": ("grayscale", "rgb"),
-    "scaling": ("auto", "divide255", "standardize", "per_frame", "none"),
-    "on_bad_file": ("error", "skip"),
-    "grid_delimiter": ("whitespace", "comma"),
-    "optimizer": ("adam", "adamw", "rmsprop", "sgd"),
-    "schedule": ("constant", "onecycle", "cosine"),
-    "monitor": ("val_loss", "val_accuracy"),
-    "class_weight": ("auto", "balanced", "none"),
-    "precision": ("float32", "mixed_bfloat16", "auto"),
-}
-
-
 def _validate(c) -> None:
-    for key, choices in _CHOICES.items():
+    for key, choices in ((k, spec.choices) for k, spec in SPECS.items() if spec.choices):
         value = getattr(c, key)
         if value not in choices:
             raise ConfigError(f"{key}={value!r} is not one of {', '.join(choices)}.{did_you_mean(value, choices)}")
@@ -257,6 +259,24 @@ def save_config(config, path) -> None:
     from ..files import write_text
 
     write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def typed_view_source() -> str:
+    """The text of ``config/typed.py``: a ``Protocol`` with every key and its type, for editors and type checkers
+    (``load_config`` returns an object of this shape). Regenerate with ``python -m gridlab.config``."""
+    names = {"str": "str", "int": "int", "float": "float", "bool": "bool", "list": "list", "null": "None"}
+    lines = ['"""Every configuration key with its type, generated from default.yaml by',
+             '`python -m gridlab.config` (a test checks it is current). For editors and type checkers: the',
+             'resolved config (``load_config``) has this shape."""',
+             "from __future__ import annotations", "", "from typing import Literal, Protocol", "", "",
+             "class ConfigView(Protocol):"]
+    for spec in SPECS.values():
+        if spec.choices:
+            kind = "Literal[" + ", ".join(repr(c) for c in spec.choices) + "]"
+        else:
+            kind = " | ".join(names[t] for t in spec.types)
+        lines.append(f"    {spec.name}: {kind}")
+    return "\n".join(lines) + "\n"
 
 
 def describe_keys() -> str:

@@ -15,15 +15,15 @@ PRESETS: dict[str, dict] = {
              "label_smoothing": 0.0, "precision": "float32", "steps_per_execution": 1, "augment": False,
              "monitor": "val_loss", "val_split": 0.2},
     # seed 001's two convolutions at half width with batch norm (gridlab_fast), a one-cycle schedule, batches of 256
-    # (in one-off probes about 1.15x the images/s of 128 and the same test accuracy over 4 seeds with lr 0.008;
-    # 512 lost accuracy), label smoothing, bf16 where the CPU has it, 16 steps per compiled call, 90% of the
-    # training data to train on, and a fixed three-epoch schedule: no epochs spent waiting for early stopping
+    # (faster than 128 at the same accuracy; 512 lost accuracy: docs/benchmarks.md, "Design probes"), label
+    # smoothing, bf16 where the CPU has it, 16 steps per compiled call, 90% of the training data to train on, and a
+    # fixed three-epoch schedule: no epochs spent waiting for early stopping
     "fast": {"model": "gridlab_fast", "optimizer": "adamw", "lr": 0.008, "batch": 256, "epochs": 3, "patience": 0,
              "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0001, "precision": "auto",
              "steps_per_execution": 16, "augment": False, "monitor": "val_accuracy", "val_split": 0.1},
     # gridlab_deep (four convolutions) with random shifts of up to 2 pixels and mirror images, one-cycle over 20
-    # epochs at batch 256 (about 8 minutes on 2 cores; a one-off probe ended at 93.57% where 16 epochs at batch
-    # 128 ended at 93.17%), and the saved model averages each image with its mirror image
+    # epochs at batch 256 (timings and accuracy: docs/benchmarks.md), and the saved model averages each image with
+    # its mirror image
     "best": {"model": "gridlab_deep", "optimizer": "adamw", "lr": 0.008, "batch": 256, "epochs": 20, "patience": 0,
              "schedule": "onecycle", "label_smoothing": 0.1, "weight_decay": 0.0005, "precision": "auto",
              "steps_per_execution": 16, "augment": True, "augment_shift": 0.07, "tta": True,

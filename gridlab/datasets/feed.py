@@ -24,7 +24,7 @@ def _tensorflow() -> bool:
 
 def pipeline(x: np.ndarray, y: np.ndarray | None, batch: int, shuffle: bool):
     """A tf.data pipeline of ``(x, y)`` batches (or ``x`` batches when ``y`` is None) with autotuning off; with
-    ``shuffle``, a new order every epoch, drawn from TensorFlow's global seed (set by ``seed_everything``)."""
+    ``shuffle``, a new order every epoch, drawn from TensorFlow's global seed (set by ``training.setup.seeded``)."""
     import tensorflow as tf
 
     arrays = tuple(tf.convert_to_tensor(a) for a in ((x,) if y is None else (x, y)))

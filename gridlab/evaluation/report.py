@@ -49,10 +49,13 @@ def format_value(v) -> str:
     return str(v)
 
 
-def write_report(folder, model, dataset, proba) -> Path:
-    """Write every plot and both report files for a finished run; returns the path of ``report.html``."""
+def write_report(folder, model, dataset, proba, info: runs.RunInfo | None = None,
+                 metrics: dict | None = None) -> Path:
+    """Write every plot and both report files for a finished run; returns the path of ``report.html``. ``info``
+    and ``metrics`` are read from the run folder unless given (training hands over what it has just written)."""
     folder = Path(folder)
-    info, metrics = runs.read_info(folder), runs.read_metrics(folder)
+    info = info or runs.read_info(folder)
+    metrics = metrics or runs.read_metrics(folder)
     figures = _figures(folder, info, metrics, model, dataset, proba)
     config = runs.config_text(folder)
     write_text(folder / "report.html", _html(info, metrics, figures, dataset, config))

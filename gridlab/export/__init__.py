@@ -16,6 +16,7 @@ from ..errors import GridlabError, first_line
 from ..files import atomic_path, write_json
 from ..runs import export_path, record_export
 from ..runtimes import FORMATS, load_runner, run_batched
+from ..scopes import keep_random_state
 
 KERAS_FORMAT = {"onnx": "onnx", "litert": "litert", "saved_model": "tf_saved_model"}
 
@@ -59,11 +60,17 @@ def _write_model(model, fmt: str, target: Path, meta: dict, sample: np.ndarray) 
 
 
 def export(run, fmt: str = "onnx", out: str | Path | None = None, check: bool = True) -> dict:
-    """Export a run and check parity. Returns the report that is also written to ``export.json``.
+    """Export a run and check parity. Returns the report that is also written to ``export.json``. The converters
+    draw from Python's random stream; the caller's is put back afterwards.
 
     Raises:
         ExportError: the parity check failed (argmax agreement below 100% for float exports).
     """
+    with keep_random_state():
+        return _export(run, fmt, out, check)
+
+
+def _export(run, fmt: str, out, check: bool) -> dict:
     from ..evaluation import run_dataset
     from ..prediction import Predictor
 

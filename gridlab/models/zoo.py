@@ -53,9 +53,7 @@ def seed004_mlp(input_shape, n, dropout=None):
 
 def batch_norm():
     """Batch normalization whose statistics are computed in float32 even under mixed bfloat16: on CPUs TensorFlow's
-    bf16 batch norm is slower than the convolutions around it. A one-off probe on the 2-core development machine
-    (not a bench script; batch 128, bf16): seed 001's CNN trained at about 6,000 images/s without batch norm, 1,590
-    with bf16 batch norm after each convolution, 4,950 with float32 batch norm after each pooling."""
+    bf16 batch norm is slower than the convolutions around it (docs/benchmarks.md, "Design probes")."""
     return layers.BatchNormalization(momentum=0.9, dtype="float32")
 
 
@@ -63,8 +61,7 @@ def gridlab_fast(input_shape, n, dropout=None):
     """gridlab's time-to-accuracy CNN: seed 001's layout at half its convolution width (16 and 48 filters instead of
     32 and 64), batch norm after each pooling (a quarter of the values to normalize), no dropout by default (short
     schedules do not overfit). The second convolution is most of the arithmetic and its cost scales with the first's
-    width: in one-off probes (preset=fast at its then batch of 128, 3 seeds) these widths trained at about 1.5x the
-    images/s of 32/64 and ended 3 epochs at 91.65-91.86% test accuracy against about 92.2%."""
+    width, so half width trains much faster for a small loss of accuracy (docs/benchmarks.md, "Design probes")."""
     out = []
     for filters in (16, 48):
         out += [layers.Conv2D(filters, 3, padding="same", use_bias=False), layers.MaxPooling2D(2), batch_norm(),

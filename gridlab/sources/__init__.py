@@ -72,9 +72,60 @@ def _mostly_text(folder: Path, sample: int = 400) -> bool:
     return text > images
 
 
+def _read_idx(data: str, config, progress: bool) -> SourceData:
+    from .catalog import load_idx_set
+
+    if data not in CATALOG:
+        raise ConfigError(f"source=idx needs data=mnist or data=fashion-mnist, received {data!r}.")
+    xtr, ytr, xte, yte, names, folder = load_idx_set(data, config.data_dir, config.download, progress)
+    return SourceData(data, "image", xtr, ytr, xte, yte, list(names), str(folder))
+
+
+def _read_digits(data: str, config, progress: bool) -> SourceData:
+    from .digits import load_digits_arrays
+
+    x, y, names = load_digits_arrays()
+    return SourceData("digits", "image", x, y, None, None, names, "scikit-learn (bundled)")
+
+
+def _read_npz(data: str, config, progress: bool) -> SourceData:
+    from .npz import read_npz
+
+    arrays = read_npz(data)
+    kind = "image" if arrays["x"].dtype == np.uint8 else "grid"
+    return SourceData(Path(data).stem, kind, arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test"),
+                      arrays["class_names"], str(Path(data).resolve()))
+
+
+def _read_image_folder(data: str, config, progress: bool) -> SourceData:
+    from .image_folder import read_image_folder
+
+    f = read_image_folder(data, config.color, config.image_size, config.on_bad_file)
+    return SourceData(Path(data).name, "image", f.x_train, f.y_train, f.x_test, f.y_test, f.class_names,
+                      str(Path(data).resolve()), f.skipped, reader={"color": config.color,
+                                                                    "size": list(f.x_train.shape[1:3])},
+                      ignored=f.ignored)
+
+
+def _read_sensor_grid(data: str, config, progress: bool) -> SourceData:
+    from .sensor_grid import GridFormat, read_sensor_folder
+
+    fmt = GridFormat.from_config(config)
+    f = read_sensor_folder(data, fmt, config.grid_glob, config.on_bad_file, cache=config.grid_cache)
+    fixed = dataclasses.replace(fmt, shape=tuple(f.x_train.shape[1:3]))
+    return SourceData(Path(data).name, "grid", f.x_train, f.y_train, f.x_test, f.y_test, f.class_names,
+                      str(Path(data).resolve()), f.skipped, reader={"grid": fixed.to_dict()})
+
+
+READERS = {"idx": _read_idx, "digits": _read_digits, "npz": _read_npz, "image_folder": _read_image_folder,
+           "sensor_grid": _read_sensor_grid}
+
+
 def read_source(config, progress: bool = True) -> SourceData:
-    """Read the data set named by ``config.data`` with the reader ``config.source`` (or the detected one)."""
-    from .catalog import locate, load_idx_set
+    """Read the data set named by ``config.data`` with the reader ``config.source`` (or the detected one), then
+    check what every classifier needs: one label per example, labels that name a class, two or more classes with
+    enough examples for the splits, and finite values."""
+    from .catalog import locate
 
     data, notices = config.data, []
     if data == "auto":
@@ -85,43 +136,7 @@ def read_source(config, progress: bool = True) -> SourceData:
             notices.append("Fashion-MNIST was not found (apt-get install dataset-fashion-mnist, or data_dir=...); "
                            "using scikit-learn's bundled 8x8 digits instead.")
     source = config.source if config.source != "auto" else detect_source(data)
-    if source == "idx":
-        if data not in CATALOG:
-            raise ConfigError(f"source=idx needs data=mnist or data=fashion-mnist, received {data!r}.")
-        xtr, ytr, xte, yte, names, folder = load_idx_set(data, config.data_dir, config.download, progress)
-        out = SourceData(data, "image", xtr, ytr, xte, yte, list(names), str(folder))
-    elif source == "digits":
-        from .digits import load_digits_arrays
-
-        x, y, names = load_digits_arrays()
-        out = SourceData("digits", "image", x, y, None, None, names, "scikit-learn (bundled)")
-    elif source == "npz":
-        from .npz import read_npz
-
-        arrays = read_npz(data)
-        x = arrays["x"]
-        kind = "image" if x.dtype == np.uint8 else "grid"
-        out = SourceData(Path(data).stem, kind, x, arrays["y"], arrays.get("x_test"), arrays.get("y_test"),
-                         arrays["class_names"], str(Path(data).resolve()))
-    elif source == "image_folder":
-        from .image_folder import read_image_folder
-
-        ignored = []
-        xtr, ytr, xte, yte, names, skipped = read_image_folder(data, config.color, config.image_size,
-                                                               config.on_bad_file, ignored)
-        out = SourceData(Path(data).name, "image", xtr, ytr, xte, yte, names, str(Path(data).resolve()), skipped,
-                         reader={"color": config.color, "size": list(xtr.shape[1:3])}, ignored=ignored)
-    elif source == "sensor_grid":
-        from .sensor_grid import GridFormat, read_sensor_folder
-
-        fmt = GridFormat.from_config(config)
-        xtr, ytr, xte, yte, names, skipped = read_sensor_folder(data, fmt, config.grid_glob, config.on_bad_file,
-                                                                cache=config.grid_cache)
-        fixed = dataclasses.replace(fmt, shape=tuple(xtr.shape[1:3]))
-        out = SourceData(Path(data).name, "grid", xtr, ytr, xte, yte, names, str(Path(data).resolve()), skipped,
-                         reader={"grid": fixed.to_dict()})
-    else:  # pragma: no cover - config validation rejects other values
-        raise ConfigError(f"unknown source {source!r}")
+    out = READERS[source](data, config, progress)
     out.x_train, out.x_test = _channels(out.x_train), _channels(out.x_test)
     if len(out.x_train) != len(out.y_train):
         raise DataFormatError(out.origin, f"expected one label per example, received {len(out.x_train):,} "

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError
-from .layout import discover
+from .layout import FolderData, discover
 from .skips import Skipped
 
 class ImageTooLargeError(DataFormatError):
@@ -88,16 +88,15 @@ def decode_image(path: Path | str, data: bytes | None = None, color: str = "gray
     return array[..., None] if array.ndim == 2 else array
 
 
-def read_image_folder(root: str | Path, color: str = "grayscale", size=None, on_bad_file: str = "error",
-                      ignored: list | None = None):
-    """Read an image folder. Returns ``(x_train, y_train, x_test|None, y_test|None, class_names, skipped)``.
+def read_image_folder(root: str | Path, color: str = "grayscale", size=None, on_bad_file: str = "error") -> FolderData:
+    """Read an image folder into uint8 arrays (N, H, W, C).
 
     Files that are neither named as images nor hold image content (notes, CSVs) are left out whatever
-    ``on_bad_file`` says; each is appended to ``ignored`` as ``(path, reason)``.
+    ``on_bad_file`` says, and listed in ``ignored`` as ``(path, reason)``.
     """
     skipped = Skipped(on_bad_file)
     train, test, class_names = discover(root, "*", skipped)
-    ignored = ignored if ignored is not None else []
+    ignored = []
     for items in (train, test):
         ignored += [(str(p), f"{p}: not an image (no image name or PNG/JPEG/BMP content); ignored")
                     for p, _ in items if not looks_like_image(p)]
@@ -107,7 +106,7 @@ def read_image_folder(root: str | Path, color: str = "grayscale", size=None, on_
     x_test = y_test = None
     if test:
         x_test, y_test, _ = _decode_all(root, test, color, size, skipped)
-    return x_train, y_train, x_test, y_test, class_names, skipped.files
+    return FolderData(x_train, y_train, x_test, y_test, class_names, skipped.files, ignored)
 
 
 def _decode_all(root, items, color, size, skipped: Skipped):

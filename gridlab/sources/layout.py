@@ -4,10 +4,27 @@ manifest of ``path,label`` lines (paths relative to the manifest)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
+
+import numpy as np
 
 from ..errors import DataFormatError
 from .skips import Skipped
+
+
+@dataclasses.dataclass
+class FolderData:
+    """What a folder reader returns: the arrays, the class names, and every file left out with its reason
+    (``skipped``: unreadable, under on_bad_file=skip; ``ignored``: not data, such as a notes.txt among images)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    class_names: list
+    skipped: list
+    ignored: list = dataclasses.field(default_factory=list)
 
 
 def _visible(p: Path) -> bool:

@@ -277,13 +277,11 @@ def parse_frames_parallel(items, fmt: GridFormat, skipped, workers: int | None =
 
 def read_sensor_folder(root: str | Path, fmt: GridFormat = GridFormat(), pattern: str = "*.txt",
                        on_bad_file: str = "error", cache: bool = True):
-    """Read a folder (or CSV manifest) of frame files.
-
-    Returns ``(x_train, y_train, x_test|None, y_test|None, class_names, skipped)`` with x as float32 (N, rows, cols).
+    """Read a folder (or CSV manifest) of frame files into a ``FolderData`` with x as float32 (N, rows, cols).
     With ``cache`` the parsed arrays are kept in the user cache and reused until a frame file changes.
     """
     from .grid_cache import cached
-    from .layout import discover
+    from .layout import FolderData, discover
     from .skips import Skipped
 
     skipped = Skipped(on_bad_file)
@@ -300,5 +298,5 @@ def read_sensor_folder(root: str | Path, fmt: GridFormat = GridFormat(), pattern
 
     arrays = cached(root, [p for p, _ in train + test], {"fmt": fmt.to_dict(), "policy": on_bad_file}, parse) \
         if cache else parse()
-    return (arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], class_names,
-            [tuple(s) for s in arrays["skipped"]])
+    return FolderData(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], class_names,
+                      [tuple(f) for f in arrays["skipped"]])

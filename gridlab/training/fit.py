@@ -14,7 +14,7 @@ from ..datasets import feed
 from ..errors import TrainingError
 from ..files import remove_stale_temporaries, write_text
 from ..hardware import arithmetic_line, resolve_precision
-from .setup import (class_weights, few_steps_notice, lr_schedule, make_optimizer, seed_everything, steps_per_epoch,
+from .setup import (class_weights, few_steps_notice, lr_schedule, make_optimizer, seeded, steps_per_epoch,
                     timed_schedule)
 
 
@@ -84,9 +84,9 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock)
     from ..models import precision as precision_scope
     from .callbacks import Monitor
 
-    with precision_scope(precision):
-        # a resumed run continues with a random stream derived from (seed, epochs done), not the first epoch's
-        seed_everything(config.seed + 1000 * (state["epochs_done"] if state else 0), config.deterministic)
+    # a resumed run continues with a random stream derived from (seed, epochs done), not the first epoch's
+    seed = config.seed + 1000 * (state["epochs_done"] if state else 0)
+    with precision_scope(precision), seeded(seed, config.deterministic):
         total_steps = steps_per_epoch(len(dataset.y_train), config.batch) * config.epochs
         weights, notice = class_weights(dataset.y_train, dataset.num_classes, config.class_weight)
         for notice in (notice, few_steps_notice(len(dataset.y_train), config.batch, config.epochs)):
@@ -206,7 +206,7 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
     if config.report:
         from ..evaluation.report import write_report
 
-        write_report(folder, model=model, dataset=dataset, proba=proba)
+        write_report(folder, model=model, dataset=dataset, proba=proba, info=info, metrics=metrics)
     else:
         from ..evaluation.plots import plot_curves
 

@@ -2,17 +2,28 @@
 is ``gridlab.hardware``'s)."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
+from ..scopes import keep_random_state
 
-def seed_everything(seed: int, deterministic: bool) -> None:
+
+@contextlib.contextmanager
+def seeded(seed: int, deterministic: bool):
+    """Seed Python, NumPy and the backend for one training run; Python's and NumPy's global random states are put
+    back afterwards, so a caller's own random streams continue as if gridlab had not run. The backend's global seed
+    stays set (Keras offers no way to read it back), and ``deterministic=true`` turns on TensorFlow's op
+    determinism for the rest of the process (TensorFlow offers no way to turn it off)."""
     import keras
 
-    keras.utils.set_random_seed(seed)
-    if deterministic and keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    with keep_random_state():
+        keras.utils.set_random_seed(seed)
+        if deterministic and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
 
-        tf.config.experimental.enable_op_determinism()
+            tf.config.experimental.enable_op_determinism()
+        yield
 
 
 def lr_schedule(config, total_steps: int):

@@ -7,22 +7,21 @@ from gridlab.sources.image_folder import decode_image, read_image_folder
 
 
 def test_reads_classes_and_labels(image_folder):
-    x, y, xt, yt, names, skipped = read_image_folder(image_folder)
-    assert names == ["cat", "dog"] and x.shape == (20, 8, 8, 1) and x.dtype == np.uint8
-    assert np.bincount(y).tolist() == [10, 10] and xt is None and skipped == []
+    f = read_image_folder(image_folder)
+    assert f.class_names == ["cat", "dog"] and f.x_train.shape == (20, 8, 8, 1) and f.x_train.dtype == np.uint8
+    assert np.bincount(f.y_train).tolist() == [10, 10] and f.x_test is None and f.skipped == [] == f.ignored
 
 
 def test_rgb_and_resize(image_folder):
-    x, *_ = read_image_folder(image_folder, color="rgb", size=(5, 6))
-    assert x.shape == (20, 5, 6, 3)
+    assert read_image_folder(image_folder, color="rgb", size=(5, 6)).x_train.shape == (20, 5, 6, 3)
 
 
 def test_test_split_folder(image_folder):
     for name in ("cat", "dog"):
         (image_folder / "test" / name).mkdir(parents=True)
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(image_folder / "test" / name / "t.png")
-    x, y, xt, yt, names, _ = read_image_folder(image_folder)
-    assert names == ["cat", "dog"] and len(xt) == 2 and yt.tolist() == [0, 1]
+    f = read_image_folder(image_folder)
+    assert f.class_names == ["cat", "dog"] and len(f.x_test) == 2 and f.y_test.tolist() == [0, 1]
 
 
 @pytest.mark.parametrize("content, message", [
@@ -35,8 +34,8 @@ def test_bad_files_error_or_skip(image_folder, content, message):
     bad.write_bytes(content)
     with pytest.raises(DataFormatError, match=message):
         read_image_folder(image_folder)
-    x, y, *_, skipped = read_image_folder(image_folder, on_bad_file="skip")
-    assert len(x) == 20 and [p for p, _ in skipped] == [str(bad)]
+    f = read_image_folder(image_folder, on_bad_file="skip")
+    assert len(f.x_train) == 20 and [p for p, _ in f.skipped] == [str(bad)]
 
 
 def test_real_tiff_named_png_is_refused(tmp_path):
@@ -50,8 +49,8 @@ def test_empty_class_folder(image_folder):
     with pytest.raises(DataFormatError, match=r"emu: expected files matching '\*' in this class folder, "
                                               "received none"):
         read_image_folder(image_folder)
-    *_, names, skipped = read_image_folder(image_folder, on_bad_file="skip")
-    assert "emu" in names and skipped[0][0].endswith("emu")
+    f = read_image_folder(image_folder, on_bad_file="skip")
+    assert "emu" in f.class_names and f.skipped[0][0].endswith("emu")
 
 
 def test_pixel_limit(tmp_path):
@@ -75,8 +74,7 @@ def test_folder_kind_follows_what_the_folders_mostly_hold(image_folder, grid_fol
     (grid_folder / "face" / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     assert detect_source(str(image_folder)) == "image_folder"
     assert detect_source(str(grid_folder)) == "sensor_grid"
-    ignored = []
-    x, *_ = read_image_folder(image_folder, ignored=ignored)
+    f = read_image_folder(image_folder)
     notes = image_folder / "cat" / "notes.txt"
-    assert len(x) == 20
-    assert ignored == [(str(notes), f"{notes}: not an image (no image name or PNG/JPEG/BMP content); ignored")]
+    assert len(f.x_train) == 20
+    assert f.ignored == [(str(notes), f"{notes}: not an image (no image name or PNG/JPEG/BMP content); ignored")]

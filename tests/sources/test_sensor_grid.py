@@ -46,8 +46,9 @@ def test_trailing_whitespace_is_fine(tmp_path):
 
 
 def test_folder_with_day_folders(grid_folder):
-    x, y, xt, yt, names, skipped = read_sensor_folder(grid_folder, GridFormat(skip_rows=2))
-    assert names == ["face", "other"] and x.shape == (16, 6, 5) and np.bincount(y).tolist() == [12, 4]
+    f = read_sensor_folder(grid_folder, GridFormat(skip_rows=2))
+    assert f.class_names == ["face", "other"] and f.x_train.shape == (16, 6, 5)
+    assert np.bincount(f.y_train).tolist() == [12, 4] and f.skipped == []
 
 
 def test_bad_frame_skip_is_listed(grid_folder):
@@ -55,8 +56,8 @@ def test_bad_frame_skip_is_listed(grid_folder):
     bad.write_text("# frame\nsensor 1\n1 2 3\n")
     with pytest.raises(DataFormatError, match="broken.txt"):
         read_sensor_folder(grid_folder, GridFormat(skip_rows=2), cache=False)
-    x, *_, skipped = read_sensor_folder(grid_folder, GridFormat(skip_rows=2), on_bad_file="skip", cache=False)
-    assert len(x) == 16 and skipped[0][0] == str(bad) and "shape" in skipped[0][1]
+    f = read_sensor_folder(grid_folder, GridFormat(skip_rows=2), on_bad_file="skip", cache=False)
+    assert len(f.x_train) == 16 and f.skipped[0][0] == str(bad) and "shape" in f.skipped[0][1]
 
 
 def test_cache_hit_and_invalidation(grid_folder):
@@ -67,7 +68,7 @@ def test_cache_hit_and_invalidation(grid_folder):
     entries = list(cache_folder().glob("*.npz"))
     assert len(entries) == 1
     again = read_sensor_folder(grid_folder, fmt)
-    assert np.array_equal(first[0], again[0])
+    assert np.array_equal(first.x_train, again.x_train)
     assert list(cache_folder().glob("*.npz")) == entries        # served from the cache, nothing rewritten
     # change one value in one file: the cache must not serve the old frame
     path = sorted((grid_folder / "face").rglob("*.txt"))[0]
@@ -77,7 +78,7 @@ def test_cache_hit_and_invalidation(grid_folder):
     st = os.stat(path)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     changed = read_sensor_folder(grid_folder, fmt)
-    assert 99.0 in changed[0]
+    assert 99.0 in changed.x_train
     assert len(list(cache_folder().glob("*.npz"))) == 1        # the stale entry was replaced
 
 

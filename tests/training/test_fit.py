@@ -212,3 +212,33 @@ def test_nan_after_a_good_epoch_keeps_the_best_checkpoint(idx_dir):
                       name="nan", verbose=False, report=False, callbacks=[Explode()])
     model = load_model("runs/nan/model.keras")
     assert np.isfinite(np.concatenate([w.ravel() for w in model.get_weights()])).all()
+
+
+def test_train_leaves_no_global_state_behind(idx_dir):
+    """The caller's dtype policy, Python and NumPy random streams, matplotlib backend and warning filters are the
+    same after a run (with its report and an export) as before it. A first run and export load every library, so
+    what they register when imported is not counted."""
+    import random
+    import warnings
+
+    import keras
+    import matplotlib
+
+    from gridlab.export import export
+
+    export(_train(idx_dir, epochs=1, name="warm-up").folder, "litert")
+    backend, filters = matplotlib.get_backend(), list(warnings.filters)
+    random.seed(7)
+    np.random.seed(7)
+    expected = (random.random(), np.random.random())
+    random.seed(7)
+    np.random.seed(7)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        run = _train(idx_dir, epochs=1, report=True, precision="float32", seed=123)
+        export(run.folder, "litert")
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert (random.random(), np.random.random()) == expected
+    assert matplotlib.get_backend() == backend and list(warnings.filters) == filters
