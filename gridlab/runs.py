@@ -53,6 +53,7 @@ class RunInfo:
     stop_reason: str | None = None
     train_seconds: float = 0.0
     test_predict_seconds: float = 0.0
+    temperature: float | None = None   # calibration folded into the output layer (None: not calibrated)
     versions: dict = dataclasses.field(default_factory=dict)
 
     @classmethod

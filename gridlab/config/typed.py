@@ -44,6 +44,7 @@ class ConfigView(Protocol):
     steps_per_execution: int
     augment: bool
     augment_shift: float
+    calibrate: bool
     tta: bool
     max_time: str | None
     seed: int

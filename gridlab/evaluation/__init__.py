@@ -38,6 +38,8 @@ def evaluate(run, data: str | None = None, write: bool = True) -> dict:
     dataset = run_dataset(predictor, data)
     proba = predictor.predict_arrays(dataset.x_test)
     metrics = score(dataset.y_test, proba, dataset.class_names, predictor.threshold, predictor.info.positive)
+    if not data and predictor.info.temperature is not None:     # how training calibrated it, kept with the metrics
+        metrics["calibration"] = runs.read_metrics(predictor.folder).get("calibration")
     if write:
         runs.write_metrics(predictor.folder, metrics, data)
     return metrics

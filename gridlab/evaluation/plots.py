@@ -141,16 +141,26 @@ def plot_roc_pr(y, proba, class_names, path):
     return save_png(fig, path)
 
 
-def plot_reliability(cal: dict, path):
-    """Reliability diagram: accuracy against confidence per bin, with the ECE."""
+def plot_reliability(cal: dict, path, before: dict | None = None):
+    """Reliability diagram: accuracy against confidence per bin, with the ECE; with ``before`` (the figures of the
+    model before temperature scaling, from metrics.json's ``calibration``) both curves are drawn."""
     fig = figure(figsize=(5, 4.2))
     ax = fig.subplots()
     centers = (cal["edges"][:-1] + cal["edges"][1:]) / 2
     nz = cal["count"] > 0
-    ax.bar(centers[nz], cal["accuracy"][nz], width=1 / len(centers), edgecolor="k", alpha=0.7, label="accuracy")
+    after = "calibrated" if before else "accuracy"
+    ax.bar(centers[nz], cal["accuracy"][nz], width=1 / len(centers), edgecolor="k", alpha=0.5, label=after)
+    ax.plot(cal["confidence"][nz], cal["accuracy"][nz], "o-", color="C0", ms=4)
+    title = f"Reliability diagram (ECE {cal['ece']:.3f})"
+    if before:
+        count, acc, conf = (np.asarray(before["reliability_before"][k]) for k in ("count", "accuracy", "confidence"))
+        seen = count > 0
+        ax.plot(conf[seen], acc[seen], "s--", color="C3", ms=4,
+                label=f"before calibration (ECE {before['ece_before']:.3f})")
+        title = (f"Reliability: ECE {before['ece_before']:.3f} -> {cal['ece']:.3f} "
+                 f"(T = {before['temperature']:.2f})")
     ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
-    ax.set(xlabel="confidence (top-class probability)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1),
-           title=f"Reliability diagram (ECE {cal['ece']:.3f})")
+    ax.set(xlabel="confidence (top-class probability)", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), title=title)
     ax.legend(fontsize=8)
     return save_png(fig, path)
 

@@ -27,7 +27,8 @@ def _figures(folder: Path, info, metrics: dict, model, dataset, proba) -> list[t
                                                                   folder / "confusion.png")),
            ("roc-pr", "ROC and precision-recall", plots.plot_roc_pr(y, proba, dataset.class_names,
                                                                    folder / "roc_pr.png")),
-           ("calibration", "Calibration", plots.plot_reliability(calibration(y, proba), folder / "reliability.png")),
+           ("calibration", "Calibration", plots.plot_reliability(calibration(y, proba), folder / "reliability.png",
+                                                                      metrics.get("calibration"))),
            ("mistakes", "Most confident mistakes", plots.plot_mistakes(x, y, proba, dataset.class_names,
                                                                       dataset.kind, folder / "mistakes.png"))]
     i = 0
@@ -71,6 +72,9 @@ def _summary_rows(info) -> list[tuple[str, str]]:
             ("epochs", f"{info.epochs_run} (best {info.best_epoch}, by {info.monitor})"),
             ("training time", f"{info.train_seconds:.1f} s"), ("stopped", info.stop_reason or "all epochs"),
             ("test split", info.test_origin)]
+    if info.temperature is not None:
+        rows.append(("calibration", f"temperature {info.temperature:.3f}, fitted on the validation split and folded "
+                                    "into the output layer"))
     if info.threshold is not None:
         rows.append(("decision threshold", f"{info.threshold:.4f} on P({info.class_names[info.positive]}), chosen "
                                            f"by rule {info.threshold_rule} on the validation split"))

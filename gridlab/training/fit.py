@@ -187,7 +187,13 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
     """Save the model as it will predict, choose the binary threshold on the validation split, score the test
     split, write metrics.json and run.json, drop the resume files, and draw the report (or the curves alone)."""
     final = _inference_model(config, dataset, model)
-    if final is not model:      # the checkpoint holds the training model; save the one that predicts
+    calibration = None
+    if config.calibrate and len(dataset.y_val) < MIN_CALIBRATION_EXAMPLES:
+        _say(config, f"notice: calibration skipped: the validation split has {len(dataset.y_val):,} examples, too "
+                     f"few to fit a temperature (at least {MIN_CALIBRATION_EXAMPLES}); raise val_split or add data.")
+    elif config.calibrate:
+        calibration = _calibrate(config, dataset, final)
+    if final is not model or calibration:      # the checkpoint holds the training model; save the one that predicts
         from .callbacks import save_model
 
         save_model(final, folder / runs.MODEL)
@@ -199,7 +205,14 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
     from ..evaluation.metrics import score
 
     metrics = score(dataset.y_test, proba, dataset.class_names, threshold, positive if positive is not None else 1)
-    info = _run_info(config, folder, model, dataset, monitor, precision, positive, threshold, predict_seconds)
+    if calibration:
+        calibration.update(ece_after=metrics["ece"], log_loss_after=metrics["log_loss"])
+        metrics["calibration"] = calibration
+        _say(config, f"calibration: temperature {calibration['temperature']:.3f} (fitted on the validation split); "
+                     f"test ECE {calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f}, log loss "
+                     f"{calibration['log_loss_before']:.4f} -> {calibration['log_loss_after']:.4f}")
+    info = _run_info(config, folder, model, dataset, monitor, precision, positive, threshold, predict_seconds,
+                     calibration["temperature"] if calibration else None)
     runs.write_metrics(folder, metrics)
     runs.write_info(folder, info)
     runs.remove_resume_files(folder)
@@ -218,6 +231,25 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
     return Run(folder, metrics, info)
 
 
+MIN_CALIBRATION_EXAMPLES = 100   # below this a validation split all predicted right drives the temperature to its bound
+
+
+def _calibrate(config, dataset, model) -> dict:
+    """Fit a temperature on the validation split and fold it into ``model`` (Guo et al. 2017). Returns the test
+    split's figures before it: ECE, log loss and the reliability bins (the report draws both curves)."""
+    from ..evaluation.metrics import calibration, fit_temperature, log_loss, temper
+    from ..models import temperature as temperature_scaling
+
+    t = fit_temperature(dataset.y_val, temperature_scaling.views(model, dataset.x_val))
+    before = temper(temperature_scaling.views(model, dataset.x_test), 1.0)
+    bins = calibration(dataset.y_test, before)
+    temperature_scaling.set_temperature(model, t)
+    return {"temperature": round(t, 6), "fitted_on": f"validation split ({len(dataset.y_val):,} examples)",
+            "ece_before": bins["ece"], "log_loss_before": log_loss(dataset.y_test, before),
+            "reliability_before": {k: np.asarray(bins[k]).tolist() for k in ("edges", "count", "accuracy",
+                                                                             "confidence")}}
+
+
 def _threshold(config, dataset, model) -> tuple[int | None, float | None]:
     """Binary tasks: the positive class (the minority) and its decision threshold, chosen on the validation split
     by the config's rule. (None, None) otherwise."""
@@ -232,7 +264,8 @@ def _threshold(config, dataset, model) -> tuple[int | None, float | None]:
                                       parse_threshold(config.threshold))
 
 
-def _run_info(config, folder, model, dataset, monitor, precision, positive, threshold, predict_seconds):
+def _run_info(config, folder, model, dataset, monitor, precision, positive, threshold, predict_seconds,
+              temperature):
     import keras
 
     from ..version import __version__
@@ -246,6 +279,6 @@ def _run_info(config, folder, model, dataset, monitor, precision, positive, thre
         counts=dataset.counts(), test_origin=dataset.test_origin, skipped_files=len(dataset.skipped),
         epochs_run=len(monitor.rows), best_epoch=monitor.best_epoch, monitor=config.monitor,
         stop_reason=monitor.stop_reason, train_seconds=round(monitor.seconds, 2),
-        test_predict_seconds=round(predict_seconds, 3),
+        test_predict_seconds=round(predict_seconds, 3), temperature=temperature,
         versions={"gridlab": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
                   "python": platform.python_version()})

@@ -119,3 +119,32 @@ def test_threshold_changes_predictions():
     assert compute_metrics(y, proba, ["a", "b"])["accuracy"] == 0.5
     m = compute_metrics(y, proba, ["a", "b"], threshold=0.25, positive=1)
     assert m["accuracy"] == 1.0 and m["threshold"] == 0.25 and m["positive_class"] == "b"
+
+
+def test_fit_temperature_recovers_a_known_temperature():
+    """Labels drawn from softmax(z / 2.5) while the model says softmax(z): the fitted temperature is about 2.5."""
+    from gridlab.evaluation.metrics import fit_temperature, temper
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 3, (20000, 5))
+    truth = temper([np.exp(z) / np.exp(z).sum(1, keepdims=True)], 2.5)
+    y = np.array([rng.choice(5, p=p) for p in truth])
+    said = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    assert fit_temperature(y, [said]) == pytest.approx(2.5, rel=0.05)
+    assert np.allclose(temper([said], 1.0), said)
+    views = [said, said[:, ::-1]]
+    assert np.allclose(temper(views, 1.0), (said + said[:, ::-1]) / 2)
+
+
+def test_temperature_folded_into_the_output_layer_is_exact():
+    from gridlab.evaluation.metrics import temper
+    from gridlab.models import build_model
+    from gridlab.models.temperature import set_temperature, views
+
+    model = build_model("seed003_mlp", (8, 8, 1), 3, {"kind": "divide255", "scale": 1 / 255, "offset": 0.0},
+                        "uint8")
+    x = np.random.default_rng(1).integers(0, 255, (64, 8, 8, 1)).astype(np.uint8)
+    before = views(model, x)
+    set_temperature(model, 0.3)
+    assert np.allclose(model.predict(x, verbose=0), temper(before, 0.3), atol=1e-5)
+    assert (model.predict(x, verbose=0).argmax(1) == before[0].argmax(1)).all()

@@ -109,7 +109,7 @@ def test_early_stopping_restores_best(idx_dir):
             if self.bad is not None:
                 self.model.set_weights(self.bad)
 
-    run = _train(idx_dir, epochs=30, patience=2, lr=0.05, optimizer="sgd", callbacks=[Scramble()])
+    run = _train(idx_dir, epochs=30, patience=2, lr=0.05, optimizer="sgd", callbacks=[Scramble()], calibrate=False)
     assert run.info.stop_reason.startswith("early stopping: val_loss did not improve for 2 epochs (best ")
     assert run.info.stop_reason.endswith(" at epoch 2)")
     assert run.info.epochs_run == 4 and run.info.best_epoch == 2
@@ -242,3 +242,51 @@ def test_train_leaves_no_global_state_behind(idx_dir):
         keras.mixed_precision.set_global_policy("float32")
     assert (random.random(), np.random.random()) == expected
     assert matplotlib.get_backend() == backend and list(warnings.filters) == filters
+
+
+def test_calibration_fixes_a_miscalibrated_model_and_travels_with_exports():
+    """Label smoothing 0.4 makes the model say about 60% where it is right far more often. The temperature fitted
+    on the validation split sharpens it (T < 1): the test ECE falls, the argmax does not change, and the ONNX
+    export gives the calibrated probabilities."""
+    from gridlab.export import export
+    from gridlab.models.io import load_model
+    from gridlab.models.temperature import set_temperature
+
+    run = gridlab.train(data="digits", model="seed003_mlp", epochs=6, batch=32, label_smoothing=0.4, verbose=False,
+                        report=True, name="smooth")
+    cal = run.metrics["calibration"]
+    assert run.info.temperature == cal["temperature"] < 1
+    assert cal["ece_after"] < cal["ece_before"] / 2 and cal["log_loss_after"] < cal["log_loss_before"]
+    assert cal["ece_after"] == run.metrics["ece"]
+    dataset = gridlab.load_dataset(data="digits", verbose=False)
+    model = load_model(run.folder / "model.keras")
+    calibrated = model.predict(dataset.x_test, verbose=0)
+    set_temperature(model, 1 / run.info.temperature)                    # undo it: the raw model
+    assert (model.predict(dataset.x_test, verbose=0).argmax(1) == calibrated.argmax(1)).all()
+    report = export(run.folder, "onnx")
+    assert report["passed"] and report["max_abs_diff"] < 1e-4
+    assert "temperature" in (run.folder / "report.html").read_text()
+
+
+def test_calibration_can_be_turned_off_and_needs_enough_validation_examples(idx_dir, capsys):
+    run = gridlab.train(data="digits", model="seed003_mlp", epochs=1, calibrate=False, verbose=False, report=False)
+    assert run.info.temperature is None and "calibration" not in run.metrics
+    run = _train(idx_dir, verbose=True)                    # 6 validation examples
+    assert run.info.temperature is None and "calibration" not in run.metrics
+    assert ("notice: calibration skipped: the validation split has 6 examples, too few to fit a temperature (at "
+            "least 100); raise val_split or add data.") in capsys.readouterr().err
+
+
+def test_calibration_of_a_test_time_flip_model_is_fitted_on_both_views_and_exports():
+    from gridlab.export import export
+    from gridlab.models.io import load_model
+    from gridlab.models.temperature import views
+
+    run = gridlab.train(data="digits", model="gridlab_fast", epochs=2, batch=64, augment=True, tta=True,
+                        verbose=False, report=False, name="flip")
+    assert run.info.temperature is not None
+    model = load_model(run.folder / "model.keras")
+    x = gridlab.load_dataset(data="digits", verbose=False).x_test
+    both = views(model, x)
+    assert len(both) == 2 and np.allclose(model.predict(x, verbose=0), (both[0] + both[1]) / 2, atol=1e-5)
+    assert export(run.folder, "onnx")["passed"]

@@ -1,0 +1,45 @@
+"""Temperature scaling inside the model: the output layer's weights divided by T, so the saved file (and every
+export of it) gives calibrated probabilities with no extra layer, and the argmax never changes.
+
+Every gridlab model ends in ``Dense(softmax)``; a test-time-flip model averages two such outputs (its ``body`` on
+the image and on its mirror image), and ``views`` returns those two so the temperature is fitted on what the model
+really averages.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelSpecError
+
+FLIP_LAYER = "test_time_flip"
+
+
+def output_layer(model):
+    """The final ``Dense(softmax)`` layer whose weights carry the temperature."""
+    import keras
+
+    names = {layer.name for layer in model.layers}
+    last = model.get_layer("body").layers[-1] if FLIP_LAYER in names else model.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", "")
+    if not isinstance(last, keras.layers.Dense) or activation != "softmax":
+        raise ModelSpecError(f"model {model.name}: temperature scaling needs a final Dense(softmax) layer, found "
+                             f"{type(last).__name__} ({activation or 'no activation'}). Use calibrate=false.")
+    return last
+
+
+def views(model, x: np.ndarray, batch: int = 1024) -> list[np.ndarray]:
+    """The probabilities the model's output averages: ``[model(x)]``, or the two views of a test-time-flip model."""
+    import keras
+
+    from ..datasets import feed
+
+    if FLIP_LAYER not in {layer.name for layer in model.layers}:
+        return [np.asarray(feed.predict(model, x, batch), dtype=np.float64)]
+    probe = keras.Model(model.inputs, model.get_layer(FLIP_LAYER).input)
+    return [np.asarray(v, dtype=np.float64) for v in probe.predict(x, batch_size=batch, verbose=0)]
+
+
+def set_temperature(model, temperature: float) -> None:
+    """Divide the output layer's kernel and bias by ``temperature`` (in place): ``softmax(z / T)``."""
+    layer = output_layer(model)
+    layer.set_weights([w / np.asarray(temperature, dtype=w.dtype) for w in layer.get_weights()])
