@@ -129,12 +129,16 @@ def _predict(args) -> int:
 def _models(args) -> int:
     from .models import build_model
     from .models.zoo import ZOO
+    from .training.linear import MODELS as LINEAR_MODELS
 
     rows = []
     for e in ZOO.values():
         n = 2 if e.name == "seed004_mlp" else 10
-        rows.append((e.name, "x".join(map(str, e.seed_input)), f"{build_model(e.name, e.seed_input, n).count_params():,}",
-                     e.source, e.about))
+        rows.append((e.name, "x".join(map(str, e.seed_input)),
+                     f"{build_model(e.name, e.seed_input, n).count_params():,}", e.source, e.about))
+    for name, about in LINEAR_MODELS.items():
+        rows.append((name, "28x28x1", f"{build_model('seed003_linear', (28, 28, 1), 10).count_params():,}",
+                     "scikit-learn (seed 003's baseline)", about))
     _print_rows(rows, ("name", "input", "parameters", "source", "layers"))
     print("\nAny name adapts to the data's input shape and class count; model=FILE.yaml builds a layer list.")
     return 0

@@ -87,7 +87,7 @@ def test_yaml_reads_only_true_and_false_as_booleans(tmp_path):
 def test_choices_come_from_default_yaml_once():
     from gridlab.config import SPECS
 
-    assert SPECS["optimizer"].choices == ("adam", "adamw", "rmsprop", "sgd")
+    assert SPECS["optimizer"].choices == ("adam", "adamw", "rmsprop", "sgd", "adagrad")
     assert SPECS["serve_runtime"].choices == ("onnx", "keras") and SPECS["threshold"].choices == ()
     with pytest.raises(ConfigError, match=r"serve_runtime='tflite' is not one of onnx, keras."):
         load_config({"serve_runtime": "tflite"})

@@ -31,7 +31,7 @@ class ConfigView(Protocol):
     preset: Literal['none', 'seed', 'fast', 'best']
     epochs: int
     batch: int
-    optimizer: Literal['adam', 'adamw', 'rmsprop', 'sgd']
+    optimizer: Literal['adam', 'adamw', 'rmsprop', 'sgd', 'adagrad']
     lr: float
     schedule: Literal['constant', 'onecycle', 'cosine']
     weight_decay: float

@@ -45,6 +45,16 @@ def seed003_mlp(input_shape, n, dropout=None):
     return [layers.Flatten(), layers.Dense(100, activation="relu"), *middle, output(n)]
 
 
+def seed003_linear(input_shape, n, dropout=None):
+    """Seed 003's first network: one Dense(softmax) layer on the flattened pixels (logistic regression)."""
+    return [layers.Flatten(), output(n)]
+
+
+def seed003_sigmoid(input_shape, n, dropout=None):
+    """Seed 003's first hidden layer: Dense(100, sigmoid) before the output."""
+    return [layers.Flatten(), layers.Dense(100, activation="sigmoid"), output(n)]
+
+
 def seed004_mlp(input_shape, n, dropout=None):
     return [layers.Flatten(), layers.Dense(512, activation="relu"), layers.Dense(128, activation="relu"),
             layers.Dense(32, activation="relu"), layers.Dense(8, activation="relu"),
@@ -110,6 +120,10 @@ ZOO = {e.name: e for e in [
     ZooEntry("seed002_mlp", seed002_mlp, "seed 002 (MNIST MLP)", (28, 28, 1), 407_050, "Dense512"),
     ZooEntry("seed003_mlp", seed003_mlp, "seed 003 (Fashion-MNIST MLP)", (28, 28, 1), 79_510,
              "Dense100 (+ Dropout with dropout=0.3)"),
+    ZooEntry("seed003_linear", seed003_linear, "seed 003 (Fashion-MNIST, one layer)", (28, 28, 1), 7_850,
+             "Dense10 softmax on the pixels"),
+    ZooEntry("seed003_sigmoid", seed003_sigmoid, "seed 003 (Fashion-MNIST, sigmoid)", (28, 28, 1), 79_510,
+             "Dense100 sigmoid"),
     ZooEntry("seed004_mlp", seed004_mlp, "seed 004 (thermal face MLP)", (110, 120, 1), 6_828_986,
              "Dense512-128-32-8"),
     ZooEntry("gridlab_fast", gridlab_fast, "gridlab", (28, 28, 1), None,

@@ -83,7 +83,10 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock)
 
     from ..models import precision as precision_scope
     from .callbacks import Monitor
+    from .linear import MODELS as LINEAR_MODELS
 
+    if config.model in LINEAR_MODELS:
+        return _fit_linear(config, folder, dataset)
     # a resumed run continues with a random stream derived from (seed, epochs done), not the first epoch's
     seed = config.seed + 1000 * (state["epochs_done"] if state else 0)
     with precision_scope(precision), seeded(seed, config.deterministic):
@@ -132,6 +135,23 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock)
         if (folder / runs.MODEL).is_file():     # the best epoch's weights, also after a resume
             model.load_weights(folder / runs.MODEL)
     return model, monitor
+
+
+def _fit_linear(config, folder: Path, dataset):
+    """scikit-learn's logistic regression, fitted in one go and saved as the equivalent Keras model."""
+    from .callbacks import save_model
+    from .linear import fit_logistic
+
+    weights, notice = class_weights(dataset.y_train, dataset.num_classes, config.class_weight)
+    if notice:
+        _say(config, f"notice: {notice}")
+    model, record = fit_logistic(config, dataset, weights)
+    write_text(folder / "summary.txt", _summary(model))
+    _say(config, f"model: {config.model} (scikit-learn), {model.count_params():,} parameters; {record.stop_reason}; "
+                 f"validation accuracy {record.rows[0]['val_accuracy']:.4f}")
+    runs.write_history(folder, record.rows)
+    save_model(model, folder / runs.MODEL)
+    return model, record
 
 
 def _inference_model(config, dataset, model):

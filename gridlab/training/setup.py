@@ -55,8 +55,8 @@ def make_optimizer(config, total_steps: int):
     lr = lr_schedule(config, total_steps)
     if timed_schedule(config):
         lr = float(lr(0))
-    kinds = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-             "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}
+    kinds = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "rmsprop": keras.optimizers.RMSprop,
+             "sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad}
     kwargs = {"learning_rate": lr}
     if config.optimizer == "adamw":
         kwargs["weight_decay"] = config.weight_decay
@@ -72,9 +72,9 @@ def steps_per_epoch(n_train: int, batch: int) -> int:
 
 def class_weights(y: np.ndarray, k: int, mode: str) -> tuple[dict | None, str | None]:
     """Balanced class weights (n / (k * count)) when asked, or under ``auto`` when the largest class is over 3x
-    the smallest. Returns (weights or None, a notice or None)."""
+    the smallest that has examples. Returns (weights or None, a notice or None)."""
     counts = np.bincount(y, minlength=k)
-    ratio = counts.max() / max(counts.min(), 1)
+    ratio = counts.max() / counts[counts > 0].min()      # classes with no examples (a named set's unused ones) aside
     if mode == "none" or (mode == "auto" and ratio <= 3):
         return None, None
     weights = {i: float(len(y) / (k * max(c, 1))) for i, c in enumerate(counts)}

@@ -146,6 +146,16 @@ def test_few_steps_notice():
     assert notice.endswith("lower batch (batch=32 makes 57 steps) or raise epochs (epochs=34 makes 100 steps).")
 
 
+def test_class_weights_ignore_classes_without_examples():
+    """mnist names 10 classes; a set that uses 3 of them equally is balanced, not 8x imbalanced."""
+    from gridlab.training.setup import class_weights
+
+    assert class_weights(np.repeat([0, 1, 2], 8), 10, "auto") == (None, None)
+    weights, notice = class_weights(np.r_[np.zeros(40, int), np.ones(10, int)], 10, "auto")
+    assert notice.startswith("class weights on (the largest class has 4.0x the examples of the smallest)")
+    assert weights[0] == 50 / (10 * 40) and weights[1] == 50 / (10 * 10)
+
+
 def test_augmentation_and_presets_train(idx_dir):
     from gridlab.models.io import load_model
 
