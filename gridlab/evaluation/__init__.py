@@ -28,11 +28,13 @@ def run_dataset(predictor, data: str | None = None):
 def evaluate(run, data: str | None = None, write: bool = True) -> dict:
     """Evaluate a finished run on its test split (rebuilt from its saved config) or on another data set.
 
-    Returns the metrics dict; with ``write`` it is saved as ``metrics.json`` (same data) or
+    Returns the metrics (a dict that shows its headline figures inline in a notebook); with ``write`` it is saved
+    as ``metrics.json`` (same data) or
     ``evaluation-<data>.json`` (other data) in the run folder.
     """
     from ..prediction import Predictor
     from .metrics import score
+    from .results import Metrics
 
     predictor = Predictor(run)
     dataset = run_dataset(predictor, data)
@@ -42,7 +44,7 @@ def evaluate(run, data: str | None = None, write: bool = True) -> dict:
         metrics["calibration"] = runs.read_metrics(predictor.folder).get("calibration")
     if write:
         runs.write_metrics(predictor.folder, metrics, data)
-    return metrics
+    return Metrics(metrics)
 
 
 def rebuild_report(run) -> Path:

@@ -141,6 +141,21 @@ class Predictor:
         return [{"file": str(p), **self.describe(proba[i], int(labels[i]), top_k)} for i, p in enumerate(paths)]
 
 
+class Predictions(list):
+    """One dict per file (file, class, probability, top_k, threshold), shown as a table inline in a notebook."""
+
+    def _repr_html_(self) -> str:
+        import html
+
+        e = html.escape
+        rows = "".join(f"<tr><td>{e(str(r['file']))}</td><td>{e(str(r['class']))}</td>"
+                       f"<td>{r['probability']:.4f}</td><td>"
+                       + ", ".join(f"{e(str(t['class']))} {t['probability']:.3f}" for t in r["top_k"])
+                       + "</td></tr>" for r in self)
+        return ("<table><tr><th>file</th><th>class</th><th>probability</th><th>top k</th></tr>" + rows
+                + "</table>")
+
+
 def write_predictions_csv(rows: list[dict], path) -> None:
     """``file,class,probability,threshold,top_k`` per row, atomically."""
     from ..files import write_text
@@ -156,7 +171,7 @@ def write_predictions_csv(rows: list[dict], path) -> None:
 
 def predict(run, files, top_k: int = 3, out: str | None = None, runtime: str = "keras") -> list[dict]:
     """Classify ``files`` with a finished run (Keras, or its ONNX export); optionally write the rows as CSV."""
-    rows = Predictor(run, runtime).predict_files([Path(f) for f in files], top_k)
+    rows = Predictions(Predictor(run, runtime).predict_files([Path(f) for f in files], top_k))
     if out:
         write_predictions_csv(rows, out)
     return rows

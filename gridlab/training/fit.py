@@ -12,20 +12,11 @@ from .. import runs
 from ..config import load_config, parse_duration, parse_threshold, save_config
 from ..datasets import feed
 from ..errors import TrainingError
+from ..evaluation.results import Run
 from ..files import remove_stale_temporaries, write_text
 from ..hardware import arithmetic_line, resolve_precision
 from .setup import (class_weights, few_steps_notice, lr_schedule, make_optimizer, seeded, steps_per_epoch,
                     timed_schedule)
-
-
-class Run:
-    """A finished run directory: ``info`` is its ``runs.RunInfo``, ``metrics`` the test metrics."""
-
-    def __init__(self, folder: Path, metrics: dict, info: runs.RunInfo):
-        self.folder, self.metrics, self.info = Path(folder), metrics, info
-
-    def __repr__(self):
-        return f"Run({str(self.folder)!r}, accuracy={self.metrics.get('accuracy', float('nan')):.4f})"
 
 
 def _say(config, message: str) -> None:
@@ -124,7 +115,7 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock)
             model.fit(**feed.fit_data(dataset.x_train, y_fit, config.batch), epochs=config.epochs,
                       initial_epoch=initial, validation_data=feed.validation_data(dataset.x_val, y_val, config.batch),
                       class_weight=weights, callbacks=[*own, *callbacks],
-                      verbose=(1 if sys.stderr.isatty() else 2) if config.verbose else 0)
+                      verbose=_progress(config))
         if monitor.nan_at is not None:
             kept = (f"the best checkpoint (epoch {monitor.best_epoch}) is kept in model.keras"
                     if monitor.best_epoch else "no epoch finished, so there is no checkpoint yet")
@@ -152,6 +143,14 @@ def _fit_linear(config, folder: Path, dataset):
     runs.write_history(folder, record.rows)
     save_model(model, folder / runs.MODEL)
     return model, record
+
+
+def _progress(config) -> int:
+    """Keras' progress display: the in-place bar in a terminal and in a notebook (ipykernel), one line per epoch
+    when the output goes to a file or a pipe, nothing with verbose=false."""
+    if not config.verbose:
+        return 0
+    return 1 if sys.stderr.isatty() or "ipykernel" in sys.modules else 2
 
 
 def _inference_model(config, dataset, model):
