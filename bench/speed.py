@@ -36,9 +36,9 @@ BEST_ONLY = ("gridlab preset=fast for a 2-minute budget: "
 def same_model_throughput(rounds: int = 2, images: int = 16000):
     """Images/s at batch 128 of the seed 001 CNN (float32, 1 step per compiled call, as its notes train) and of
     gridlab_fast (float32, 16 steps per call), plus both in bf16 on CPUs with bf16 instructions, all fed by
-    gridlab's feed (datasets.feed). Every model is built and warmed up first, then each is timed on one epoch of ``images``
-    images, ``rounds`` times in turn. Reported: the fastest round (the arithmetic's figure), the mean, and every
-    round. The process's environment decides oneDNN: see ``_in_process``."""
+    gridlab's feed (datasets.feed). Every model is built and warmed up first, then each is timed on one epoch of
+    ``images`` images, ``rounds`` times in turn. Reported: the fastest round (the arithmetic's figure), the mean,
+    and every round. The process's environment decides oneDNN: see ``_in_process``."""
     import keras
     import numpy as np
 
