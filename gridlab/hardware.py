@@ -6,7 +6,7 @@ Zen 3, gridlab turns it on itself (training measured faster there: docs/benchmar
 the environment variable ``TF_ENABLE_ONEDNN_OPTS`` before TensorFlow is imported, and never overrides a value the
 user set. bfloat16 arithmetic (``precision=auto``) is used only where the CPU has bf16 instructions.
 
-Nothing here imports TensorFlow: ``import gridlab`` calls ``choose_onednn`` first thing.
+Nothing here imports TensorFlow: ``import gridlab`` calls ``configure`` first thing.
 """
 from __future__ import annotations
 
@@ -57,15 +57,12 @@ def read_cpu(cpuinfo: str | None = None) -> Cpu:
                 cpuinfo = fh.read()
         except OSError:
             cpuinfo = ""
-    model, flags = platform.processor() or "unknown CPU", set()
-    for line in cpuinfo.splitlines():
+    fields = {}
+    for line in cpuinfo.splitlines():               # the first processor's lines; the others repeat them
         key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and model in ("unknown CPU", platform.processor()):
-            model = value.strip()
-        elif key == "flags" and not flags:
-            flags = set(value.split())
-    return Cpu(model, frozenset(flags), os.cpu_count() or 1, platform.machine())
+        fields.setdefault(key.strip(), value.strip())
+    model = fields.get("model name") or platform.processor() or "unknown CPU"
+    return Cpu(model, frozenset(fields.get("flags", "").split()), os.cpu_count() or 1, platform.machine())
 
 
 @dataclasses.dataclass(frozen=True)

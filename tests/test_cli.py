@@ -157,6 +157,9 @@ def test_npz_with_string_labels_trains_with_sorted_class_names(tmp_path, capsys)
     (lambda x, y: dict(y=np.r_[np.zeros(18, np.int64), [1, 1]]),
      "{path}: expected at least 3 examples of every class (one for each of the training, validation and test "
      "splits), received 2 of class '1'. Add examples of that class, or remove it."),
+    (lambda x, y: dict(y=np.r_[np.zeros(19, np.int64), [1]], x_test=x, y_test=y),     # many in test, 1 to train
+     "{path}: expected at least 2 examples of every class (one for each of the training and validation splits), "
+     "received 1 of class '1'. Add examples of that class, or remove it."),
     (lambda x, y: dict(x=np.where(np.arange(20)[:, None, None] == 7, np.nan, x.astype(np.float32))),
      "{path}: expected finite numbers, received nan in x[7] (1 of 20 examples hold NaN or inf). Repair or drop "
      "those examples before training."),

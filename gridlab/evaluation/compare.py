@@ -1,7 +1,6 @@
 """Comparing finished runs: one table of the main figures and the validation curves overlaid."""
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 
@@ -26,7 +25,7 @@ def compare_rows(run_folders) -> list[dict]:
 
 def compare(run_folders, out: str | Path = "compare.html") -> tuple[list[dict], Path]:
     """Write ``compare.html`` (table + overlaid validation curves, images embedded); return the rows and its path."""
-    from .plots import figure, integer_ticks, save_png
+    from .plots import figure, integer_ticks, png_data_uri, save_png
 
     rows = compare_rows(run_folders)
     fig = figure(figsize=(11, 4))
@@ -48,10 +47,9 @@ def compare(run_folders, out: str | Path = "compare.html") -> tuple[list[dict], 
     keys = list(rows[0]) if rows else []
     table = "<table><tr>" + "".join(f"<th>{e(k)}</th>" for k in keys) + "</tr>" + "".join(
         "<tr>" + "".join(f"<td>{e(format_value(r[k]))}</td>" for k in keys) + "</tr>" for r in rows) + "</table>"
-    image = base64.b64encode(curves.read_bytes()).decode()
     write_text(out, "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>gridlab compare</title>"
                     "<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{border:1px solid #ccc;"
                     "padding:3px 8px}table{border-collapse:collapse}</style></head><body><h1>gridlab compare</h1>"
                     f"<section id='table'>{table}</section><section id='curves'><img alt='validation curves' "
-                    f"src='data:image/png;base64,{image}'></section></body></html>\n")
+                    f"src='{png_data_uri(curves)}'></section></body></html>\n")
     return rows, out

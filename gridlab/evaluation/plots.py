@@ -28,6 +28,13 @@ def save_png(fig, path: Path) -> Path:
     return Path(path)
 
 
+def png_data_uri(path: Path) -> str:
+    """A PNG file as a ``data:`` URI, for pages that must open as one file."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
 def integer_ticks(axis) -> None:
     from matplotlib.ticker import MaxNLocator
 

@@ -2,7 +2,6 @@
 the PNG files for reading in a repository."""
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 
@@ -108,9 +107,8 @@ def _html(info, metrics, figures, dataset, config) -> str:
                          "precision", "recall", "f1", "support", "roc_auc", "pr_auc")) + "</tr>"
                      for n, v in pc.items()) + "</table></section>")
     for sid, title, path in figures:
-        data = base64.b64encode(Path(path).read_bytes()).decode()
         parts.append(f"<section id='{sid}'><h2>{e(title)}</h2><img alt='{e(title)}' "
-                     f"src='data:image/png;base64,{data}'></section>")
+                     f"src='{plots.png_data_uri(path)}'></section>")
     counts = info.counts
     parts.append("<section id='data'><h2>Data</h2><table><tr><th>class</th><th>train</th><th>val</th><th>test</th>"
                  "</tr>" + "".join(f"<tr><td>{e(n)}</td><td>{counts['train'][i]}</td><td>{counts['val'][i]}</td>"

@@ -7,7 +7,6 @@ line in a terminal.
 """
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 
@@ -34,10 +33,9 @@ def _metrics_table(metrics: dict) -> str:
 
 
 def _image(path: Path, alt: str, width: int) -> str:
-    if not path.is_file():
-        return ""
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f"<img alt='{alt}' style='width:{width}px;margin:4px' src='data:image/png;base64,{data}'>"
+    from .plots import png_data_uri
+
+    return f"<img alt='{alt}' style='width:{width}px;margin:4px' src='{png_data_uri(path)}'>" if path.is_file() else ""
 
 
 class Metrics(dict):

@@ -55,16 +55,12 @@ def _mostly_text(folder: Path, sample: int = 400) -> bool:
     """True when a folder's files are mostly text frames (.txt/.csv/.dat that are not images) rather than
     images; a stray notes.txt in an image folder does not make it a sensor-grid set."""
     import itertools
-    import os
 
     from .image_folder import looks_like_image
+    from .layout import visible_files
 
-    def files():
-        for top, dirs, names in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            yield from (Path(top) / n for n in sorted(names) if not n.startswith("."))
     text = images = 0
-    for p in itertools.islice(files(), sample):
+    for p in itertools.islice(visible_files(folder), sample):
         if looks_like_image(p):
             images += 1
         elif p.suffix.lower() in (".txt", ".csv", ".dat"):
@@ -159,11 +155,10 @@ def read_source(config, progress: bool = True) -> SourceData:
 
 
 def _check_classes(out: SourceData) -> None:
-    """A classifier needs two or more classes, each with an example for every split it will be cut into. A class
-    with no examples at all is allowed (a named set such as mnist used with a few of its classes)."""
+    """A classifier needs two or more classes, each with an example for every split the training data will be cut
+    into. A class with no examples at all is allowed (a named set such as mnist used with a few of its classes)."""
     counts = np.bincount(out.y_train, minlength=len(out.class_names))
     if out.y_test is not None and len(out.y_test):
-        counts = counts + np.bincount(out.y_test, minlength=len(out.class_names))
         needed, splits = 2, "training and validation splits"
     else:
         needed, splits = 3, "training, validation and test splits"
@@ -188,7 +183,8 @@ def check_finite(x: np.ndarray | None, origin: str, name: str = "x", chunk: int 
         return
     bad, first = 0, None
     for start in range(0, len(x), chunk):
-        rows = ~np.isfinite(x[start:start + chunk]).reshape(len(x[start:start + chunk]), -1).all(axis=1)
+        part = x[start:start + chunk]
+        rows = ~np.isfinite(part).reshape(len(part), -1).all(axis=1)
         if rows.any():
             bad += int(rows.sum())
             first = start + int(np.argmax(rows)) if first is None else first

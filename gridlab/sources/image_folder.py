@@ -88,7 +88,8 @@ def decode_image(path: Path | str, data: bytes | None = None, color: str = "gray
     return array[..., None] if array.ndim == 2 else array
 
 
-def read_image_folder(root: str | Path, color: str = "grayscale", size=None, on_bad_file: str = "error") -> FolderData:
+def read_image_folder(root: str | Path, color: str = "grayscale", size=None,
+                      on_bad_file: str = "error") -> FolderData:
     """Read an image folder into uint8 arrays (N, H, W, C).
 
     Files that are neither named as images nor hold image content (notes, CSVs) are left out whatever
@@ -98,9 +99,10 @@ def read_image_folder(root: str | Path, color: str = "grayscale", size=None, on_
     train, test, class_names = discover(root, "*", skipped)
     ignored = []
     for items in (train, test):
+        images = [looks_like_image(p) for p, _ in items]
         ignored += [(str(p), f"{p}: not an image (no image name or PNG/JPEG/BMP content); ignored")
-                    for p, _ in items if not looks_like_image(p)]
-        items[:] = [(p, label) for p, label in items if looks_like_image(p)]
+                    for (p, _), image in zip(items, images) if not image]
+        items[:] = [item for item, image in zip(items, images) if image]
     size = tuple(size) if size else None
     x_train, y_train, size = _decode_all(root, train, color, size, skipped)
     x_test = y_test = None

@@ -31,16 +31,21 @@ def _visible(p: Path) -> bool:
     return not any(part.startswith(".") for part in p.parts)
 
 
+def visible_files(folder: Path):
+    """Every file at any depth below ``folder``, hidden files and folders left out, folder by folder in name order
+    (a generator: a caller that samples stops the walk early)."""
+    import os
+
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        yield from (Path(top) / f for f in sorted(files) if not f.startswith("."))
+
+
 def _class_files(folder: Path, pattern: str) -> list[Path]:
     """Files matching ``pattern`` at any depth below ``folder``, hidden files and folders left out, sorted."""
     import fnmatch
-    import os
 
-    out = []
-    for top, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        out += [Path(top) / f for f in fnmatch.filter(files, pattern) if not f.startswith(".")]
-    return sorted(out)
+    return sorted(p for p in visible_files(folder) if fnmatch.fnmatch(p.name, pattern))
 
 
 def discover(root: str | Path, pattern: str = "*", skipped: Skipped | None = None):

@@ -206,12 +206,7 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
     """Save the model as it will predict, choose the binary threshold on the validation split, score the test
     split, write metrics.json and run.json, drop the resume files, and draw the report (or the curves alone)."""
     final = _inference_model(config, dataset, model)
-    calibration = None
-    if config.calibrate and len(dataset.y_val) < MIN_CALIBRATION_EXAMPLES:
-        _say(config, f"notice: calibration skipped: the validation split has {len(dataset.y_val):,} examples, too "
-                     f"few to fit a temperature (at least {MIN_CALIBRATION_EXAMPLES}); raise val_split or add data.")
-    elif config.calibrate:
-        calibration = _calibrate(config, dataset, final)
+    calibration = _calibrate(config, dataset, final) if config.calibrate else None
     if final is not model or calibration:      # the checkpoint holds the training model; save the one that predicts
         from .callbacks import save_model
 
@@ -253,9 +248,14 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
 MIN_CALIBRATION_EXAMPLES = 100   # below this a validation split all predicted right drives the temperature to its bound
 
 
-def _calibrate(config, dataset, model) -> dict:
+def _calibrate(config, dataset, model) -> dict | None:
     """Fit a temperature on the validation split and fold it into ``model`` (Guo et al. 2017). Returns the test
-    split's figures before it: ECE, log loss and the reliability bins (the report draws both curves)."""
+    split's figures before it: ECE, log loss and the reliability bins (the report draws both curves); None, with a
+    notice, when the validation split is too small to fit one."""
+    if len(dataset.y_val) < MIN_CALIBRATION_EXAMPLES:
+        _say(config, f"notice: calibration skipped: the validation split has {len(dataset.y_val):,} examples, too "
+                     f"few to fit a temperature (at least {MIN_CALIBRATION_EXAMPLES}); raise val_split or add data.")
+        return None
     from ..evaluation.metrics import calibration, fit_temperature, log_loss, temper
     from ..models import temperature as temperature_scaling
 
