@@ -25,11 +25,14 @@ from .datasets import load_dataset  # noqa: E402
 from .errors import (ConfigError, DataFormatError, DataNotFoundError, GridlabError, ModelSpecError,  # noqa: E402
                      RunError, TrainingError, UnsafeModelError)
 from .evaluation import evaluate, rebuild_report  # noqa: E402
+from .evaluation.audit import audit  # noqa: E402
+from .evaluation.explain import explain  # noqa: E402
 from .evaluation.results import load_run  # noqa: E402
 from .models import build_model  # noqa: E402
 from .prediction import Predictor, predict  # noqa: E402
 from .training.fit import train  # noqa: E402
 
 __all__ = ["load_config", "load_dataset", "build_model", "train", "load_run", "evaluate", "rebuild_report", "predict",
+           "explain", "audit",
            "Predictor", "GridlabError", "ConfigError", "DataFormatError", "DataNotFoundError", "ModelSpecError",
            "RunError", "TrainingError", "UnsafeModelError", "__version__"]

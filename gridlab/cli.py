@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .config import SPECS
 from .errors import GridlabError
@@ -15,7 +16,10 @@ EXAMPLES = {
              "  gridlab train preset=fast            # gridlab's fast recipe on Fashion-MNIST (or digits)\n"
              "  gridlab train data=my_images/ image_size=[32,32] color=rgb",
     "evaluate": "gridlab evaluate runs/fashion-mnist-seed001_cnn [--data mnist]",
-    "predict": "gridlab predict runs/digits-seed001_cnn digit.png frame.txt --out predictions.csv",
+    "predict": "gridlab predict runs/digits-seed001_cnn digit.png frame.txt --out predictions.csv\n"
+               "  gridlab predict runs/fashion-mnist-fast shirt.png --explain   # + a saliency PNG per file",
+    "audit": "gridlab audit runs/fashion-mnist-fast            # the validation split's suspect labels\n"
+             "  gridlab audit runs/my-images-fast --folds 5      # every training example, by 5-fold cross-validation",
     "models": "gridlab models",
     "presets": "gridlab presets",
     "datasets": "gridlab datasets",
@@ -53,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", help="also write the predictions to this CSV file")
     pr.add_argument("--runtime", choices=SPECS["serve_runtime"].choices, default="keras",
                     help="onnx uses the run's ONNX export (make it with gridlab export) and ONNX Runtime")
+    pr.add_argument("--explain", action="store_true",
+                    help="also write a saliency PNG per file (input, what the model looked at, probabilities) into "
+                         "OUT-explain/ beside the CSV (explain/ without --out)")
+    pr.add_argument("--method", choices=SPECS["explain_method"].choices[:-1], default="auto",
+                    help="saliency method with --explain (auto: Grad-CAM for CNNs, integrated gradients otherwise)")
+    au = add("audit", "rank a finished run's training labels by how likely they are wrong (suspects.csv)")
+    au.add_argument("run")
+    au.add_argument("--folds", type=int, help="audit every training example by k-fold cross-validation (trains K "
+                                              "models with the run's config); default: the validation split")
     add("models", "list the model zoo: name, seed input, parameter count, source")
     add("presets", "list the presets (preset=NAME) and the keys each sets")
     d = add("datasets", "show where each named data set was found, or why not")
@@ -114,15 +127,41 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from .prediction import predict
+    if args.explain:
+        from .evaluation.explain import explain_files
 
-    rows = predict(args.run, args.files, args.top_k, args.out, args.runtime)
+        rows = explain_files(args.run, args.files, args.out, args.top_k, args.runtime, args.method)
+    else:
+        from .prediction import predict
+
+        rows = predict(args.run, args.files, args.top_k, args.out, args.runtime)
     table = [(r["file"], r["class"], f"{r['probability']:.4f}",
               "" if r["threshold"] is None else f"{r['threshold']:.4f}",
               ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top_k"])) for r in rows]
     _print_rows(table, ("file", "class", "probability", "threshold", f"top {args.top_k}"))
     if args.out:
         print(f"written: {args.out}")
+    if args.explain and rows:
+        print(f"saliency: {len(rows)} PNG file(s) in {Path(rows[0]['explanation']).parent}")
+    return 0
+
+
+def _audit(args) -> int:
+    from .evaluation.audit import audit
+    from .evaluation import rebuild_report
+
+    result = audit(args.run, args.folds)
+    print(f"{len(result.rows):,} suspect label(s) among {result.examples:,} examples ({result.method})")
+    _print_rows([(r["rank"], r["example"], r["given"], r["suggested"], f"{r['score']:.3f}")
+                 for r in result.rows[:20]], ("rank", "example", "given", "suggested", "score"))
+    if len(result.rows) > 20:
+        print(f"... {len(result.rows) - 20:,} more")
+    from . import runs
+
+    folder = runs.find_run(args.run)
+    print(f"written: {folder / 'suspects.csv'}")
+    if (folder / "report.html").is_file():
+        print(f"report: {rebuild_report(folder)}  (section 'Suspect labels')")
     return 0
 
 
@@ -239,7 +278,7 @@ def _make_thermal(args) -> int:
 COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "models": _models, "presets": _presets,
             "datasets": _datasets,
             "info": _info, "report": _report, "config": _config,
-            "compare": _compare, "export": _export, "serve": _serve, "make-thermal": _make_thermal}
+            "compare": _compare, "audit": _audit, "export": _export, "serve": _serve, "make-thermal": _make_thermal}
 
 
 def main(argv=None) -> int:

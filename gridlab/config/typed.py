@@ -64,3 +64,5 @@ class ConfigView(Protocol):
     exist_ok: bool
     verbose: bool
     report: bool
+    explain_method: Literal['auto', 'gradcam', 'occlusion', 'integrated_gradients', 'none']
+    audit: bool

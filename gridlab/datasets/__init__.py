@@ -37,6 +37,13 @@ class Dataset:
     reader: dict = dataclasses.field(default_factory=dict)
     notices: list = dataclasses.field(default_factory=list)
     ignored: list = dataclasses.field(default_factory=list)   # (path, reason): files in the folders that are not data
+    # where each example came from: positions in the source's training arrays (the test split's in its test arrays
+    # when the data came with one), and the source's file per training position (folder sources; else None)
+    train_index: np.ndarray | None = None
+    val_index: np.ndarray | None = None
+    test_index: np.ndarray | None = None
+    files: list | None = None
+    test_files: list | None = None
 
     @property
     def input_shape(self) -> tuple:
@@ -92,16 +99,19 @@ def choose_scaling(kind: str, x_train: np.ndarray) -> dict:
 def build_dataset(source, config) -> Dataset:
     """Split a ``SourceData`` into train / validation / test and choose its scaling (see the module docstring)."""
     x, y = source.x_train, source.y_train
+    at = np.arange(len(y))             # positions in the source's training arrays, carried through every split
     notices = list(source.notices)
     if source.x_test is not None and len(source.x_test):
         x_test, y_test, test_origin = source.x_test, source.y_test, "given"
+        test_at, test_files = np.arange(len(y_test)), source.test_files
     else:
         keep, held = stratified_split(y, config.test_split, config.seed)
         x_test, y_test, test_origin = x[held], y[held], f"held out ({config.test_split:.0%}, stratified)"
-        x, y = x[keep], y[keep]
+        test_at, test_files = held, source.files
+        x, y, at = x[keep], y[keep], at[keep]
     if config.limit is not None and config.limit < len(y):
         keep, _ = stratified_split(y, 1.0 - config.limit / len(y), config.seed + 1)
-        x, y = x[keep], y[keep]
+        x, y, at = x[keep], y[keep], at[keep]
         notices.append(f"limit={config.limit}: training on {len(y):,} examples.")
     keep, held = stratified_split(y, config.val_split, config.seed + 2)
     if len(held) == 0:
@@ -109,7 +119,8 @@ def build_dataset(source, config) -> Dataset:
                           "use more data or a larger val_split.")
     return Dataset(source.name, source.kind, list(source.class_names), x[keep], y[keep], x[held], y[held],
                    x_test, y_test, choose_scaling(config.scaling, x[keep]), source.origin, test_origin,
-                   list(source.skipped), dict(source.reader), notices, list(source.ignored))
+                   list(source.skipped), dict(source.reader), notices, list(source.ignored),
+                   at[keep], at[held], test_at, source.files, test_files)
 
 
 def load_dataset(config=None, **overrides) -> Dataset:

@@ -56,6 +56,20 @@ def show(ax, x: np.ndarray, kind: str, units: str = "", colorbar: bool = False, 
     return im
 
 
+CONTOURS = (0.5, 0.75)
+
+
+def overlay(ax, x: np.ndarray, saliency: np.ndarray, kind: str, limits=None):
+    """Draw ``x`` with a saliency map (H, W) in [0, 1] on top: a translucent heat layer on images (transparent
+    where the map is low), contour lines on sensor grids (their temperature colours stay readable)."""
+    show(ax, x, kind, limits=limits)
+    if kind == "grid":
+        ax.contour(saliency, levels=CONTOURS, colors=("#7fdbff", "white"), linewidths=(0.8, 1.2))
+    else:
+        ax.imshow(saliency, cmap="jet", vmin=0, vmax=1, alpha=np.clip(saliency, 0, 1) * 0.6,
+                  interpolation="bilinear")
+
+
 def plot_curves(rows: list[dict], path, best_epoch=None, monitor="val_loss"):
     """Loss and accuracy per epoch, train vs validation, best epoch marked."""
     fig = figure(figsize=(10, 3.8))
@@ -172,33 +186,48 @@ def plot_reliability(cal: dict, path, before: dict | None = None):
     return save_png(fig, path)
 
 
-def plot_mistakes(x, y, proba, class_names, kind, path, cells: int = 6, per_cell: int = 6):
-    """The most confident mistakes, grouped by the (true, predicted) cells with the most errors."""
+def mistake_cells(y, proba, cells: int = 6, per_cell: int = 6) -> list[tuple[int, int, np.ndarray]]:
+    """The (true, predicted) cells with the most errors, each with its most confident mistakes (test positions)."""
     pred = proba.argmax(axis=1)
     wrong = np.flatnonzero(pred != y)
     if not len(wrong):
+        return []
+    pairs, counts = np.unique(np.stack([y[wrong], pred[wrong]], 1), axis=0, return_counts=True)
+    out = []
+    for t, p in pairs[np.argsort(-counts, kind="stable")][:cells]:
+        idx = wrong[(y[wrong] == t) & (pred[wrong] == p)]
+        out.append((int(t), int(p), idx[np.argsort(-proba[idx, p], kind="stable")][:per_cell]))
+    return out
+
+
+def plot_mistakes(x, y, proba, class_names, kind, path, cells: int = 6, per_cell: int = 6, maps=None,
+                  method: str = ""):
+    """The most confident mistakes, grouped by the (true, predicted) cells with the most errors; with ``maps``
+    (test position -> saliency map of the wrong class) each is drawn with what the model looked at."""
+    top = mistake_cells(y, proba, cells, per_cell)
+    if not top:
         fig = figure(figsize=(5, 1))
         ax = fig.subplots()
         ax.axis("off")
         ax.text(0.5, 0.5, "No mistakes on the test split.", ha="center", va="center")
         return save_png(fig, path)
-    pairs, counts = np.unique(np.stack([y[wrong], pred[wrong]], 1), axis=0, return_counts=True)
-    top = pairs[np.argsort(-counts)][:cells]
     fig = figure(figsize=(1.4 * per_cell + 2.5, 1.5 * len(top)))
     axes = fig.subplots(len(top), per_cell, squeeze=False)
-    for r, (t, p) in enumerate(top):
-        idx = wrong[(y[wrong] == t) & (pred[wrong] == p)]
-        idx = idx[np.argsort(-proba[idx, p])][:per_cell]
+    for r, (t, p, idx) in enumerate(top):
         for j in range(per_cell):
             ax = axes[r, j]
             if j < len(idx):
-                show(ax, x[idx[j]], kind)
+                if maps is not None and int(idx[j]) in maps:
+                    overlay(ax, x[idx[j]], maps[int(idx[j])], kind)
+                else:
+                    show(ax, x[idx[j]], kind)
                 ax.set_title(f"{proba[idx[j], p]:.2f}", fontsize=7)
             else:
                 ax.axis("off")
         axes[r, 0].set_ylabel(f"true {class_names[t]}\n→ {class_names[p]}", rotation=0, ha="right",
                               va="center", fontsize=8)
-    fig.suptitle("Most confident mistakes (title: probability of the wrong class)")
+    fig.suptitle("Most confident mistakes (title: probability of the wrong class"
+                 + (f"; overlay: {method} map of the wrong class)" if maps is not None else ")"))
     return save_png(fig, path)
 
 

@@ -5,19 +5,52 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+import numpy as np
+
 from .. import runs
 from ..files import write_text
 from . import plots
 from .metrics import calibration
 
 SECTIONS = ("summary", "metrics", "per-class", "curves", "samples", "confusion", "roc-pr", "calibration",
-            "mistakes", "prediction", "model", "data", "config")
+            "mistakes", "saliency", "prediction", "suspects", "model", "data", "config")
+SALIENCY_PER_CLASS = 16      # correct test examples per class averaged in "what each class looks at"
+GALLERY = 24                 # suspects drawn in the report (suspects.csv lists them all)
 
 
-def _figures(folder: Path, info, metrics: dict, model, dataset, proba) -> list[tuple[str, str, Path]]:
+def saliency_maps(model, dataset, proba, method: str):
+    """The report's saliency: maps of the mistakes the gallery shows (for the wrong class) and of up to
+    ``SALIENCY_PER_CLASS`` correct test examples per class. Returns (method used, {test position: map}, the
+    correct positions) or None with ``method=none``."""
+    from ..errors import ConfigError
+    from ..prediction.saliency import choose_method, explain
+
+    if method == "none":
+        return None
+    try:
+        method = choose_method(model, method)
+    except ConfigError:                 # gradcam asked of a model without convolutions: the method that fits any
+        method = "occlusion"
+    y, pred = dataset.y_test, proba.argmax(axis=1)
+    wrong = [int(i) for _, _, idx in plots.mistake_cells(y, proba) for i in idx]
+    right = [int(i) for c in range(dataset.num_classes)
+             for i in np.flatnonzero((y == c) & (pred == c))[:SALIENCY_PER_CLASS]]
+    where = np.asarray(wrong + right, dtype=np.int64)
+    if not len(where):
+        return method, {}, []
+    s = explain(model, dataset.x_test[where], pred[where], method, steps=16)
+    return method, {int(i): m for i, m in zip(where, s.maps)}, right
+
+
+def _figures(folder: Path, info, metrics: dict, model, dataset, proba, explain_method="auto",
+             suspects=None) -> list[tuple[str, str, Path]]:
     """Draw every plot; returns (section id, title, path)."""
+    from .explain import plot_class_saliency, plot_suspects
+
     y, x = dataset.y_test, dataset.x_test
     units = "°C" if dataset.kind == "grid" else ""
+    saliency = saliency_maps(model, dataset, proba, explain_method)
+    method, maps, right = saliency or ("", None, [])
     out = [("curves", "Training curves", plots.plot_curves(runs.read_history(folder), folder / "curves.png",
                                                            info.best_epoch, info.monitor)),
            ("samples", "Sample examples", plots.plot_samples(dataset.x_train, dataset.y_train, dataset.class_names,
@@ -29,11 +62,22 @@ def _figures(folder: Path, info, metrics: dict, model, dataset, proba) -> list[t
            ("calibration", "Calibration", plots.plot_reliability(calibration(y, proba), folder / "reliability.png",
                                                                       metrics.get("calibration"))),
            ("mistakes", "Most confident mistakes", plots.plot_mistakes(x, y, proba, dataset.class_names,
-                                                                      dataset.kind, folder / "mistakes.png"))]
+                                                                      dataset.kind, folder / "mistakes.png",
+                                                                      maps=maps, method=method))]
+    if saliency is not None:
+        out.append(("saliency", "What each class looks at", plot_class_saliency(
+            x[right], y[right], np.stack([maps[i] for i in right]) if right else np.zeros((0, *x.shape[1:3])),
+            dataset.class_names, dataset.kind, folder / "saliency.png", method)))
     i = 0
     out.append(("prediction", "One prediction", plots.plot_prediction(
         x[i], proba[i], dataset.class_names, dataset.kind, folder / "prediction.png", true=int(y[i]), units=units,
         threshold=info.threshold)))
+    if suspects is not None:
+        from .audit import suspect_images
+
+        shown = suspects[:GALLERY]
+        out.append(("suspects", "Suspect labels", plot_suspects(suspect_images(dataset, shown), shown, dataset.kind,
+                                                                 folder / "suspects.png")))
     out.append(("model", "Model", plots.plot_model(model, folder / "model.png")))
     return out
 
@@ -50,15 +94,22 @@ def format_value(v) -> str:
 
 
 def write_report(folder, model, dataset, proba, info: runs.RunInfo | None = None,
-                 metrics: dict | None = None) -> Path:
+                 metrics: dict | None = None, explain_method: str | None = None) -> Path:
     """Write every plot and both report files for a finished run; returns the path of ``report.html``. ``info``
-    and ``metrics`` are read from the run folder unless given (training hands over what it has just written)."""
+    and ``metrics`` are read from the run folder unless given (training hands over what it has just written);
+    the saliency method is the run's ``explain_method`` unless given; the suspects gallery is drawn from the run's
+    ``suspects.csv`` when there is one."""
+    from .audit import read_suspects
+
     folder = Path(folder)
     info = info or runs.read_info(folder)
     metrics = metrics or runs.read_metrics(folder)
-    figures = _figures(folder, info, metrics, model, dataset, proba)
+    if explain_method is None:
+        explain_method = runs.saved_overrides(folder).get("explain_method", "auto")
+    suspects = read_suspects(folder)
+    figures = _figures(folder, info, metrics, model, dataset, proba, explain_method, suspects)
     config = runs.config_text(folder)
-    write_text(folder / "report.html", _html(info, metrics, figures, dataset, config))
+    write_text(folder / "report.html", _html(info, metrics, figures, dataset, config, suspects))
     write_text(folder / "report.md", _markdown(info, metrics, figures, dataset))
     return folder / "report.html"
 
@@ -84,7 +135,20 @@ _MAIN = ("accuracy", "balanced_accuracy", "top5_accuracy", "top1_accuracy", "log
          "pr_auc_macro", "ece", "examples")
 
 
-def _html(info, metrics, figures, dataset, config) -> str:
+def _suspects_table(suspects) -> str:
+    """The gallery's rows as a table: where each example is (a file path to open, or its index), the labels."""
+    e = html.escape
+    if not suspects:
+        return ""
+    return ("<p>" + f"{len(suspects):,} suspect label(s); all of them are in <code>suspects.csv</code>. The "
+            f"{min(GALLERY, len(suspects))} most suspect:</p><table><tr><th>rank</th><th>example</th><th>given</th>"
+            "<th>suggested</th><th>P(given)</th><th>score</th></tr>" + "".join(
+                f"<tr><td>{r['rank']}</td><td>{e(r['example'])}</td><td>{e(r['given'])}</td>"
+                f"<td>{e(r['suggested'])}</td><td>{r['given_probability']:.3f}</td><td>{r['score']:.3f}</td></tr>"
+                for r in suspects[:GALLERY]) + "</table>")
+
+
+def _html(info, metrics, figures, dataset, config, suspects=None) -> str:
     e = html.escape
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>gridlab report: {e(info.name)}"
              "</title><style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
@@ -108,7 +172,8 @@ def _html(info, metrics, figures, dataset, config) -> str:
                      for n, v in pc.items()) + "</table></section>")
     for sid, title, path in figures:
         parts.append(f"<section id='{sid}'><h2>{e(title)}</h2><img alt='{e(title)}' "
-                     f"src='{plots.png_data_uri(path)}'></section>")
+                     f"src='{plots.png_data_uri(path)}'>" + (_suspects_table(suspects) if sid == "suspects" else "")
+                     + "</section>")
     counts = info.counts
     parts.append("<section id='data'><h2>Data</h2><table><tr><th>class</th><th>train</th><th>val</th><th>test</th>"
                  "</tr>" + "".join(f"<tr><td>{e(n)}</td><td>{counts['train'][i]}</td><td>{counts['val'][i]}</td>"

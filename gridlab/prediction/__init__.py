@@ -133,6 +133,20 @@ class Predictor:
                 "top_k": [{"class": self.class_names[i], "probability": float(proba_row[i])} for i in order],
                 "threshold": self.threshold}
 
+    def explain(self, x: np.ndarray, classes=None, method: str = "auto", steps: int = 32):
+        """Saliency maps for raw inputs ``x`` (N, *input_shape): for ``classes``, by default the classes this run
+        decides (threshold included). Always computed with the Keras model (exports carry no gradients).
+
+        >>> Predictor("runs/fashion-mnist-fast").explain(x[:4]).maps.shape     # doctest: +SKIP
+        (4, 28, 28)
+        """
+        from .saliency import explain
+
+        x = np.asarray(x).reshape(-1, *self.input_shape)
+        if classes is None:
+            classes = self.decide(self.predict_arrays(x))
+        return explain(self.model, x.astype(np.float32), classes, method, steps)
+
     def predict_files(self, paths, top_k: int = 3) -> list[dict]:
         """Classify files; one dict per file with class, probability, top-k and the threshold used."""
         x = np.stack([self.read_file(p) for p in paths])
@@ -157,15 +171,18 @@ class Predictions(list):
 
 
 def write_predictions_csv(rows: list[dict], path) -> None:
-    """``file,class,probability,threshold,top_k`` per row, atomically."""
+    """``file,class,probability,threshold,top_k`` per row (and ``explanation``, the PNG of each saliency map, when
+    the rows have one), atomically."""
     from ..files import write_text
 
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["file", "class", "probability", "threshold", "top_k"])
+    explained = any("explanation" in r for r in rows)
+    w.writerow(["file", "class", "probability", "threshold", "top_k"] + (["explanation"] if explained else []))
     for r in rows:
         w.writerow([r["file"], r["class"], f"{r['probability']:.6f}", "" if r["threshold"] is None else
-                    f"{r['threshold']:.6f}", " ".join(f"{t['class']}:{t['probability']:.4f}" for t in r["top_k"])])
+                    f"{r['threshold']:.6f}", " ".join(f"{t['class']}:{t['probability']:.4f}" for t in r["top_k"])]
+                   + ([r.get("explanation", "")] if explained else []))
     write_text(path, buf.getvalue())
 
 

@@ -1,5 +1,7 @@
 """The HTTP app: ``POST /predict`` (image upload, ``.npy``, raw body or JSON grid), ``POST /predict/batch``,
-``GET /health``, ``GET /model``, the web page at ``/`` and OpenAPI docs at ``/docs``.
+``GET /health``, ``GET /model``, the web page at ``/`` and OpenAPI docs at ``/docs``. ``?explain=true`` adds each
+input's saliency map (``{"method", "map"}``, H x W values in [0, 1]; computed with the Keras model whatever the
+runtime); ``?echo=1`` returns the input as the model saw it.
 
 Status codes: 413 body or image too large, 400 malformed multipart (e.g. too many fields), 415 unsupported
 content, 422 data of the wrong shape or type (the message names the expected shape), 503 over the concurrency
@@ -18,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from .. import runs
+from ..errors import GridlabError
 from .batcher import Batcher, Overloaded
 from .requests import RequestError, answer_rows, request_inputs
 
@@ -69,6 +72,13 @@ def create_app(predictor, config):
         except asyncio.TimeoutError:
             return JSONResponse({"detail": f"prediction took over {config.serve_timeout} s."}, 504)
         results = answer_rows(predictor, x, proba, echo=bool(request.query_params.get("echo")))
+        if request.query_params.get("explain", "").lower() in ("1", "true", "yes"):
+            try:
+                saliency = await asyncio.to_thread(predictor.explain, x, predictor.decide(proba))
+            except GridlabError as exc:
+                return JSONResponse({"detail": str(exc)}, 422)
+            for row, m in zip(results, saliency.maps):
+                row["saliency"] = {"method": saliency.method, "map": np.round(m, 3).tolist()}
         ms = round((time.perf_counter() - started) * 1000, 3)
         if batch:   # JSONResponse directly: FastAPI's encoder of return values costs more than the model
             return JSONResponse({"results": results, "model": model_id, "latency_ms": ms})

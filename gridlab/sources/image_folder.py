@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError
-from .layout import FolderData, discover
+from .layout import FolderData, discover, kept_files
 from .skips import Skipped
 
 class ImageTooLargeError(DataFormatError):
@@ -108,7 +108,8 @@ def read_image_folder(root: str | Path, color: str = "grayscale", size=None,
     x_test = y_test = None
     if test:
         x_test, y_test, _ = _decode_all(root, test, color, size, skipped)
-    return FolderData(x_train, y_train, x_test, y_test, class_names, skipped.files, ignored)
+    return FolderData(x_train, y_train, x_test, y_test, class_names, skipped.files, ignored,
+                      kept_files(train, skipped.files), kept_files(test, skipped.files) if test else None)
 
 
 def _decode_all(root, items, color, size, skipped: Skipped):

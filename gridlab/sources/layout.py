@@ -25,6 +25,15 @@ class FolderData:
     class_names: list
     skipped: list
     ignored: list = dataclasses.field(default_factory=list)
+    files: list | None = None        # the path of every training example, in order (the audit names them)
+    test_files: list | None = None
+
+
+def kept_files(items, skipped: list) -> list[str]:
+    """The paths of ``items`` ((path, label) pairs, in reading order) that were not left out: the files behind the
+    examples a reader returned, in the same order."""
+    bad = {str(path) for path, _ in skipped}
+    return [str(p) for p, _ in items if str(p) not in bad]
 
 
 def _visible(p: Path) -> bool:

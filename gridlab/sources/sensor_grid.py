@@ -281,7 +281,7 @@ def read_sensor_folder(root: str | Path, fmt: GridFormat = GridFormat(), pattern
     With ``cache`` the parsed arrays are kept in the user cache and reused until a frame file changes.
     """
     from .grid_cache import cached
-    from .layout import FolderData, discover
+    from .layout import FolderData, discover, kept_files
     from .skips import Skipped
 
     skipped = Skipped(on_bad_file)
@@ -298,5 +298,7 @@ def read_sensor_folder(root: str | Path, fmt: GridFormat = GridFormat(), pattern
 
     arrays = cached(root, [p for p, _ in train + test], {"fmt": fmt.to_dict(), "policy": on_bad_file}, parse) \
         if cache else parse()
+    skipped_files = [tuple(f) for f in arrays["skipped"]]
     return FolderData(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], class_names,
-                      [tuple(f) for f in arrays["skipped"]])
+                      skipped_files, files=kept_files(train, skipped_files),
+                      test_files=kept_files(test, skipped_files) if test else None)

@@ -230,10 +230,13 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
     runs.write_metrics(folder, metrics)
     runs.write_info(folder, info)
     runs.remove_resume_files(folder)
+    if config.audit:
+        _audit(config, folder, model, dataset)
     if config.report:
         from ..evaluation.report import write_report
 
-        write_report(folder, model=model, dataset=dataset, proba=proba, info=info, metrics=metrics)
+        write_report(folder, model=model, dataset=dataset, proba=proba, info=info, metrics=metrics,
+                     explain_method=config.explain_method)
     else:
         from ..evaluation.plots import plot_curves
 
@@ -243,6 +246,16 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
                     else "") + f"  ({len(dataset.y_test):,} examples)")
     _say(config, f"results: {folder}" + (f"  report: {folder / 'report.html'}" if config.report else ""))
     return Run(folder, metrics, info)
+
+
+def _audit(config, folder: Path, model, dataset) -> None:
+    """Rank the validation split's labels by how likely they are wrong (``suspects.csv``; evaluation.audit)."""
+    from ..evaluation.audit import validation_audit, write_suspects
+
+    result = validation_audit(dataset, feed.predict(model, dataset.x_val).astype(np.float64))
+    write_suspects(folder, result.rows)
+    _say(config, f"label audit: {len(result.rows):,} suspect label(s) among {result.examples:,} validation examples "
+                 f"-> {folder / 'suspects.csv'}")
 
 
 MIN_CALIBRATION_EXAMPLES = 100   # below this a validation split all predicted right drives the temperature to its bound

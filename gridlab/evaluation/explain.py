@@ -1,0 +1,165 @@
+"""Saliency drawn: one prediction's map over its input, the mistake gallery's overlays, "what each class looks
+at", and ``predict --explain`` (a PNG per file beside the CSV). The maps come from ``prediction.saliency``.
+
+Images get the map as a translucent heat layer (transparent where the map is low); sensor grids keep their
+temperature colours ('inferno') and get the map as contour lines, so the frame's values stay readable.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from .plots import figure, overlay, save_png, show
+
+def plot_explanation(x, saliency, proba, class_names, kind, path, method: str, title: str = "", units: str = ""):
+    """One input: as it is, with its saliency, and its class probabilities."""
+    fig = figure(figsize=(10, 3.4))
+    a, b, c = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.5]})
+    show(a, x, kind, units, colorbar=kind == "grid")
+    a.set_title(title or "input", fontsize=9)
+    overlay(b, x, saliency, kind)
+    pred = int(np.argmax(proba))
+    b.set_title(f"why {class_names[pred]} ({method})", fontsize=9)
+    c.bar(range(len(proba)), proba, color=["tab:green" if i == pred else "tab:gray" for i in range(len(proba))])
+    c.set_xticks(range(len(proba)), class_names, rotation=45, ha="right", fontsize=8)
+    c.set(ylim=(0, 1), ylabel="probability", title="Class probabilities")
+    return save_png(fig, path)
+
+
+def plot_class_saliency(x, y, maps, class_names, kind, path, method: str):
+    """"What each class looks at": per class, the mean of its correctly classified examples with the mean of their
+    maps on top. ``maps`` is aligned with ``x`` / ``y``."""
+    present = [c for c in range(len(class_names)) if np.any(y == c)]
+    if not present:
+        fig = figure(figsize=(6, 1))
+        ax = fig.subplots()
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No correctly classified test example to average.", ha="center", va="center")
+        return save_png(fig, path)
+    cols = min(5, max(1, len(present)))
+    rows = -(-len(present) // cols) if present else 1
+    fig = figure(figsize=(2.1 * cols, 2.3 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, c in zip(axes, present):
+        pick = y == c
+        mean_x = x[pick].astype(np.float64).mean(axis=0)
+        mean_map = maps[pick].mean(axis=0)
+        mean_map = mean_map / mean_map.max() if mean_map.max() > 0 else mean_map
+        overlay(ax, mean_x if kind == "grid" else mean_x.astype(np.uint8), mean_map, kind)
+        ax.set_title(f"{class_names[c]} ({int(pick.sum())})", fontsize=8)
+    for ax in axes[len(present):]:
+        ax.axis("off")
+    fig.suptitle(f"What each class looks at: mean of correct test examples, mean {method} map", fontsize=10)
+    return save_png(fig, path)
+
+
+def plot_suspects(images, rows, kind, path, columns: int = 8):
+    """The suspect-label gallery: each example with its given and suggested label and its score."""
+    n = len(rows)
+    if not n:
+        fig = figure(figsize=(6, 1))
+        ax = fig.subplots()
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No suspect labels: every audited label agrees with the model's confident class.",
+                ha="center", va="center", fontsize=9)
+        return save_png(fig, path)
+    cols = min(columns, n)
+    lines = -(-n // cols)
+    fig = figure(figsize=(1.55 * cols, 1.9 * lines))
+    axes = np.atleast_1d(fig.subplots(lines, cols, squeeze=False)).ravel()
+    for ax, image, r in zip(axes, images, rows):
+        show(ax, image, kind)
+        ax.set_title(f"#{r['rank']} {r['given']}\n→ {r['suggested']} ({r['score']:.2f})", fontsize=7)
+    for ax in axes[n:]:
+        ax.axis("off")
+    fig.suptitle("Suspect labels, most suspect first (given → suggested, score = 1 - P(given))", fontsize=10)
+    return save_png(fig, path)
+
+
+@dataclasses.dataclass
+class Explanation:
+    """``gridlab.explain``'s answer: the inputs, their saliency ``maps`` (N, H, W) in [0, 1], the ``classes``
+    explained and the ``method``; drawn inline in a notebook, or to a PNG with ``save``."""
+    inputs: np.ndarray
+    maps: np.ndarray
+    classes: np.ndarray
+    method: str
+    kind: str
+    class_names: list
+
+    def __len__(self) -> int:
+        return len(self.maps)
+
+    def save(self, path, columns: int = 8) -> Path:
+        """Every input with its map on top, the explained class above each."""
+        n = max(1, len(self))
+        cols = min(columns, n)
+        fig = figure(figsize=(1.8 * cols, 2.0 * -(-n // cols)))
+        axes = np.atleast_1d(fig.subplots(-(-n // cols), cols, squeeze=False)).ravel()
+        for ax, x, m, c in zip(axes, self.inputs, self.maps, self.classes):
+            overlay(ax, x, m, self.kind)
+            ax.set_title(str(self.class_names[int(c)]), fontsize=8)
+        for ax in axes[len(self):]:
+            ax.axis("off")
+        fig.suptitle(f"{self.method} saliency", fontsize=10)
+        return save_png(fig, Path(path))
+
+    def _repr_html_(self) -> str:
+        import tempfile
+
+        from .plots import png_data_uri
+
+        with tempfile.TemporaryDirectory() as tmp:
+            uri = png_data_uri(self.save(Path(tmp) / "explanation.png"))
+        return f"<img alt='saliency' src='{uri}'>"
+
+
+def explain(run, inputs, classes=None, method: str = "auto", steps: int = 32) -> Explanation:
+    """Saliency maps of a finished run for ``inputs``: file paths (read exactly as the training data was) or an
+    array (N, *input_shape) of raw values. Returns an ``Explanation`` (``maps`` (N, H, W) in [0, 1], ``classes``,
+    ``method``) that draws itself in a notebook.
+
+    >>> s = gridlab.explain("runs/fashion-mnist-fast", ["shirt.png"])       # doctest: +SKIP
+    >>> s.method, s.maps.shape
+    ('gradcam', (1, 28, 28))
+    """
+    from ..prediction import Predictor
+
+    predictor = Predictor(run)
+    if isinstance(inputs, (str, Path)) or (isinstance(inputs, (list, tuple)) and inputs
+                                            and isinstance(inputs[0], (str, Path))):
+        files = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+        x = np.stack([predictor.read_file(f) for f in files])
+    else:
+        x = np.asarray(inputs)
+    s = predictor.explain(x, classes, method, steps)
+    return Explanation(x.reshape(-1, *predictor.input_shape), s.maps, s.classes, s.method, predictor.info.kind,
+                       predictor.class_names)
+
+
+def explain_files(run, files, out: str | None = None, top_k: int = 3, runtime: str = "keras",
+                  method: str = "auto") -> list[dict]:
+    """``gridlab predict --explain``: predict ``files`` and write one PNG per file (input, saliency overlay,
+    probabilities) into ``<out without .csv>-explain/`` beside the CSV (``explain/`` without ``--out``). Each row
+    gains ``explanation``: the PNG's path."""
+    from ..prediction import Predictor, Predictions, write_predictions_csv
+
+    predictor = Predictor(run, runtime)
+    paths = [Path(f) for f in files]
+    x = np.stack([predictor.read_file(p) for p in paths])
+    proba = predictor.predict_arrays(x)
+    labels = predictor.decide(proba)
+    saliency = predictor.explain(x, labels, method)
+    folder = Path(out).with_name(Path(out).stem + "-explain") if out else Path("explain")
+    rows = Predictions()
+    units = "°C" if predictor.info.kind == "grid" else ""
+    for i, p in enumerate(paths):
+        png = folder / f"{i:04d}-{p.stem}.png"
+        plot_explanation(x[i], saliency.maps[i], proba[i], predictor.class_names, predictor.info.kind, png,
+                         saliency.method, title=p.name, units=units)
+        rows.append({"file": str(p), **predictor.describe(proba[i], int(labels[i]), top_k), "explanation": str(png)})
+    if out:
+        write_predictions_csv(rows, out)
+    return rows
