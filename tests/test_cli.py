@@ -39,6 +39,15 @@ def test_train_evaluate_predict_info_report(idx_dir, tmp_path, capsys):
     assert code == 0 and "top.png" in out and "written: p.csv" in out
     rows = list(csv.DictReader(open(tmp_path / "p.csv")))
     assert [r["file"] for r in rows] == ["top.png", "mid.npy"] and all(r["class"] in "012" for r in rows)
+    assert "explanation" not in rows[0]
+
+    code, out, _ = _run(["predict", "runs/e2e", "top.png", "mid.npy", "--out", "out/p.csv", "--explain"], capsys)
+    assert code == 0 and "saliency: 2 PNG file(s) in out/p-explain" in out
+    rows = list(csv.DictReader(open(tmp_path / "out/p.csv")))
+    assert [r["explanation"] for r in rows] == ["out/p-explain/0000-top.png", "out/p-explain/0001-mid.png"]
+    for r in rows:
+        with Image.open(tmp_path / r["explanation"]) as png:
+            assert png.format == "PNG" and png.size[0] > 400
 
     code, out, _ = _run(["info", "runs/e2e"], capsys)
     assert code == 0 and "seed001_cnn" in out and "test accuracy" in out
@@ -107,7 +116,11 @@ def test_make_thermal_train_predict_with_threshold(capsys):
     evaluated = __import__("json").loads(Path("runs/t/metrics.json").read_text())
     assert evaluated["at_argmax"] == trained["at_argmax"] and evaluated["accuracy"] == trained["accuracy"]
     assert _run(["report", "runs/t"], capsys)[0] == 0
-    assert "At argmax instead of the threshold: accuracy " in Path("runs/t/report.html").read_text()
+    page = Path("runs/t/report.html").read_text()
+    assert "At argmax instead of the threshold: accuracy " in page and "<section id='saliency'>" in page
+    # sensor frames explained: the frame in temperature colours with the map's contours, one PNG per frame
+    code, out, _ = _run(["predict", "runs/t", *frames[:2], "--explain"], capsys)
+    assert code == 0 and "saliency: 2 PNG file(s) in explain" in out and len(list(Path("explain").glob("*.png"))) == 2
 
 
 def test_compare_two_runs(idx_dir, tmp_path, capsys):

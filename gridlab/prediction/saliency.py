@@ -160,8 +160,6 @@ def gradcam(model, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 def integrated_gradients(model, x: np.ndarray, classes: np.ndarray, steps: int = 32) -> np.ndarray:
     """Integrated-gradients maps (N, H, W) in [0, 1] for ``classes`` (see the module docstring)."""
-    from keras import ops
-
     layers = _chain(model)
     x = np.asarray(x, dtype=np.float32)
     baseline = np.broadcast_to(x.reshape(len(x), -1).min(axis=1).reshape(-1, *([1] * (x.ndim - 1))), x.shape)

@@ -54,6 +54,18 @@ def test_draw_and_upload(server, tmp_path):
         uploaded = _wait(driver, "return document.getElementById('predicted').textContent || null;")
         detail = driver.find_element("id", "detail").text
         assert uploaded in [str(d) for d in range(10)] and detail.startswith("probability ")
+        # the saliency map is drawn over the input (explain is on by default): some pixels of the overlay are lit
+        method = _wait(driver, "return document.getElementById('method').textContent || null;")
+        assert method == "saliency: gradcam"
+        lit = driver.execute_script(
+            "const c = document.getElementById('why'); const d = c.getContext('2d').getImageData(0,0,c.width,"
+            "c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 60) n++; return n;")
+        assert 0 < lit <= 28 * 28
+        driver.find_element("id", "explain").click()     # off: the overlay is cleared
+        cleared = driver.execute_script(
+            "const c = document.getElementById('why'); const d = c.getContext('2d').getImageData(0,0,c.width,"
+            "c.height).data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n;")
+        assert cleared == 0
         shot = Path(os.environ.get("GRIDLAB_SCREENSHOTS", tmp_path)) / "page-screenshot.png"
         shot.parent.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(shot))

@@ -57,6 +57,22 @@ def test_batch(server):
     assert len(r.json()["results"]) == 2
 
 
+def test_explain_returns_a_saliency_map_per_input(server):
+    """?explain=true: the map comes from the run's Keras model (the server itself runs the ONNX export)."""
+    grid = np.random.default_rng(0).integers(0, 256, (28, 28)).tolist()
+    plain = httpx.post(server.url + "/predict", json={"grid": grid}).json()
+    r = httpx.post(server.url + "/predict?explain=true", json={"grid": grid}, timeout=60)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["class"] == plain["class"] and body["saliency"]["method"] == "gradcam"
+    m = np.asarray(body["saliency"]["map"])
+    assert m.shape == (28, 28) and m.min() >= 0 and m.max() == pytest.approx(1.0)
+    batch = httpx.post(server.url + "/predict/batch?explain=1", json={"grids": [grid, np.zeros((28, 28)).tolist()]},
+                       timeout=60).json()["results"]
+    assert [np.asarray(b["saliency"]["map"]).shape for b in batch] == [(28, 28)] * 2
+    assert "saliency" not in plain
+
+
 @pytest.mark.parametrize("make, status, message", [
     (lambda: png_header_only(100_000, 100_000), 413, "expected at most 10,000 pixels, received a decompression bomb"),
     (lambda: png(101, 100), 413, "expected at most 10,000 pixels, received 100x101"),
