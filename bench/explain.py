@@ -80,7 +80,7 @@ def main() -> int:
 
     import gridlab
     from _docs import machine, write_section
-    from gridlab.evaluation import rebuild_report
+    from gridlab.evaluation import rebuild_report, run_dataset
     from gridlab.evaluation.audit import audit
     from gridlab.evaluation.explain import Explanation
     from gridlab.hardware import read_cpu
@@ -100,7 +100,7 @@ def main() -> int:
         run = gridlab.train(data=str(data), preset="fast", project=tmp, name="noisy", verbose=False)
         print(f"preset=fast on noisy labels: test accuracy {run.metrics['accuracy']:.4f} "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
-        dataset = gridlab.load_dataset(data=str(data))
+        dataset = run_dataset(Predictor(run.folder))       # the run's own splits (preset=fast: 10% validation)
         val = quality(audit(run.folder).rows, set(dataset.val_index.tolist()), flipped)
         started = time.perf_counter()
         folds = audit(run.folder, folds=args.folds, progress=lambda m: print(m, flush=True))
@@ -111,7 +111,7 @@ def main() -> int:
             print(f"audit, {name}: {q}", flush=True)
 
         predictor = Predictor(run.folder)
-        x, y = dataset.x_test[:256], dataset.y_test[:256]
+        x = dataset.x_test[:256]
         classes = predictor.decide(predictor.predict_arrays(x))
         scaling = {"kind": "divide255", "scale": 1 / 255, "offset": 0.0}
         costs = []
