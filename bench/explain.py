@@ -81,7 +81,7 @@ def main() -> int:
     import gridlab
     from _docs import machine, write_section
     from gridlab.evaluation import rebuild_report, run_dataset
-    from gridlab.evaluation.audit import audit
+    from gridlab.training.crossval import audit
     from gridlab.evaluation.explain import Explanation
     from gridlab.hardware import read_cpu
     from gridlab.models import build_model

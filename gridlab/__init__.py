@@ -25,7 +25,7 @@ from .datasets import load_dataset  # noqa: E402
 from .errors import (ConfigError, DataFormatError, DataNotFoundError, GridlabError, ModelSpecError,  # noqa: E402
                      RunError, TrainingError, UnsafeModelError)
 from .evaluation import evaluate, rebuild_report  # noqa: E402
-from .evaluation.audit import audit  # noqa: E402
+from .training.crossval import audit  # noqa: E402
 from .evaluation.explain import explain  # noqa: E402
 from .evaluation.results import load_run  # noqa: E402
 from .models import build_model  # noqa: E402

@@ -147,8 +147,9 @@ def _predict(args) -> int:
 
 
 def _audit(args) -> int:
-    from .evaluation.audit import audit
+    from . import runs
     from .evaluation import rebuild_report
+    from .training.crossval import audit
 
     result = audit(args.run, args.folds)
     print(f"{len(result.rows):,} suspect label(s) among {result.examples:,} examples ({result.method})")
@@ -156,8 +157,6 @@ def _audit(args) -> int:
                  for r in result.rows[:20]], ("rank", "example", "given", "suggested", "score"))
     if len(result.rows) > 20:
         print(f"... {len(result.rows) - 20:,} more")
-    from . import runs
-
     folder = runs.find_run(args.run)
     print(f"written: {folder / 'suspects.csv'}")
     if (folder / "report.html").is_file():
