@@ -18,6 +18,8 @@ EXAMPLES = {
     "evaluate": "gridlab evaluate runs/fashion-mnist-seed001_cnn [--data mnist]",
     "predict": "gridlab predict runs/digits-seed001_cnn digit.png frame.txt --out predictions.csv\n"
                "  gridlab predict runs/fashion-mnist-fast shirt.png --explain   # + a saliency PNG per file",
+    "sweep": "gridlab sweep data=fashion-mnist preset=fast lr=loguniform(1e-3,2e-2) batch=[128,256] sweep_trials=8\n"
+             "  gridlab sweep model=[seed001_cnn,gridlab_fast] sweep_space=space.yaml --address 10.0.0.5:6379",
     "audit": "gridlab audit runs/fashion-mnist-fast            # the validation split's suspect labels\n"
              "  gridlab audit runs/my-images-fast --folds 5      # every training example, by 5-fold cross-validation",
     "models": "gridlab models",
@@ -62,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
                          "OUT-explain/ beside the CSV (explain/ without --out)")
     pr.add_argument("--method", choices=SPECS["explain_method"].choices[:-1], default="auto",
                     help="saliency method with --explain (auto: Grad-CAM for CNNs, integrated gradients otherwise)")
+    sw = add("sweep", "train many configurations on Ray Tune (local, or a cluster by --address): trials.csv, "
+                      "best.yaml, sweep.html")
+    sw.add_argument("overrides", nargs="*", metavar="key=value|key=[a,b]|key=loguniform(a,b)")
+    sw.add_argument("--cfg", help="a YAML file of config keys (applied before key=value overrides)")
+    sw.add_argument("--address", help="HOST:PORT of a running Ray cluster (same as sweep_address=)")
     au = add("audit", "rank a finished run's training labels by how likely they are wrong (suspects.csv)")
     au.add_argument("run")
     au.add_argument("--folds", type=int, help="audit every training example by k-fold cross-validation (trains K "
@@ -143,6 +150,23 @@ def _predict(args) -> int:
         print(f"written: {args.out}")
     if args.explain and rows:
         print(f"saliency: {len(rows)} PNG file(s) in {Path(rows[0]['explanation']).parent}")
+    return 0
+
+
+def _sweep(args) -> int:
+    from .sweep import sweep
+
+    extra = {"sweep_address": args.address} if args.address else {}
+    result = sweep(args.overrides, args.cfg, **extra)
+    keys = ["trial", *[k for k in result.rows[0] if k not in ("trial", result.metric, "status", "epochs",
+                                                              "val_accuracy", "test_accuracy", "seconds", "folder",
+                                                              "error")], result.metric, "status", "test_accuracy"] \
+        if result.rows else []
+    _print_rows([[("" if r[k] is None else f"{r[k]:.4g}" if isinstance(r[k], float) else r[k]) for k in keys]
+                 for r in result.rows], keys)
+    for name in ("trials.csv", "best.yaml", "sweep.html"):
+        if (result.folder / name).is_file():
+            print(f"written: {result.folder / name}")
     return 0
 
 
@@ -277,7 +301,7 @@ def _make_thermal(args) -> int:
 COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "models": _models, "presets": _presets,
             "datasets": _datasets,
             "info": _info, "report": _report, "config": _config,
-            "compare": _compare, "audit": _audit, "export": _export, "serve": _serve, "make-thermal": _make_thermal}
+            "compare": _compare, "audit": _audit, "sweep": _sweep, "export": _export, "serve": _serve, "make-thermal": _make_thermal}
 
 
 def main(argv=None) -> int:

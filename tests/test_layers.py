@@ -14,7 +14,7 @@ LAYERS = [
     ("gridlab.sources",),
     ("gridlab.datasets",),
     ("gridlab.models",),
-    ("gridlab.runs", "gridlab.runtimes"),
+    ("gridlab.runs", "gridlab.runtimes", "gridlab.tracking"),
     ("gridlab.prediction",),
     ("gridlab.evaluation",),
     ("gridlab.training",),

@@ -66,3 +66,14 @@ class ConfigView(Protocol):
     report: bool
     explain_method: Literal['auto', 'gradcam', 'occlusion', 'integrated_gradients', 'none']
     audit: bool
+    tracking: Literal['none', 'tensorboard', 'mlflow', 'all']
+    tracking_uri: str | None
+    sweep_space: str | None
+    sweep_trials: int
+    sweep_metric: str
+    sweep_mode: Literal['auto', 'min', 'max']
+    sweep_search: Literal['optuna', 'random', 'grid']
+    sweep_scheduler: Literal['asha', 'none']
+    sweep_cpus_per_trial: int
+    sweep_max_time: str | None
+    sweep_address: str | None

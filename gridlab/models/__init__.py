@@ -35,6 +35,20 @@ def model_names() -> list[str]:
     return list(ZOO)
 
 
+def check_model_name(name) -> None:
+    """A ModelSpecError unless ``name`` is a zoo model or a ``.yaml`` layer list that exists."""
+    from .zoo import ZOO
+
+    if name in ZOO:
+        return
+    if str(name).endswith((".yaml", ".yml")):
+        if not Path(str(name)).is_file():
+            raise ModelSpecError(f"model={name}: no such layer-list file. Check the path.")
+        return
+    raise ModelSpecError(f"model={name!r}: not a zoo model or a .yaml layer list.{did_you_mean(name, ZOO)} "
+                         f"Zoo models: {', '.join(ZOO)}.")
+
+
 def build_model(name: str, input_shape, num_classes: int, scaling: dict | None = None,
                 input_dtype: str = "float32", dropout: float | None = None):
     """Build a zoo model (or a YAML layer list) for ``input_shape`` (H, W, C) and ``num_classes``.
@@ -53,8 +67,7 @@ def build_model(name: str, input_shape, num_classes: int, scaling: dict | None =
 
         inner = build_from_spec(read_spec(name), name, num_classes)
     else:
-        raise ModelSpecError(f"model={name!r}: not a zoo model or a .yaml layer list.{did_you_mean(name, ZOO)} "
-                             f"Zoo models: {', '.join(ZOO)}.")
+        check_model_name(name)
     front = []
     kind = (scaling or {}).get("kind", "none")
     if kind == "per_frame":   # each example to mean 0, std 1 over all its values; no trainable parameters

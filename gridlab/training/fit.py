@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import runs
+from .. import runs, tracking
 from ..config import load_config, parse_duration, parse_threshold, save_config
 from ..datasets import feed
 from ..errors import TrainingError
@@ -49,6 +49,8 @@ def _prepare(config):
     from ..datasets import build_dataset
     from ..sources import read_source
 
+    if tracking.wants(config, "mlflow"):
+        tracking.check_mlflow()          # a missing package fails now, not after the training
     folder, resuming = runs.choose_run_dir(config)
     if resuming:
         config = load_config({**runs.saved_overrides(folder), "resume": True, "exist_ok": True,
@@ -107,6 +109,8 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock)
             own.append(ScheduleByTime(lr_schedule(config, total_steps), total_steps, budget, monitor.elapsed))
             _say(config, f"learning rate: the {config.schedule} schedule fits whichever ends first, "
                          f"max_time={config.max_time} or epochs={config.epochs}")
+        if tracking.wants(config, "tensorboard"):
+            own.append(tracking.tensorboard_callback(folder))
         smooth = config.label_smoothing > 0
         y_fit = keras.utils.to_categorical(dataset.y_train, dataset.num_classes) if smooth else dataset.y_train
         y_val = keras.utils.to_categorical(dataset.y_val, dataset.num_classes) if smooth else dataset.y_val
@@ -244,6 +248,10 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
     _say(config, f"test: accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}"
                  + (f", threshold {threshold:.4f} on P({dataset.class_names[positive]})" if threshold is not None
                     else "") + f"  ({len(dataset.y_test):,} examples)")
+    if tracking.wants(config, "mlflow"):
+        uri = config.tracking_uri or tracking.default_uri(config.project)
+        run_id = tracking.log_run(folder, uri, experiment=str(dataset.name))
+        _say(config, f"MLflow: run {run_id} in experiment {dataset.name!r} at {uri}")
     _say(config, f"results: {folder}" + (f"  report: {folder / 'report.html'}" if config.report else ""))
     return Run(folder, metrics, info)
 

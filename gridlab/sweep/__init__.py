@@ -1,0 +1,214 @@
+"""``gridlab sweep``: many trainings over a search space, on Ray Tune (local by default, a cluster by address).
+
+Every trial is an ordinary gridlab run under ``<project>/<sweep>/trials/<trial id>/``. The sweep folder holds
+``sweep.yaml`` (space and settings), ``trials.csv`` (one row per trial), ``best.yaml`` (a config that
+``gridlab train --cfg best.yaml`` reproduces the best trial with) and ``sweep.html`` (one self-contained page), and
+Ray Tune's own state in ``ray/``: running the same command again after Ctrl-C or a kill restores the sweep
+(``Tuner.restore``) and keeps the finished trials.
+
+Ray is imported only here (``pip install 'gridlab[ray]'``); the search space is checked before Ray starts.
+Version notes and traps: docs/sweeps.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+from pathlib import Path
+
+from ..config import SPECS, load_config, load_yaml, parse_overrides
+from ..errors import ConfigError
+from ..files import write_text
+from .space import as_yaml, check_search, grid_size, parse_space, read_space, split_items, to_tune
+
+SWEEP, TRIALS, BEST, PAGE = "sweep.yaml", "trials.csv", "best.yaml", "sweep.html"
+RAY_DIR = "ray"
+SETTINGS = tuple(k for k in SPECS if k.startswith("sweep_"))
+
+
+@dataclasses.dataclass
+class SweepResult:
+    folder: Path
+    rows: list          # one dict per trial, as in trials.csv
+    best: dict | None   # the best row
+    metric: str
+    mode: str
+
+
+def mode_of(metric: str, mode: str) -> str:
+    """``auto``: min for a loss, max for anything else."""
+    return ("min" if "loss" in metric else "max") if mode == "auto" else mode
+
+
+def plan(items=(), cfg: str | None = None, **overrides):
+    """Parse and check everything a sweep needs without starting Ray: (config, space, base overrides, folder,
+    the sweep.yaml document). Raises ConfigError on a bad space."""
+    plain, cli_space = split_items(items)
+    given = {**parse_overrides(plain), **overrides}
+    config = load_config(given, cfg)
+    space = read_space(config.sweep_space) if config.sweep_space else {}
+    space.update(parse_space(cli_space, "command line"))
+    check_search(space, config.sweep_search)
+    if config.sweep_cpus_per_trial < 1:
+        raise ConfigError(f"sweep_cpus_per_trial must be at least 1, received {config.sweep_cpus_per_trial}.")
+    for key, param in space.items():     # each value must make a valid config with the rest (e.g. tta needs augment)
+        for value in (param.values if param.kind == "choice" else (param.low,)):
+            load_config({**given, key: value}, cfg)
+    base = {k: v for k, v in dataclasses.asdict(config).items()
+            if k not in SETTINGS and k not in ("project", "name", "exist_ok", "resume", "verbose", "preset")}
+    name = config.name or f"sweep-{Path(str(config.data)).stem}"
+    folder = Path(config.project).resolve() / name
+    settings = {k: getattr(config, k) for k in SETTINGS}
+    settings["sweep_mode"] = mode_of(config.sweep_metric, config.sweep_mode)
+    doc = {"space": as_yaml(space), "settings": settings, "base": {k: v for k, v in base.items() if k in given
+                                                                   or k == "data"}}
+    return config, space, base, folder, doc
+
+
+def _require_ray():
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError("gridlab sweep runs on Ray Tune, which is not installed: pip install 'gridlab[ray]'.")
+
+
+def _searcher(config):
+    from ray.tune.search import BasicVariantGenerator
+
+    if config.sweep_search == "optuna":
+        if importlib.util.find_spec("optuna") is None:
+            raise ConfigError("sweep_search=optuna needs Optuna: pip install 'gridlab[ray]' (or "
+                              "sweep_search=random).")
+        from ray.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch(seed=config.seed)         # metric and mode: TuneConfig's
+    return BasicVariantGenerator(random_state=config.seed)
+
+
+def _scheduler(config):
+    if config.sweep_scheduler == "none":
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    # max_t past the last epoch: a trial that reaches its last epoch is never stopped by ASHA before it writes its
+    # test metrics and report; ASHA's rungs (epochs 1, 2, 4, ...) stop the ones that fall behind
+    return ASHAScheduler(time_attr="epoch", max_t=config.epochs + 1, grace_period=1, reduction_factor=2)
+
+
+def token_auth(environ=None) -> str | None:
+    """Turn on Ray's token authentication for a driver joining a cluster, when a token is at hand and the user
+    has not chosen: ``ray start --head`` enables it by default since Ray 2.59, and a driver that does not send the
+    token is refused (``InvalidAuthToken``). Returns what was done, for one line of output, or None."""
+    environ = os.environ if environ is None else environ
+    if "RAY_AUTH_MODE" in environ:
+        return None
+    path = Path(environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
+    if environ.get("RAY_AUTH_TOKEN") or path.is_file():
+        environ["RAY_AUTH_MODE"] = "token"
+        return f"RAY_AUTH_MODE=token (token from {'RAY_AUTH_TOKEN' if environ.get('RAY_AUTH_TOKEN') else path})"
+    return None
+
+
+def _start_ray(config, progress) -> bool:
+    """Join the cluster at ``sweep_address`` / ``RAY_ADDRESS``, or start a local Ray sized to this machine.
+    Returns whether gridlab started it (and so stops it)."""
+    import ray
+
+    address = config.sweep_address or os.environ.get("RAY_ADDRESS")
+    quiet = {"logging_level": "WARNING", "log_to_driver": False, "configure_logging": True}
+    if address:
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConfigError(f"sweep_address={address}: cannot join the Ray cluster there ({str(exc).splitlines()[0]})."
+                              " Start it with `ray start --head` and give its HOST:PORT; a cluster with token "
+                              "authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or "
+                              "~/.ray/auth_token on this machine).") from None
+        return False
+    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
+    return True
+
+
+def sweep(items=(), cfg: str | None = None, progress=print, **overrides) -> SweepResult:
+    """Run (or continue) a sweep: ``items`` are command-line style ``key=...`` strings (values, choices and
+    ranges), ``overrides`` plain keys. Returns the trials and the best one; writes the sweep folder."""
+    config, space, base, folder, doc = plan(items, cfg, **overrides)
+    _require_ray()
+    metric, mode = config.sweep_metric, doc["settings"]["sweep_mode"]
+    saved = folder / SWEEP
+    if saved.is_file() and load_yaml(saved.read_text(encoding="utf-8")) != load_yaml(_yaml(doc)):
+        raise ConfigError(f"{folder}: a different sweep (another space or settings) already lives there; give a new "
+                          "name=..., or the same command to continue it.")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_text(saved, _yaml(doc))
+    address = config.sweep_address or os.environ.get("RAY_ADDRESS")
+    chosen = token_auth() if address else None       # before Ray is imported: it reads the mode once
+    if chosen:
+        progress(f"joining the Ray cluster at {address} with {chosen}")
+    from ray import tune
+
+    trials = grid_size(space) if config.sweep_search == "grid" else config.sweep_trials
+    cpus = config.sweep_cpus_per_trial
+    started = _start_ray(config, progress)
+    try:
+        import ray
+
+        total = int(ray.cluster_resources().get("CPU", 1))
+        concurrent = max(1, total // cpus)
+        progress(f"sweep {folder.name}: {trials} trial(s), {concurrent} at a time ({cpus} CPU each of {total}); "
+                 f"{config.sweep_search} search, scheduler {config.sweep_scheduler}, optimising {metric} ({mode})")
+        from .trial import run_trial
+
+        trainable = tune.with_resources(tune.with_parameters(run_trial, base=base, folder=str(folder), cpus=cpus),
+                                        {"cpu": cpus})
+        experiment = folder / RAY_DIR
+        if tune.Tuner.can_restore(str(experiment)):
+            progress(f"continuing the sweep in {folder} (finished trials are kept)")
+            tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, restart_errored=True)
+        else:
+            tuner = tune.Tuner(
+                trainable, param_space=to_tune(space, config.sweep_search),
+                tune_config=tune.TuneConfig(
+                    metric=metric, mode=mode, search_alg=None if config.sweep_search == "grid" else
+                    _searcher(config), scheduler=_scheduler(config),
+                    num_samples=1 if config.sweep_search == "grid" else trials, max_concurrent_trials=concurrent,
+                    time_budget_s=_seconds(config.sweep_max_time)),
+                run_config=tune.RunConfig(name=RAY_DIR, storage_path=str(folder), verbose=1))
+        grid = tuner.fit()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    from .results import collect, write_outputs
+
+    rows = collect(folder, grid, space, metric, mode)
+    best = write_outputs(folder, rows, space, metric, mode, doc)
+    if config.tracking in ("mlflow", "all"):
+        _log_to_mlflow(config, folder, rows, doc, progress)
+    return SweepResult(folder, rows, best, metric, mode)
+
+
+def _seconds(text):
+    from ..config import parse_duration
+
+    return parse_duration(text) if text else None
+
+
+def _yaml(doc: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
+
+
+def _log_to_mlflow(config, folder: Path, rows: list, doc: dict, progress) -> None:
+    """Every trial's run folder as an MLflow run under one parent run for the sweep, from the driver."""
+    from .. import tracking
+
+    uri = config.tracking_uri or tracking.default_uri(config.project)
+    parent = tracking.start_parent(uri, folder.name, folder.name, folder.parent, {**doc["settings"],
+                                                                                   **doc["space"]})
+    for row in rows:
+        if row["folder"] and Path(row["folder"]).is_dir():
+            tracking.log_run(Path(row["folder"]), uri, folder.name, {"gridlab.trial": row["trial"],
+                                                                     "gridlab.status": row["status"]}, parent)
+    tracking.finish_parent(uri, parent, folder)
+    progress(f"MLflow: {len(rows)} trial run(s) under parent run {parent} in experiment {folder.name!r} at {uri}")

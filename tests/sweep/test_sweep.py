@@ -1,0 +1,151 @@
+"""Sweeps on real Ray: a local Ray started by gridlab (4 trials, 2 at a time, logged to MLflow, the page rendered
+in Chromium, best.yaml trained again), and a `ray start --head` cluster joined by address, whose sweep is killed
+and continued without training its finished trials again."""
+import csv
+import datetime
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.evaluation.test_report_browser import CHROMEDRIVER, CHROMIUM, open_browser
+
+pytest.importorskip("ray.tune", reason="Ray Tune is not installed (pip install 'gridlab[ray]')")
+BASE = ["data=digits", "model=seed003_mlp", "lr=loguniform(1e-3,1e-1)", "batch=[32,64]", "sweep_scheduler=none",
+        "seed=3"]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_DISABLE_USAGE_STATS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def _gridlab(*args, timeout=400, **kwargs):
+    return subprocess.run([sys.executable, "-m", "gridlab", *args], env=ENV, capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+
+
+def _spans(folder: Path) -> list[tuple[datetime.datetime, datetime.datetime]]:
+    """(started, finished) of every trial, from the trial.log lines the trials write."""
+    out = []
+    for log in sorted(folder.glob("trials/*/trial.log")):
+        stamps = {}
+        for line in log.read_text().splitlines():
+            when = datetime.datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
+            stamps.setdefault(line[20:].split()[0], when)
+        out.append((stamps["started"], stamps["finished"]))
+    return out
+
+
+def _most_at_once(spans) -> int:
+    edges = sorted([(s, 1) for s, _ in spans] + [(f, -1) for _, f in spans], key=lambda e: (e[0], e[1]))
+    now = best = 0
+    for _, step in edges:
+        now += step
+        best = max(best, now)
+    return best
+
+
+@pytest.mark.slow
+def test_local_sweep_leaves_four_complete_runs_and_one_page(tmp_path):
+    out = _gridlab("sweep", *BASE, "epochs=2", "sweep_trials=4", "tracking=mlflow", "name=s", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    folder = tmp_path / "runs" / "s"
+    rows = list(csv.DictReader(open(folder / "trials.csv")))
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"finished"}
+    assert [float(r["val_loss"]) for r in rows] == sorted(float(r["val_loss"]) for r in rows)
+    for r in rows:
+        run = Path(r["folder"])
+        assert {"config.yaml", "model.keras", "history.csv", "metrics.json", "report.html"} <= {
+            p.name for p in run.iterdir()}
+        assert 1e-3 <= float(r["lr"]) <= 1e-1 and r["batch"] in ("32", "64")
+    assert "2 at a time (1 CPU each of 2)" in out.stdout
+    assert _most_at_once(_spans(folder)) == 2            # two trials side by side, never more
+
+    # MLflow: one run per trial under a parent run for the sweep, in the project's SQLite store
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("s")
+    found = client.search_runs([experiment.experiment_id])
+    trials = [r for r in found if "mlflow.parentRunId" in r.data.tags]
+    assert len(found) == 5 and len(trials) == 4
+    assert {"lr", "batch", "model"} <= set(trials[0].data.params) and "test_accuracy" in trials[0].data.metrics
+    assert len(client.get_metric_history(trials[0].info.run_id, "val_loss")) == 2
+
+    # best.yaml reproduces the best trial's configuration
+    best = folder / "best.yaml"
+    again = _gridlab("train", "--cfg", str(best), "name=again", "report=false", "-q", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    import yaml
+
+    saved = yaml.safe_load((tmp_path / "runs" / "again" / "config.yaml").read_text())
+    assert saved["lr"] == pytest.approx(float(rows[0]["lr"])) and saved["batch"] == int(rows[0]["batch"])
+    if os.path.exists(CHROMEDRIVER) and os.path.exists(CHROMIUM):      # as the other browser tests
+        _render(folder / "sweep.html", tmp_path)
+
+
+def _render(page: Path, tmp_path: Path) -> None:
+    driver = open_browser(tmp_path)
+    try:
+        driver.get(page.resolve().as_uri())
+        assert driver.execute_script("return document.querySelectorAll('#trials tr').length") == 5
+        images = driver.execute_script("return Array.from(document.images).map(i => [i.alt, i.complete, "
+                                       "i.naturalWidth])")
+        assert len(images) == 3 and all(done and width > 200 for _, done, width in images), images
+        assert driver.execute_script("return document.querySelectorAll('#trials tr.best').length") == 1
+        driver.save_screenshot(str(Path(os.environ.get("GRIDLAB_SCREENSHOTS", tmp_path)) / "sweep-screenshot.png"))
+    finally:
+        driver.quit()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(condition, timeout=240, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the sweep exited early: {proc.stderr.read()[-3000:] if proc.stderr else ''}")
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.slow
+def test_sweep_on_a_ray_cluster_continues_after_a_kill(tmp_path):
+    port = _free_port()
+    ray = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+                           "--include-dashboard=false", "--disable-usage-stats"], env=ENV, capture_output=True,
+                          text=True, timeout=120)
+    assert head.returncode == 0, head.stderr[-2000:]
+    try:
+        args = ["sweep", *BASE, "epochs=3", "sweep_trials=3", "sweep_cpus_per_trial=2", "report=false", "name=k",
+                "--address", f"127.0.0.1:{port}"]
+        folder = tmp_path / "runs" / "k"
+        first = subprocess.Popen([sys.executable, "-m", "gridlab", *args], cwd=tmp_path, env=ENV,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            finished = lambda: [p.parent for p in folder.glob("trials/*/metrics.json")]   # noqa: E731
+            _wait_for(lambda: len(finished()) >= 1 and len(list(folder.glob("trials/*/trial.log"))) >= 2, proc=first)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        done = finished()
+        kept = {p: (p / "model.keras").stat().st_mtime_ns for p in done}
+        second = _gridlab(*args, cwd=tmp_path)
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert "continuing the sweep" in second.stdout
+        rows = list(csv.DictReader(open(folder / "trials.csv")))
+        assert len(rows) == 3 and {r["status"] for r in rows} == {"finished"}
+        for p, mtime in kept.items():        # finished before the kill: not trained again
+            assert (p / "model.keras").stat().st_mtime_ns == mtime
+            assert sum("started" in line for line in (p / "trial.log").read_text().splitlines()) == 1
+    finally:
+        subprocess.run([ray, "stop", "--force"], env=ENV, capture_output=True, timeout=120)
