@@ -26,11 +26,17 @@ LRS, BATCHES = (0.002, 0.004, 0.008, 0.016), (128, 256)
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def gridlab(*args, cwd) -> float:
+def gridlab(*args, cwd, show: bool = False) -> float:
+    """Run one gridlab command as a user would; its wall time. With ``show`` its output's summary is printed."""
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "gridlab", *args], cwd=cwd, env=ENV, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"gridlab {' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    if show:
+        lines = out.stdout.splitlines()
+        first = next((i for i, line in enumerate(lines) if line.startswith("trial ")), 0)
+        print("\n".join(line for line in lines if line.startswith("sweep ")) + "\n" + "\n".join(lines[first:]),
+              flush=True)
     return time.perf_counter() - start
 
 
@@ -45,7 +51,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         space = [f"lr=[{','.join(map(str, LRS))}]", f"batch=[{','.join(map(str, BATCHES))}]"]
         sweep_s = gridlab("sweep", "data=fashion-mnist", "preset=fast", *space, "sweep_search=grid",
-                          "sweep_metric=val_accuracy", "name=lr-batch", cwd=tmp)
+                          "sweep_metric=val_accuracy", "name=lr-batch", cwd=tmp, show=True)
         rows = list(csv.DictReader(open(Path(tmp) / "runs" / "lr-batch" / "trials.csv")))
         stopped = [r for r in rows if r["status"].startswith("stopped")]
         best = rows[0]

@@ -18,7 +18,7 @@ LAYERS = [
     ("gridlab.prediction",),
     ("gridlab.evaluation",),
     ("gridlab.training",),
-    ("gridlab.export",),
+    ("gridlab.export", "gridlab.sweep"),
     ("gridlab.serving",),
     ("gridlab.cli", "gridlab.__main__", "gridlab"),
 ]
