@@ -165,7 +165,8 @@ def main() -> int:
                   "Audit against the flipped labels. N = the flipped labels among the audited images; a random "
                   f"ranking has precision {SHARE:.0%} at any N.\n\n"
                   "| audit | images audited | flipped among them (N) | precision of the top N | recall of the top N "
-                  "| suspects reported | precision of all | recall of all | seconds |\n|---|---|---|---|---|---|---|---|---|\n"
+                  "| suspects reported | precision of all | recall of all | seconds |\n"
+                  "|---|---|---|---|---|---|---|---|---|\n"
                   + audit_row("validation split (what training writes)", val) + "\n"
                   + audit_row(f"{args.folds}-fold cross-validation (`gridlab audit RUN --folds {args.folds}`)", kfold,
                               f"{folds_s:.0f}") + "\n\n"

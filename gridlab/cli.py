@@ -299,9 +299,8 @@ def _make_thermal(args) -> int:
 
 
 COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "models": _models, "presets": _presets,
-            "datasets": _datasets,
-            "info": _info, "report": _report, "config": _config,
-            "compare": _compare, "audit": _audit, "sweep": _sweep, "export": _export, "serve": _serve, "make-thermal": _make_thermal}
+            "datasets": _datasets, "info": _info, "report": _report, "config": _config, "compare": _compare,
+            "audit": _audit, "sweep": _sweep, "export": _export, "serve": _serve, "make-thermal": _make_thermal}
 
 
 def main(argv=None) -> int:

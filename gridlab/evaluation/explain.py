@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plots import figure, overlay, save_png, show
+from .plots import figure, message_png, overlay, save_png, show
 
 def plot_explanation(x, saliency, proba, class_names, kind, path, method: str, title: str = "", units: str = ""):
     """One input: as it is, with its saliency, and its class probabilities."""
@@ -33,11 +33,7 @@ def plot_class_saliency(x, y, maps, class_names, kind, path, method: str):
     maps on top. ``maps`` is aligned with ``x`` / ``y``."""
     present = [c for c in range(len(class_names)) if np.any(y == c)]
     if not present:
-        fig = figure(figsize=(6, 1))
-        ax = fig.subplots()
-        ax.axis("off")
-        ax.text(0.5, 0.5, "No correctly classified test example to average.", ha="center", va="center")
-        return save_png(fig, path)
+        return message_png("No correctly classified test example to average.", path)
     cols = min(5, max(1, len(present)))
     rows = -(-len(present) // cols) if present else 1
     fig = figure(figsize=(2.1 * cols, 2.3 * rows))
@@ -59,12 +55,7 @@ def plot_suspects(images, rows, kind, path, columns: int = 8):
     """The suspect-label gallery: each example with its given and suggested label and its score."""
     n = len(rows)
     if not n:
-        fig = figure(figsize=(6, 1))
-        ax = fig.subplots()
-        ax.axis("off")
-        ax.text(0.5, 0.5, "No suspect labels: every audited label agrees with the model's confident class.",
-                ha="center", va="center", fontsize=9)
-        return save_png(fig, path)
+        return message_png("No suspect labels: every audited label agrees with the model's confident class.", path)
     cols = min(columns, n)
     lines = -(-n // cols)
     fig = figure(figsize=(1.55 * cols, 1.9 * lines))

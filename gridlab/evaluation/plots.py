@@ -35,6 +35,15 @@ def png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
+def message_png(text: str, path: Path, width: float = 6) -> Path:
+    """A one-line figure saying why there is nothing to draw (no mistakes, no suspects)."""
+    fig = figure(figsize=(width, 1))
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=9)
+    return save_png(fig, path)
+
+
 def integer_ticks(axis) -> None:
     from matplotlib.ticker import MaxNLocator
 
@@ -206,11 +215,7 @@ def plot_mistakes(x, y, proba, class_names, kind, path, cells: int = 6, per_cell
     (test position -> saliency map of the wrong class) each is drawn with what the model looked at."""
     top = mistake_cells(y, proba, cells, per_cell)
     if not top:
-        fig = figure(figsize=(5, 1))
-        ax = fig.subplots()
-        ax.axis("off")
-        ax.text(0.5, 0.5, "No mistakes on the test split.", ha="center", va="center")
-        return save_png(fig, path)
+        return message_png("No mistakes on the test split.", path, width=5)
     fig = figure(figsize=(1.4 * per_cell + 2.5, 1.5 * len(top)))
     axes = fig.subplots(len(top), per_cell, squeeze=False)
     for r, (t, p, idx) in enumerate(top):

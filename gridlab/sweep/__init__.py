@@ -118,8 +118,8 @@ def _start_ray(config, progress) -> bool:
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ConfigError(f"sweep_address={address}: cannot join the Ray cluster there ({str(exc).splitlines()[0]})."
-                              " Start it with `ray start --head` and give its HOST:PORT; a cluster with token "
+            raise ConfigError(f"sweep_address={address}: cannot join the Ray cluster there "
+                              f"({str(exc).splitlines()[0]}). Start it with `ray start --head` and give its HOST:PORT; a cluster with token "
                               "authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or "
                               "~/.ray/auth_token on this machine).") from None
         return False
@@ -134,7 +134,8 @@ def sweep(items=(), cfg: str | None = None, progress=print, **overrides) -> Swee
     _require_ray()
     metric, mode = config.sweep_metric, doc["settings"]["sweep_mode"]
     saved = folder / SWEEP
-    if saved.is_file() and load_yaml(saved.read_text(encoding="utf-8")) != load_yaml(_yaml(doc)):
+    same = _identity(load_yaml(_yaml(doc)))
+    if saved.is_file() and _identity(load_yaml(saved.read_text(encoding="utf-8"))) != same:
         raise ConfigError(f"{folder}: a different sweep (another space or settings) already lives there; give a new "
                           "name=..., or the same command to continue it.")
     folder.mkdir(parents=True, exist_ok=True)
@@ -185,6 +186,13 @@ def sweep(items=(), cfg: str | None = None, progress=print, **overrides) -> Swee
     if config.tracking in ("mlflow", "all"):
         _log_to_mlflow(config, folder, rows, doc, progress)
     return SweepResult(folder, rows, best, metric, mode)
+
+
+def _identity(doc: dict) -> dict:
+    """What makes two sweep.yaml documents the same sweep: where it runs and its time budget may change when it is
+    continued."""
+    settings = {k: v for k, v in (doc.get("settings") or {}).items() if k not in ("sweep_address", "sweep_max_time")}
+    return {**doc, "settings": settings}
 
 
 def _seconds(text):

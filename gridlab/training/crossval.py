@@ -14,10 +14,11 @@ from ..errors import ConfigError
 from ..evaluation.audit import Audit, audit_rows, validation_audit, write_suspects
 
 
-def kfold_probabilities(overrides: dict, dataset, folds: int, progress=print) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                             list]:
+def kfold_probabilities(overrides: dict, dataset, folds: int,
+                        progress=print) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     """Out-of-sample probabilities for every training and validation example: ``folds`` models, each trained with
-    the config ``overrides`` (a run's saved config) on the other folds (its own validation split taken from them as usual) and predicting its fold.
+    the config ``overrides`` (a run's saved config) on the other folds (its own validation split taken from them
+    as usual) and predicting its fold.
     Returns (positions, labels, probabilities, fold names)."""
     from ..config import load_config
     from ..datasets import stratified_split

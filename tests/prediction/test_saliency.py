@@ -1,6 +1,6 @@
 """Saliency: maps point at what the model can learn from (the bright squares whose place decides the class), every
-zoo model can be explained, and the maps pass the model-randomization sanity check (Adebayo et al. 2018) that an edge detector
-fails."""
+zoo model can be explained, and the maps pass the model-randomization sanity check (Adebayo et al. 2018) that an
+edge detector fails."""
 import keras
 import numpy as np
 import pytest

@@ -12,7 +12,7 @@ from gridlab.sweep.space import split_items
     (["model=[seed001_cnn,nope_cnn]"], "model='nope_cnn': not a zoo model or a .yaml layer list."),
     (["lr=[fast,0.01]"], "command line: lr: lr expects float, received 'fast' (str)."),
     (["batch=[]"], "command line: batch: an empty choice; list at least one value, e.g. batch: [32]."),
-    (["batch=uniform(16,64)"], "command line: batch expects int, so uniform() does not fit it; list its values instead"),
+    (["batch=uniform(16,64)"], "command line: batch expects int, so uniform() does not fit it; list its values"),
     (["lr=loguniform(0,0.1)"], "command line: lr: loguniform needs bounds above 0, received 0."),
     (["lr=uniform(0.1,0.01)"], "command line: lr: uniform(0.1, 0.01) needs the first bound below the second."),
     (["optimizer=[adam,adamax]"], "command line: optimizer: 'adamax' is not one of"),
