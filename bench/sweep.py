@@ -5,8 +5,9 @@ Run:  .venv/bin/python bench/sweep.py          (about 10 minutes on 2 cores)
 1. `gridlab sweep data=fashion-mnist preset=fast lr=[...] batch=[...] sweep_search=grid` on a local Ray started
    by gridlab (1 CPU per trial, so 2 trials side by side on 2 cores; ASHA stops trials that fall behind at epochs
    1 and 2): wall time, trials stopped early, the best trial's validation and test accuracy.
-2. The same 8 configurations, each `gridlab train` in its own process, one after another (each with both cores):
-   wall time, the best validation and test accuracy.
+2. The same 8 configurations, each `gridlab train` in its own process, one after another (each with both cores),
+   with the same settings as the trials (report and label audit included): wall time, the best validation and test
+   accuracy.
 3. Ray's overhead on tiny data: 4 one-epoch trials of the seed 003 MLP on the 8x8 digits, one at a time, against
    the same 4 trainings in one process: start-up and per-trial seconds.
 Every command runs as a user would type it (subprocesses). Writes the section "sweep" of docs/benchmarks.md.
@@ -63,8 +64,9 @@ def main() -> int:
         for lr in LRS:
             for batch in BATCHES:
                 name = f"seq-{lr}-{batch}"
+                # the same run as a trial's, report and audit included
                 sequential += gridlab("train", "data=fashion-mnist", "preset=fast", f"lr={lr}", f"batch={batch}",
-                                      f"name={name}", "report=false", "-q", cwd=tmp)
+                                      f"name={name}", "-q", cwd=tmp)
                 folder = Path(tmp) / "runs" / name
                 history = list(csv.DictReader(open(folder / "history.csv")))
                 seq_rows.append((lr, batch, max(float(r["val_accuracy"]) for r in history),
@@ -96,7 +98,8 @@ def main() -> int:
                   f"| `gridlab sweep ... sweep_search=grid` (local Ray, 1 CPU per trial: 2 side by side; ASHA) | "
                   f"{sweep_s:.0f} s | {len(stopped)} of 8 | lr={best['lr']}, batch={best['batch']} | "
                   f"{float(best['val_accuracy']):.4f} | {float(best['test_accuracy'] or 'nan'):.4f} |\n"
-                  f"| the same 8 by `gridlab train`, one after another (2 cores each) | {sequential:.0f} s | - | "
+                  f"| the same 8 by `gridlab train`, one after another (2 cores each; report included, as in the trials) | "
+                  f"{sequential:.0f} s | - | "
                   f"lr={seq_best[0]}, batch={seq_best[1]} | {seq_best[2]:.4f} | {seq_best[3]:.4f} |\n\n"
                   f"The sweep took {ratio:.2f}x less wall time (target >= 1.6x): two trials share the two cores, "
                   "and ASHA ends the trials that fall behind after their first or second epoch.\n\n"
