@@ -153,6 +153,14 @@ def _predict(args) -> int:
     return 0
 
 
+def _shown(path: Path) -> str:
+    """A path relative to the working folder when it is under it (as the user typed the project), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _sweep(args) -> int:
     from .sweep import sweep
 
@@ -166,7 +174,7 @@ def _sweep(args) -> int:
                  for r in result.rows], keys)
     for name in ("trials.csv", "best.yaml", "sweep.html"):
         if (result.folder / name).is_file():
-            print(f"written: {result.folder / name}")
+            print(f"written: {_shown(result.folder / name)}")
     return 0
 
 

@@ -38,3 +38,14 @@ def test_split_items_keeps_list_typed_keys_as_values():
     plain, space = split_items(["image_size=[32,32]", "batch=[64,128]", "lr=loguniform(1e-4,1e-2)", "epochs=3"])
     assert plain == ["image_size=[32,32]", "epochs=3"]
     assert space == {"batch": [64, 128], "lr": "loguniform(1e-4,1e-2)"}
+
+
+def test_without_ray_a_sweep_is_one_line(monkeypatch, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    assert main(["sweep", "data=digits", "batch=[16,32]"]) == 2
+    assert capsys.readouterr().err.strip() == ("gridlab sweep: error: gridlab sweep runs on Ray Tune, which is not "
+                                               "installed: pip install 'gridlab[ray]'.")
+    assert not Path("runs").exists()

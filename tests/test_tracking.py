@@ -1,0 +1,49 @@
+"""Tracking: TensorBoard event files and an MLflow run for a plain `gridlab train`; without the extras installed
+(or with tracking=none) gridlab imports neither MLflow nor Ray."""
+import subprocess
+import sys
+
+import pytest
+
+import gridlab
+from gridlab.errors import ConfigError
+
+
+def test_train_with_tracking_all_writes_event_files_and_one_mlflow_run(idx_dir, tmp_path):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    run = gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed002_mlp", epochs=2, batch=8, name="t",
+                        tracking="all", report=False, verbose=False)
+    events = list((run.folder / "tensorboard").rglob("events.out.tfevents.*"))
+    assert {p.parent.name for p in events} == {"train", "validation"}
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
+    found = client.search_runs([client.get_experiment_by_name("mnist").experiment_id])
+    assert len(found) == 1
+    logged = found[0]
+    assert logged.data.params["model"] == "seed002_mlp" and logged.data.params["epochs"] == "2"
+    assert [m.step for m in client.get_metric_history(logged.info.run_id, "val_loss")] == [1, 2]
+    assert logged.data.metrics["test_accuracy"] == pytest.approx(run.metrics["accuracy"])
+    names = {a.path for a in client.list_artifacts(logged.info.run_id)}
+    assert {"model.keras", "history.csv", "metrics.json", "config.yaml"} <= names
+
+
+def test_mlflow_missing_is_one_line_before_training(idx_dir, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"^tracking=mlflow needs MLflow, which is not installed: pip install "
+                                          r"'gridlab\[track\]' \(or set tracking=none\)\.$"):
+        gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed002_mlp", epochs=1, tracking="mlflow",
+                      verbose=False)
+    assert not (idx_dir.parent / "runs").exists()
+
+
+def test_without_tracking_neither_mlflow_nor_ray_is_imported(idx_dir):
+    code = ("import sys, gridlab\n"
+            f"gridlab.train(data='mnist', data_dir={str(idx_dir)!r}, model='seed002_mlp', epochs=1, verbose=False)\n"
+            "print(sorted(m for m in ('mlflow', 'ray', 'optuna') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
