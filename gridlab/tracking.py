@@ -3,8 +3,8 @@ to MLflow (its config as parameters, per-epoch and test metrics, its files as ar
 
 Both are optional: ``tracking=none`` (the default) imports neither, and a missing package is a one-line error
 naming the extra to install. MLflow goes through ``MlflowClient`` with an explicit tracking URI (no process-wide
-state); the default store is SQLite in the project folder, because MLflow 3 refuses the plain ``file:`` store for
-new experiments' features and warns on it.
+state); the default store is SQLite in the project folder, not MLflow 3's deprecated ``file:`` store
+(docs/sweeps.md, "Traps").
 """
 from __future__ import annotations
 

@@ -216,7 +216,10 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
 
         save_model(final, folder / runs.MODEL)
         model = final
-    positive, threshold = _threshold(config, dataset, model)
+    # the saved model's validation probabilities, for the binary threshold and the label audit
+    val_proba = feed.predict(model, dataset.x_val).astype(np.float64) if (
+        dataset.num_classes == 2 or config.audit) else None
+    positive, threshold = _threshold(config, dataset, val_proba)
     started = time.perf_counter()
     proba = feed.predict(model, dataset.x_test).astype(np.float64)
     predict_seconds = time.perf_counter() - started
@@ -235,7 +238,7 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
     runs.write_info(folder, info)
     runs.remove_resume_files(folder)
     if config.audit:
-        _audit(config, folder, model, dataset)
+        _audit(config, folder, dataset, val_proba)
     if config.report:
         from ..evaluation.report import write_report
 
@@ -256,11 +259,11 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
     return Run(folder, metrics, info)
 
 
-def _audit(config, folder: Path, model, dataset) -> None:
+def _audit(config, folder: Path, dataset, val_proba) -> None:
     """Rank the validation split's labels by how likely they are wrong (``suspects.csv``; evaluation.audit)."""
     from ..evaluation.audit import validation_audit, write_suspects
 
-    result = validation_audit(dataset, feed.predict(model, dataset.x_val).astype(np.float64))
+    result = validation_audit(dataset, val_proba)
     write_suspects(folder, result.rows)
     _say(config, f"label audit: {len(result.rows):,} suspect label(s) among {result.examples:,} validation examples "
                  f"-> {folder / 'suspects.csv'}")
@@ -290,7 +293,7 @@ def _calibrate(config, dataset, model) -> dict | None:
                                                                              "confidence")}}
 
 
-def _threshold(config, dataset, model) -> tuple[int | None, float | None]:
+def _threshold(config, dataset, val_proba) -> tuple[int | None, float | None]:
     """Binary tasks: the positive class (the minority) and its decision threshold, chosen on the validation split
     by the config's rule. (None, None) otherwise."""
     if dataset.num_classes != 2:
@@ -299,7 +302,6 @@ def _threshold(config, dataset, model) -> tuple[int | None, float | None]:
 
     counts = np.bincount(dataset.y_train, minlength=2)
     positive = int(np.argmin(counts)) if counts[0] != counts[1] else 1
-    val_proba = feed.predict(model, dataset.x_val)
     return positive, choose_threshold(dataset.y_val == positive, val_proba[:, positive],
                                       parse_threshold(config.threshold))
 
