@@ -36,17 +36,28 @@ def default_uri(project) -> str:
     return f"sqlite:///{(Path(project).resolve() / 'mlflow.db')}"
 
 
-def check_mlflow() -> None:
-    """A one-line error when MLflow is not installed."""
+PACKAGES = {"mlflow": ("mlflow", "MLflow"), "tensorboard": ("tensorboard", "TensorBoard")}
+
+
+def require(kind: str, asked: str | None = None) -> None:
+    """A one-line error when the package that ``tracking=<kind>`` needs is not installed."""
     import importlib.util
 
-    if importlib.util.find_spec("mlflow") is None:
-        raise ConfigError("tracking=mlflow needs MLflow, which is not installed: pip install 'gridlab[track]' "
-                          "(or set tracking=none).")
+    package, name = PACKAGES[kind]
+    if importlib.util.find_spec(package) is None:
+        raise ConfigError(f"tracking={asked or kind} needs {name}, which is not installed: pip install "
+                          "'gridlab[track]' (or set tracking=none).")
+
+
+def check_installed(config) -> None:
+    """Before any training: every package the config's tracking needs is there."""
+    for kind in PACKAGES:
+        if wants(config, kind):
+            require(kind, config.tracking)
 
 
 def _client(uri: str):
-    check_mlflow()
+    require("mlflow")
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)

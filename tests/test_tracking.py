@@ -28,14 +28,16 @@ def test_train_with_tracking_all_writes_event_files_and_one_mlflow_run(idx_dir, 
     assert {"model.keras", "history.csv", "metrics.json", "config.yaml"} <= names
 
 
-def test_mlflow_missing_is_one_line_before_training(idx_dir, monkeypatch):
+@pytest.mark.parametrize("missing, tracking, name", [("mlflow", "mlflow", "MLflow"),
+                                                    ("tensorboard", "all", "TensorBoard")])
+def test_a_missing_tracking_package_is_one_line_before_training(idx_dir, monkeypatch, missing, tracking, name):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
-    with pytest.raises(ConfigError, match=r"^tracking=mlflow needs MLflow, which is not installed: pip install "
+    monkeypatch.setattr(importlib.util, "find_spec", lambda mod, *a: None if mod == missing else real(mod, *a))
+    with pytest.raises(ConfigError, match=rf"^tracking={tracking} needs {name}, which is not installed: pip install "
                                           r"'gridlab\[track\]' \(or set tracking=none\)\.$"):
-        gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed002_mlp", epochs=1, tracking="mlflow",
+        gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed002_mlp", epochs=1, tracking=tracking,
                       verbose=False)
     assert not (idx_dir.parent / "runs").exists()
 

@@ -49,8 +49,7 @@ def _prepare(config):
     from ..datasets import build_dataset
     from ..sources import read_source
 
-    if tracking.wants(config, "mlflow"):
-        tracking.check_mlflow()          # a missing package fails now, not after the training
+    tracking.check_installed(config)     # a missing package fails now, not after the training
     folder, resuming = runs.choose_run_dir(config)
     if resuming:
         config = load_config({**runs.saved_overrides(folder), "resume": True, "exist_ok": True,
