@@ -183,6 +183,9 @@ def sweep(items=(), cfg: str | None = None, progress=print, **overrides) -> Swee
 
     rows = collect(folder, grid, space, metric, mode)
     best = write_outputs(folder, rows, space, metric, mode, doc)
+    if len(rows) < trials or any(r["status"] == "stopped" for r in rows):   # Ctrl-C or the time budget
+        progress(f"{sum(r['status'] == 'finished' for r in rows)} of {trials} trial(s) finished; if the sweep was "
+                 "interrupted, run the same command again to continue it (finished trials are kept).")
     if config.tracking in ("mlflow", "all"):
         _log_to_mlflow(config, folder, rows, doc, progress)
     return SweepResult(folder, rows, best, metric, mode)
