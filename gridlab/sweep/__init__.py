@@ -107,24 +107,40 @@ def token_auth(environ=None) -> str | None:
     return None
 
 
-def _start_ray(config, progress) -> bool:
-    """Join the cluster at ``sweep_address`` / ``RAY_ADDRESS``, or start a local Ray sized to this machine.
-    Returns whether gridlab started it (and so stops it)."""
+def _start_ray(address: str | None) -> bool:
+    """Join the cluster at ``address``, or start a local Ray sized to this machine. Returns whether gridlab
+    started it (and so stops it)."""
     import ray
 
-    address = config.sweep_address or os.environ.get("RAY_ADDRESS")
     quiet = {"logging_level": "WARNING", "log_to_driver": False, "configure_logging": True}
-    if address:
-        try:
-            ray.init(address=address, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ConfigError(f"sweep_address={address}: cannot join the Ray cluster there "
-                              f"({str(exc).splitlines()[0]}). Start it with `ray start --head` and give its HOST:PORT; a cluster with token "
-                              "authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or "
-                              "~/.ray/auth_token on this machine).") from None
-        return False
-    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
-    return True
+    if not address:
+        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
+        return True
+    try:
+        ray.init(address=address, **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"sweep_address={address}: cannot join the Ray cluster there ({str(exc).splitlines()[0]})"
+                          ". Start it with `ray start --head` and give its HOST:PORT; a cluster with token "
+                          "authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or "
+                          "~/.ray/auth_token on this machine).") from None
+    return False
+
+
+def _tuner(config, space, trainable, folder: Path, metric: str, mode: str, trials: int, concurrent: int, progress):
+    """A new Tuner, or the sweep's own restored from ``<sweep>/ray/`` when it was interrupted."""
+    from ray import tune
+
+    experiment = folder / RAY_DIR
+    if tune.Tuner.can_restore(str(experiment)):
+        progress(f"continuing the sweep in {folder} (finished trials are kept)")
+        return tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, restart_errored=True)
+    grid = config.sweep_search == "grid"
+    return tune.Tuner(
+        trainable, param_space=to_tune(space, config.sweep_search),
+        tune_config=tune.TuneConfig(metric=metric, mode=mode, search_alg=None if grid else _searcher(config),
+                                    scheduler=_scheduler(config), num_samples=1 if grid else trials,
+                                    max_concurrent_trials=concurrent, time_budget_s=_seconds(config.sweep_max_time)),
+        run_config=tune.RunConfig(name=RAY_DIR, storage_path=str(folder), verbose=1))
 
 
 def sweep(items=(), cfg: str | None = None, progress=print, **overrides) -> SweepResult:
@@ -144,40 +160,24 @@ def sweep(items=(), cfg: str | None = None, progress=print, **overrides) -> Swee
     chosen = token_auth() if address else None       # before Ray is imported: it reads the mode once
     if chosen:
         progress(f"joining the Ray cluster at {address} with {chosen}")
+    import ray
     from ray import tune
+
+    from .trial import run_trial
 
     trials = grid_size(space) if config.sweep_search == "grid" else config.sweep_trials
     cpus = config.sweep_cpus_per_trial
-    started = _start_ray(config, progress)
+    started = _start_ray(address)
     try:
-        import ray
-
         total = int(ray.cluster_resources().get("CPU", 1))
         concurrent = max(1, total // cpus)
         progress(f"sweep {folder.name}: {trials} trial(s), {concurrent} at a time ({cpus} CPU each of {total}); "
                  f"{config.sweep_search} search, scheduler {config.sweep_scheduler}, optimising {metric} ({mode})")
-        from .trial import run_trial
-
         trainable = tune.with_resources(tune.with_parameters(run_trial, base=base, folder=str(folder), cpus=cpus),
                                         {"cpu": cpus})
-        experiment = folder / RAY_DIR
-        if tune.Tuner.can_restore(str(experiment)):
-            progress(f"continuing the sweep in {folder} (finished trials are kept)")
-            tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, restart_errored=True)
-        else:
-            tuner = tune.Tuner(
-                trainable, param_space=to_tune(space, config.sweep_search),
-                tune_config=tune.TuneConfig(
-                    metric=metric, mode=mode, search_alg=None if config.sweep_search == "grid" else
-                    _searcher(config), scheduler=_scheduler(config),
-                    num_samples=1 if config.sweep_search == "grid" else trials, max_concurrent_trials=concurrent,
-                    time_budget_s=_seconds(config.sweep_max_time)),
-                run_config=tune.RunConfig(name=RAY_DIR, storage_path=str(folder), verbose=1))
-        grid = tuner.fit()
+        grid = _tuner(config, space, trainable, folder, metric, mode, trials, concurrent, progress).fit()
     finally:
         if started:
-            import ray
-
             ray.shutdown()
     from .results import collect, write_outputs
 
