@@ -17,6 +17,7 @@ EXAMPLES = {
              "  gridlab train data=my_images/ image_size=[32,32] color=rgb",
     "evaluate": "gridlab evaluate runs/fashion-mnist-seed001_cnn [--data mnist]",
     "predict": "gridlab predict runs/digits-seed001_cnn digit.png frame.txt --out predictions.csv\n"
+               "  gridlab predict runs/thermal-cnn 'archive/**/*.txt' --out predictions.parquet   # streaming\n"
                "  gridlab predict runs/fashion-mnist-fast shirt.png --explain   # + a saliency PNG per file",
     "sweep": "gridlab sweep data=fashion-mnist preset=fast lr=loguniform(1e-3,2e-2) batch=[128,256] sweep_trials=8\n"
              "  gridlab sweep model=[seed001_cnn,gridlab_fast] sweep_space=space.yaml --address 10.0.0.5:6379",
@@ -56,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("run")
     pr.add_argument("files", nargs="+")
     pr.add_argument("--top-k", type=int, default=3)
-    pr.add_argument("--out", help="also write the predictions to this CSV file")
+    pr.add_argument("--out", help="also write the predictions to this CSV file; a name ending in .parquet streams "
+                                  "any number of files (folders and globs too) into Parquet shards there, resumable")
+    pr.add_argument("--chunk", type=int, default=1024, help="files per Parquet shard when streaming (default 1024)")
     pr.add_argument("--runtime", choices=SPECS["serve_runtime"].choices, default="keras",
                     help="onnx uses the run's ONNX export (make it with gridlab export) and ONNX Runtime")
     pr.add_argument("--explain", action="store_true",
@@ -134,6 +137,15 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    if args.out and args.out.endswith(".parquet"):
+        from .prediction.stream import predict_stream
+
+        summary = predict_stream(args.run, args.files, args.out, args.top_k, args.runtime, args.chunk)
+        print(f"{summary['files']:,} file(s) in {args.out}: " + ", ".join(
+            f"{k} {v:,}" for k, v in summary["per_class"].items()) + f"; {len(summary['refused']):,} refused")
+        for r in summary["refused"][:10]:
+            print(f"  refused: {r['error']}")
+        return 0
     if args.explain:
         from .evaluation.explain import explain_files
 

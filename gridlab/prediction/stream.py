@@ -1,0 +1,141 @@
+"""Streaming prediction for large inputs: ``gridlab predict RUN FOLDER_OR_GLOB --out predictions.parquet``.
+
+Files are read, checked and predicted a chunk at a time (memory stays bounded by the chunk, whatever the number of
+files) with the same readers and checks as ``Predictor.predict_files``. Each chunk becomes one Parquet shard in the
+output folder, written atomically (``part-00000.parquet``, ...); a killed job loses at most the chunk in flight, and
+the same command again skips every file a shard already holds. A file that cannot be read is a row with its
+``error`` and no class: it is reported, never stops the job. The summary (counts per class, files refused and why)
+is printed at the end and written to ``_summary.json`` (the leading underscore keeps Parquet readers from taking it for
+data: ``pandas.read_parquet(out)`` reads the shards).
+"""
+from __future__ import annotations
+
+import glob
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataFormatError, GridlabError
+from ..files import remove_stale_temporaries, write_bytes, write_text
+
+SHARD = "part-{:05d}.parquet"
+
+
+def expand_inputs(items) -> list[Path]:
+    """Files named directly, every visible file below a folder, or the matches of a glob; sorted, no repeats."""
+    from ..sources.layout import visible_files
+
+    out, seen = [], set()
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = list(visible_files(path))
+        elif any(c in str(item) for c in "*?["):
+            found = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
+        else:
+            found = [path]
+        for p in found:
+            if str(p) not in seen:
+                seen.add(str(p))
+                out.append(p)
+    return out
+
+
+def _done(out: Path) -> tuple[set, int]:
+    """Files already written by earlier shards, and the next shard number."""
+    import pyarrow.parquet as pq
+
+    shards = sorted(out.glob("part-*.parquet"))
+    done = set()
+    for shard in shards:
+        done.update(pq.read_table(shard, columns=["file"]).column("file").to_pylist())
+    return done, (int(shards[-1].stem.split("-")[1]) + 1) if shards else 0
+
+
+def _rows(predictor, paths, top_k: int) -> list[dict]:
+    """One row per file: read every file (refusals become rows with ``error``), predict the readable ones at once."""
+    arrays, rows = [], []
+    for p in paths:
+        try:
+            arrays.append(predictor.read_file(p))
+            rows.append({"file": str(p), "error": None})
+        except (DataFormatError, OSError) as exc:
+            rows.append({"file": str(p), "error": str(exc)})
+    good = [r for r in rows if r["error"] is None]
+    if arrays:
+        proba = predictor.predict_arrays(np.stack(arrays))
+        labels = predictor.decide(proba)
+        for r, p, label in zip(good, proba, labels):
+            d = predictor.describe(p, int(label), top_k)
+            r.update({"class": d["class"], "probability": d["probability"], "threshold": d["threshold"],
+                      "top_k": [t["class"] for t in d["top_k"]],
+                      "top_k_probability": [t["probability"] for t in d["top_k"]]})
+    for r in rows:
+        if r["error"] is not None:
+            r.update({"class": None, "probability": None, "threshold": predictor.threshold, "top_k": [],
+                      "top_k_probability": []})
+    return rows
+
+
+def _write_shard(path: Path, rows: list[dict]) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows, schema=pa.schema([
+        ("file", pa.string()), ("class", pa.string()), ("probability", pa.float64()), ("threshold", pa.float64()),
+        ("top_k", pa.list_(pa.string())), ("top_k_probability", pa.list_(pa.float64())), ("error", pa.string())]))
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    write_bytes(path, buf.getvalue())          # atomically: a killed job leaves no half shard
+
+
+def predict_stream(run, inputs, out, top_k: int = 3, runtime: str = "keras", chunk: int = 1024,
+                   progress=print) -> dict:
+    """Predict every file of ``inputs`` (files, folders, globs) into Parquet shards in the folder ``out``; skip
+    files earlier shards hold. Returns the summary (also ``out/_summary.json``)."""
+    from . import Predictor
+
+    predictor = Predictor(run, runtime)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GridlabError(f"{out}: expected a folder for the Parquet shards, received a file. Give a new path, "
+                           "e.g. --out predictions.parquet.")
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)              # a shard a killed job was writing
+    files = expand_inputs(inputs)
+    done, shard = _done(out)
+    todo = [p for p in files if str(p) not in done]
+    if done:
+        progress(f"{len(files) - len(todo):,} of {len(files):,} file(s) already in {out}: continuing with "
+                 f"{len(todo):,}")
+    started = time.perf_counter()
+    for n, lo in enumerate(range(0, len(todo), chunk), start=1):
+        _write_shard(out / SHARD.format(shard), _rows(predictor, todo[lo:lo + chunk], top_k))
+        shard += 1
+        finished = min(lo + chunk, len(todo))
+        rate = finished / max(time.perf_counter() - started, 1e-9)
+        progress(f"{finished:,}/{len(todo):,} files, {rate:,.0f} files/s, ETA {(len(todo) - finished) / rate:,.0f} s")
+    summary = summarize(out)
+    write_text(out / "_summary.json", json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+def summarize(out: Path) -> dict:
+    """Counts per class and the refused files with their reasons, over every shard."""
+    import pyarrow.parquet as pq
+
+    counts, refused, total = Counter(), [], 0
+    for shard in sorted(Path(out).glob("part-*.parquet")):
+        table = pq.read_table(shard, columns=["file", "class", "error"]).to_pylist()
+        total += len(table)
+        for r in table:
+            if r["error"] is None:
+                counts[r["class"]] += 1
+            else:
+                refused.append({"file": r["file"], "error": r["error"]})
+    return {"files": total, "per_class": dict(sorted(counts.items())), "refused": refused}

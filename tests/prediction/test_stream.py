@@ -1,0 +1,77 @@
+"""Streaming prediction into Parquet shards: the same rows as `gridlab predict`, a bad file reported and skipped,
+and an interrupted job continued without predicting a file twice."""
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import gridlab
+from gridlab.cli import main
+from gridlab.prediction import Predictor
+from gridlab.prediction.stream import predict_stream
+from tests.conftest import make_images
+
+
+@pytest.fixture(scope="module")
+def run_and_files(tmp_path_factory):
+    from gridlab.sources.idx import write_idx
+
+    root = tmp_path_factory.mktemp("stream")
+    x, y = make_images(10, 8, 3)
+    xt, yt = make_images(4, 8, 3, seed=1)
+    for name, arr in (("train-images-idx3-ubyte.gz", x), ("train-labels-idx1-ubyte.gz", y),
+                      ("t10k-images-idx3-ubyte.gz", xt), ("t10k-labels-idx1-ubyte.gz", yt)):
+        write_idx(root / "idx" / name, arr)
+    run = gridlab.train(data="mnist", data_dir=str(root / "idx"), model="seed002_mlp", epochs=2, batch=8,
+                        project=str(root / "runs"), verbose=False, report=False, audit=False)
+    images, _ = make_images(70, 8, 3, seed=5)
+    folder = root / "inbox"
+    for i, img in enumerate(images):
+        (folder / f"day{i % 3}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(folder / f"day{i % 3}" / f"{i:03d}.png")
+    (folder / "day1" / "100-broken.png").write_bytes(b"GIF89a not an image gridlab reads")
+    return run.folder, folder
+
+
+def _table(out):
+    return pd.read_parquet(out).sort_values("file").reset_index(drop=True)
+
+
+def test_streaming_equals_predict_row_for_row_and_reports_a_bad_file(run_and_files, tmp_path, capsys):
+    run, folder = run_and_files
+    assert main(["predict", str(run), str(folder), "--out", "p.parquet", "--chunk", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "211 file(s) in p.parquet" in out and "1 refused" in out and "100-broken.png: expected PNG" in out
+    table = _table(tmp_path / "p.parquet")
+    assert len(table) == 211 and table["file"].is_unique and len(list((tmp_path / "p.parquet").glob("*.parquet"))) == 5
+    bad = table[table["error"].notna()]
+    assert bad["file"].tolist() == [str(folder / "day1" / "100-broken.png")] and bad["class"].isna().all()
+    good = table[table["error"].isna()]
+    expected = Predictor(run).predict_files(good["file"].tolist())
+    assert good["class"].tolist() == [r["class"] for r in expected]
+    assert np.allclose(good["probability"], [r["probability"] for r in expected], atol=1e-6)
+    assert [list(t) for t in good["top_k"]] == [[t["class"] for t in r["top_k"]] for r in expected]
+
+
+def test_an_interrupted_job_continues_without_predicting_a_file_twice(run_and_files, tmp_path):
+    run, folder = run_and_files
+    out = tmp_path / "p.parquet"
+    calls = []
+
+    def stop_after_two_shards(message):
+        calls.append(message)
+        if len(calls) == 2:
+            raise KeyboardInterrupt         # as Ctrl-C between shards; a kill inside a chunk loses only that chunk
+
+    with pytest.raises(KeyboardInterrupt):
+        predict_stream(run, [folder], out, chunk=40, progress=stop_after_two_shards)
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
+    assert sorted(first) == ["part-00000.parquet", "part-00001.parquet"]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]      # no half-written shard
+    said = []
+    summary = predict_stream(run, [folder], out, chunk=40, progress=said.append)
+    assert said[0] == f"80 of 211 file(s) already in {out}: continuing with 131"
+    assert summary["files"] == 211 and len(summary["refused"]) == 1
+    table = _table(out)
+    assert len(table) == 211 and table["file"].is_unique
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet") if p.name in first} == first
