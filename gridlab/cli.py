@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .config import SPECS
-from .errors import GridlabError
+from .errors import ConfigError, GridlabError
 from .runs import EXPORT_SUFFIX
 
 EXAMPLES = {
@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", help="also write the predictions to this CSV file; a name ending in .parquet streams "
                                   "any number of files (folders and globs too) into Parquet shards there, resumable")
     pr.add_argument("--chunk", type=int, default=1024, help="files per Parquet shard when streaming (default 1024)")
+    pr.add_argument("--ray", action="store_true", help="stream on Ray Data (local Ray): files decoded in parallel "
+                                                       "tasks, ONNX Runtime actors predicting (needs --out X.parquet)")
+    pr.add_argument("--address", help="HOST:PORT of a Ray cluster to stream on (implies --ray)")
     pr.add_argument("--runtime", choices=SPECS["serve_runtime"].choices, default="keras",
                     help="onnx uses the run's ONNX export (make it with gridlab export) and ONNX Runtime")
     pr.add_argument("--explain", action="store_true",
@@ -137,10 +140,21 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    if (args.ray or args.address) and not (args.out and args.out.endswith(".parquet")):
+        raise ConfigError("--ray and --address stream into Parquet shards: give --out NAME.parquet.")
     if args.out and args.out.endswith(".parquet"):
-        from .prediction.stream import predict_stream
+        if args.ray or args.address:
+            from . import runs
+            from .export import export
+            from .prediction.ray_data import predict_ray
 
-        summary = predict_stream(args.run, args.files, args.out, args.top_k, args.runtime, args.chunk)
+            if not runs.export_path(runs.find_run(args.run), "onnx").is_file():
+                print(f"exported {export(args.run, 'onnx')['path']} (the Ray Data actors run it)")
+            summary = predict_ray(args.run, args.files, args.out, args.top_k, args.chunk, args.address)
+        else:
+            from .prediction.stream import predict_stream
+
+            summary = predict_stream(args.run, args.files, args.out, args.top_k, args.runtime, args.chunk)
         print(f"{summary['files']:,} file(s) in {args.out}: " + ", ".join(
             f"{k} {v:,}" for k, v in summary["per_class"].items()) + f"; {len(summary['refused']):,} refused")
         for r in summary["refused"][:10]:

@@ -121,8 +121,12 @@ def predict_stream(run, inputs, out, top_k: int = 3, runtime: str = "keras", chu
         rate = finished / max(time.perf_counter() - started, 1e-9)
         progress(f"{finished:,}/{len(todo):,} files, {rate:,.0f} files/s, ETA {(len(todo) - finished) / rate:,.0f} s")
     summary = summarize(out)
-    write_text(out / "_summary.json", json.dumps(summary, indent=1) + "\n")
+    write_summary(out, summary)
     return summary
+
+
+def write_summary(out: Path, summary: dict) -> None:
+    write_text(Path(out) / "_summary.json", json.dumps(summary, indent=1) + "\n")
 
 
 def summarize(out: Path) -> dict:

@@ -16,6 +16,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+from .. import ray_cluster
 from ..config import SPECS, load_config, load_yaml, parse_overrides
 from ..errors import ConfigError
 from ..files import write_text
@@ -93,39 +94,6 @@ def _scheduler(config):
     return ASHAScheduler(time_attr="epoch", max_t=config.epochs + 1, grace_period=1, reduction_factor=2)
 
 
-def token_auth(environ=None) -> str | None:
-    """Turn on Ray's token authentication for a driver joining a cluster, when a token is at hand and the user
-    has not chosen: ``ray start --head`` enables it by default since Ray 2.59, and a driver that does not send the
-    token is refused (``InvalidAuthToken``). Returns what was done, for one line of output, or None."""
-    environ = os.environ if environ is None else environ
-    if "RAY_AUTH_MODE" in environ:
-        return None
-    path = Path(environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token")
-    if environ.get("RAY_AUTH_TOKEN") or path.is_file():
-        environ["RAY_AUTH_MODE"] = "token"
-        return f"RAY_AUTH_MODE=token (token from {'RAY_AUTH_TOKEN' if environ.get('RAY_AUTH_TOKEN') else path})"
-    return None
-
-
-def _start_ray(address: str | None) -> bool:
-    """Join the cluster at ``address``, or start a local Ray sized to this machine. Returns whether gridlab
-    started it (and so stops it)."""
-    import ray
-
-    quiet = {"logging_level": "WARNING", "log_to_driver": False, "configure_logging": True}
-    if not address:
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
-        return True
-    try:
-        ray.init(address=address, **quiet)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"sweep_address={address}: cannot join the Ray cluster there ({str(exc).splitlines()[0]})"
-                          ". Start it with `ray start --head` and give its HOST:PORT; a cluster with token "
-                          "authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or "
-                          "~/.ray/auth_token on this machine).") from None
-    return False
-
-
 def _tuner(config, space, trainable, folder: Path, metric: str, mode: str, trials: int, concurrent: int, progress):
     """A new Tuner, or the sweep's own restored from ``<sweep>/ray/`` when it was interrupted."""
     from ray import tune
@@ -157,9 +125,7 @@ def sweep(items=(), cfg: str | None = None, progress=print, **overrides) -> Swee
     folder.mkdir(parents=True, exist_ok=True)
     write_text(saved, _yaml(doc))
     address = config.sweep_address or os.environ.get("RAY_ADDRESS")
-    chosen = token_auth() if address else None       # before Ray is imported: it reads the mode once
-    if chosen:
-        progress(f"joining the Ray cluster at {address} with {chosen}")
+    ray_cluster.prepare(address, progress)            # before Ray is imported: it reads its auth mode once
     import ray
     from ray import tune
 
@@ -167,7 +133,7 @@ def sweep(items=(), cfg: str | None = None, progress=print, **overrides) -> Swee
 
     trials = grid_size(space) if config.sweep_search == "grid" else config.sweep_trials
     cpus = config.sweep_cpus_per_trial
-    started = _start_ray(address)
+    started = ray_cluster.start(address)
     try:
         total = int(ray.cluster_resources().get("CPU", 1))
         concurrent = max(1, total // cpus)

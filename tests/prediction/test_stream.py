@@ -75,3 +75,25 @@ def test_an_interrupted_job_continues_without_predicting_a_file_twice(run_and_fi
     table = _table(out)
     assert len(table) == 211 and table["file"].is_unique
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet") if p.name in first} == first
+
+
+@pytest.mark.slow
+def test_ray_data_path_on_local_ray_equals_predict_row_for_row(run_and_files, tmp_path, capsys):
+    pytest.importorskip("ray.data", reason="Ray is not installed (pip install 'gridlab[ray]')")
+    import subprocess
+    import sys
+
+    run, folder = run_and_files
+    # its own process, as a user runs it: Ray started and stopped by gridlab (and the ONNX export made first)
+    out = subprocess.run([sys.executable, "-m", "gridlab", "predict", str(run), str(folder), "--out", "r.parquet",
+                          "--chunk", "64", "--ray"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "ONNX Runtime actor(s)" in out.stdout             # how many follows the machine's CPUs
+    assert "211 file(s) in r.parquet" in out.stdout and "1 refused" in out.stdout
+    table = _table(tmp_path / "r.parquet")
+    assert len(table) == 211 and table["file"].is_unique
+    good = table[table["error"].isna()]
+    assert len(good) == 210
+    expected = Predictor(run).predict_files(good["file"].tolist())        # Keras; the actors run ONNX Runtime
+    assert good["class"].tolist() == [r["class"] for r in expected]
+    assert np.allclose(good["probability"], [r["probability"] for r in expected], atol=1e-5)

@@ -1,0 +1,116 @@
+"""Streaming prediction on Ray Data: ``gridlab predict RUN FOLDER_OR_GLOB --out X.parquet --ray`` (local Ray) or
+``--address HOST:PORT`` (a cluster).
+
+Files are read and decoded in parallel Ray tasks by ``Predictor.read_file`` (the readers and checks of every other
+path), and predicted by a pool of actors that each hold one ONNX Runtime session of the run's export (made first
+when missing). The driver writes the rows as the same atomic Parquet shards as ``stream.predict_stream``, so the
+output, the resume rule and the summary are the same; on a cluster, every node must reach the input files and the
+run folder, and have gridlab installed.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataFormatError, RunError
+
+_READER = {}
+
+
+def read_batch(batch: dict, run: str) -> dict:
+    """Ray task: decode a batch of files; an unreadable one gets a zero input and its error."""
+    from . import Predictor
+
+    predictor = _READER.get(run) or _READER.setdefault(run, Predictor(run))   # reads run.json only
+    xs, errors = [], []
+    for f in batch["file"]:
+        try:
+            xs.append(predictor.read_file(str(f)))
+            errors.append("")
+        except (DataFormatError, OSError) as exc:
+            xs.append(np.zeros(predictor.input_shape, np.float32))
+            errors.append(str(exc))
+    return {"file": batch["file"], "x": np.stack(xs).astype(np.float32), "error": np.asarray(errors)}
+
+
+class OnnxPredictor:
+    """Ray actor: one ONNX Runtime session, reused for every batch it is given."""
+
+    def __init__(self, run: str, top_k: int):
+        from . import Predictor
+
+        self.predictor, self.top_k = Predictor(run, "onnx"), top_k
+
+    def __call__(self, batch: dict) -> dict:
+        p = self.predictor
+        proba = p.predict_arrays(batch["x"])
+        labels = p.decide(proba)
+        k = min(self.top_k, len(p.class_names))
+        order = np.argsort(-proba, axis=1)[:, :k]
+        names = np.asarray(p.class_names, dtype=object)
+        ok = batch["error"] == ""
+        return {"file": batch["file"], "class": np.where(ok, names[labels], None),
+                "probability": np.where(ok, proba[np.arange(len(labels)), labels], np.nan),
+                "top_k": names[order], "top_k_probability": np.take_along_axis(proba, order, axis=1),
+                "error": batch["error"]}
+
+
+def _rows(batch: dict, threshold) -> list[dict]:
+    rows = []
+    for i, f in enumerate(batch["file"]):
+        error = str(batch["error"][i]) or None
+        rows.append({"file": str(f), "class": None if error else str(batch["class"][i]),
+                     "probability": None if error else float(batch["probability"][i]), "threshold": threshold,
+                     "top_k": [] if error else [str(c) for c in batch["top_k"][i]],
+                     "top_k_probability": [] if error else [float(v) for v in batch["top_k_probability"][i]],
+                     "error": error})
+    return rows
+
+
+def predict_ray(run, inputs, out, top_k: int = 3, chunk: int = 1024, address: str | None = None,
+                actors: int | None = None, progress=print) -> dict:
+    """``stream.predict_stream`` with the reading and the predicting spread over Ray (see the module docstring)."""
+    from .. import ray_cluster, runs
+    from .stream import SHARD, _done, _write_shard, expand_inputs, summarize, write_summary
+
+    folder = runs.find_run(run)
+    if not runs.export_path(folder, "onnx").is_file():
+        raise RunError(f"{folder}: no ONNX export yet, which the Ray Data actors run. Run `gridlab export {folder} "
+                       "--format onnx` first (gridlab predict --ray does it for you).")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = expand_inputs(inputs)
+    done, shard = _done(out)
+    todo = [str(p) for p in files if str(p) not in done]
+    if done:
+        progress(f"{len(files) - len(todo):,} of {len(files):,} file(s) already in {out}: continuing with "
+                 f"{len(todo):,}")
+    ray_cluster.prepare(address, progress)
+    import ray
+
+    started = ray_cluster.start(address)
+    try:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        pool = actors or max(1, cpus // 2)
+        threshold = runs.read_info(folder).threshold
+        ds = (ray.data.from_items([{"file": f} for f in todo])
+              .map_batches(read_batch, fn_kwargs={"run": str(folder)}, batch_size=256, batch_format="numpy")
+              .map_batches(OnnxPredictor, fn_constructor_kwargs={"run": str(folder), "top_k": top_k},
+                           concurrency=pool, batch_size=256, batch_format="numpy"))
+        begun, written = time.perf_counter(), 0
+        for batch in ds.iter_batches(batch_size=chunk, batch_format="numpy"):
+            _write_shard(out / SHARD.format(shard), _rows(batch, threshold))
+            shard += 1
+            written += len(batch["file"])
+            rate = written / max(time.perf_counter() - begun, 1e-9)
+            progress(f"{written:,}/{len(todo):,} files, {rate:,.0f} files/s, ETA {(len(todo) - written) / rate:,.0f} s"
+                     f" (Ray Data: {pool} ONNX Runtime actor(s), {cpus} CPUs)")
+    finally:
+        if started:
+            ray.shutdown()
+    summary = summarize(out)
+    write_summary(out, summary)
+    return summary
+
