@@ -124,7 +124,7 @@ def main() -> int:
                   f"Measured on: {machine()}; CPU {cpu.kind}.\n"
                   f"Command: `.venv/bin/python bench/predict_scale.py --sizes {' '.join(map(str, args.sizes))}`. "
                   "PNG files written from the Fashion-MNIST test images; the `preset=fast` model; each path as a "
-                  "user runs it, in its own process; peak RSS from the process's rusage (Ray's workers sampled "
+                  "user runs it, in its own process; peak RSS from GNU time (Ray's workers sampled "
                   "every 0.2 s).\n\n" + "\n".join(table))
     print("\n".join(table))
     return 0
