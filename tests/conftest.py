@@ -33,19 +33,22 @@ def make_images(n_per_class: int = 12, size: int = 8, classes: int = 2, seed: in
     return np.stack(xs), np.asarray(ys, dtype=np.uint8)
 
 
+def write_idx_set(folder, per_class: int = 10, size: int = 8, classes: int = 3, test_per_class: int = 4):
+    """The four gzip IDX files of a tiny data set of ``make_images`` (as mnist's), in ``folder``."""
+    from gridlab.sources.idx import write_idx
+
+    x, y = make_images(per_class, size, classes)
+    xt, yt = make_images(test_per_class, size, classes, seed=1)
+    for name, arr in (("train-images-idx3-ubyte.gz", x), ("train-labels-idx1-ubyte.gz", y),
+                      ("t10k-images-idx3-ubyte.gz", xt), ("t10k-labels-idx1-ubyte.gz", yt)):
+        write_idx(folder / name, arr)
+    return folder
+
+
 @pytest.fixture
 def idx_dir(tmp_path):
     """A folder with the four IDX files of a tiny 3-class, 8x8 data set (gzip)."""
-    from gridlab.sources.idx import write_idx
-
-    folder = tmp_path / "idx"
-    x, y = make_images(10, 8, 3)
-    xt, yt = make_images(4, 8, 3, seed=1)
-    write_idx(folder / "train-images-idx3-ubyte.gz", x)
-    write_idx(folder / "train-labels-idx1-ubyte.gz", y)
-    write_idx(folder / "t10k-images-idx3-ubyte.gz", xt)
-    write_idx(folder / "t10k-labels-idx1-ubyte.gz", yt)
-    return folder
+    return write_idx_set(tmp_path / "idx")
 
 
 @pytest.fixture

@@ -9,19 +9,13 @@ import gridlab
 from gridlab.cli import main
 from gridlab.prediction import Predictor
 from gridlab.prediction.stream import predict_stream
-from tests.conftest import make_images
+from tests.conftest import make_images, write_idx_set
 
 
 @pytest.fixture(scope="module")
 def run_and_files(tmp_path_factory):
-    from gridlab.sources.idx import write_idx
-
     root = tmp_path_factory.mktemp("stream")
-    x, y = make_images(10, 8, 3)
-    xt, yt = make_images(4, 8, 3, seed=1)
-    for name, arr in (("train-images-idx3-ubyte.gz", x), ("train-labels-idx1-ubyte.gz", y),
-                      ("t10k-images-idx3-ubyte.gz", xt), ("t10k-labels-idx1-ubyte.gz", yt)):
-        write_idx(root / "idx" / name, arr)
+    write_idx_set(root / "idx")
     run = gridlab.train(data="mnist", data_dir=str(root / "idx"), model="seed002_mlp", epochs=2, batch=8,
                         project=str(root / "runs"), verbose=False, report=False, audit=False)
     images, _ = make_images(70, 8, 3, seed=5)

@@ -15,15 +15,10 @@ def served_run(tmp_path_factory):
     """A finished 3-class 28x28 run with its ONNX export, shared by the serving tests."""
     import gridlab
     from gridlab.export import export
-    from gridlab.sources.idx import write_idx
-    from tests.conftest import make_images
+    from tests.conftest import write_idx_set
 
     root = tmp_path_factory.mktemp("served")
-    x, y = make_images(40, 28, 3)
-    xt, yt = make_images(10, 28, 3, seed=1)
-    for name, arr in (("train-images-idx3-ubyte.gz", x), ("train-labels-idx1-ubyte.gz", y),
-                      ("t10k-images-idx3-ubyte.gz", xt), ("t10k-labels-idx1-ubyte.gz", yt)):
-        write_idx(root / "idx" / name, arr)
+    write_idx_set(root / "idx", per_class=40, size=28, test_per_class=10)
     run = gridlab.train(data="mnist", data_dir=str(root / "idx"), model="seed001_cnn", epochs=3, batch=16,
                         project=str(root / "runs"), name="served", verbose=False, report=False)
     export(run.folder, "onnx")
