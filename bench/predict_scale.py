@@ -2,8 +2,8 @@
 and the same on Ray Data (local Ray, 2 CPUs), on 10,000 and 100,000 PNG files written from Fashion-MNIST.
 
 Run:  .venv/bin/python bench/predict_scale.py [--sizes 10000 100000]      (about 10 minutes on 2 cores)
-Every path runs in its own process, with its peak RSS from GNU time (for Ray Data the driver's, and the peak summed
-RSS of Ray's worker processes sampled every 0.2 s). Reports files/s and peak
+Every path runs in its own process, with its own peak RSS (``_peak.py``: ru_maxrss at exit; for Ray Data the
+driver's, and the peak summed RSS of Ray's worker processes sampled every 0.2 s). Reports files/s and peak
 memory per path and size: the streaming paths should stay flat as the input grows 10x. Writes the section
 "predict-scale" of docs/benchmarks.md.
 """
@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+PEAK = Path(__file__).with_name("_peak.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
@@ -54,7 +55,7 @@ def _ray_workers_rss() -> float:
 
 
 def timed(argv, cwd) -> tuple[float, float, float]:
-    """(seconds, the command's peak RSS in GiB from GNU time, the peak summed RSS of Ray's workers in GiB)."""
+    """(seconds, the command's peak RSS in GiB (``_peak.py``), the peak summed RSS of Ray's workers in GiB)."""
     peak_workers, stop = [0.0], threading.Event()
 
     def sample():
@@ -65,8 +66,7 @@ def timed(argv, cwd) -> tuple[float, float, float]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     start = time.perf_counter()
-    out = subprocess.run(["/usr/bin/time", "-f", "PEAK_RSS_KB %M", *argv], cwd=cwd, env=ENV, capture_output=True,
-                         text=True)
+    out = subprocess.run([sys.executable, str(PEAK), *argv], cwd=cwd, env=ENV, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     stop.set()
     sampler.join()
@@ -100,11 +100,11 @@ def main() -> int:
             print(f"{n:,} PNG files written in {time.perf_counter() - started:.0f} s", flush=True)
             listing = tmp / f"files{n}.txt"
             listing.write_text("\n".join(sorted(str(p) for p in folder.rglob("*.png"))))
-            gridlab = [sys.executable, "-m", "gridlab", "predict", "runs/model"]
+            gridlab = ["-m", "gridlab", "predict", "runs/model"]
             paths = {   # gridlab.predict from Python: 100,000 paths are over the OS limit for one command line
                 "`gridlab.predict(run, files, out=CSV)` (every file read, then predicted at once)":
-                    [sys.executable, "-c", f"import gridlab; gridlab.predict('runs/model', open({str(listing)!r})"
-                                           f".read().split(), out='plain{n}.csv')"],
+                    ["-c", f"import gridlab; gridlab.predict('runs/model', open({str(listing)!r}).read().split(), "
+                           f"out='plain{n}.csv')"],
                 "streaming (`gridlab predict RUN FOLDER --out X.parquet`, 1,024 files per shard)":
                     [*gridlab, str(folder), "--out", f"stream{n}.parquet"],
                 "streaming on Ray Data (`--ray`, local Ray, 2 CPUs)":
@@ -124,7 +124,7 @@ def main() -> int:
                   f"Measured on: {machine()}; CPU {cpu.kind}.\n"
                   f"Command: `.venv/bin/python bench/predict_scale.py --sizes {' '.join(map(str, args.sizes))}`. "
                   "PNG files written from the Fashion-MNIST test images; the `preset=fast` model; each path as a "
-                  "user runs it, in its own process; peak RSS from GNU time (Ray's workers sampled "
+                  "user runs it, in its own process; peak RSS is the process's own ru_maxrss (Ray's workers sampled "
                   "every 0.2 s).\n\n" + "\n".join(table))
     print("\n".join(table))
     return 0

@@ -37,13 +37,11 @@ class Dataset:
     reader: dict = dataclasses.field(default_factory=dict)
     notices: list = dataclasses.field(default_factory=list)
     ignored: list = dataclasses.field(default_factory=list)   # (path, reason): files in the folders that are not data
-    # where each example came from: positions in the source's training arrays (the test split's in its test arrays
-    # when the data came with one), and the source's file per training position (folder sources; else None)
+    # where each training / validation example came from: its position in the source's training arrays, and the
+    # source's file per position (folder sources; else None)
     train_index: np.ndarray | None = None
     val_index: np.ndarray | None = None
-    test_index: np.ndarray | None = None
     files: list | None = None
-    test_files: list | None = None
 
     @property
     def input_shape(self) -> tuple:
@@ -103,11 +101,9 @@ def build_dataset(source, config) -> Dataset:
     notices = list(source.notices)
     if source.x_test is not None and len(source.x_test):
         x_test, y_test, test_origin = source.x_test, source.y_test, "given"
-        test_at, test_files = np.arange(len(y_test)), source.test_files
     else:
         keep, held = stratified_split(y, config.test_split, config.seed)
         x_test, y_test, test_origin = x[held], y[held], f"held out ({config.test_split:.0%}, stratified)"
-        test_at, test_files = held, source.files
         x, y, at = x[keep], y[keep], at[keep]
     if config.limit is not None and config.limit < len(y):
         keep, _ = stratified_split(y, 1.0 - config.limit / len(y), config.seed + 1)
@@ -120,7 +116,7 @@ def build_dataset(source, config) -> Dataset:
     return Dataset(source.name, source.kind, list(source.class_names), x[keep], y[keep], x[held], y[held],
                    x_test, y_test, choose_scaling(config.scaling, x[keep]), source.origin, test_origin,
                    list(source.skipped), dict(source.reader), notices, list(source.ignored),
-                   at[keep], at[held], test_at, source.files, test_files)
+                   at[keep], at[held], source.files)
 
 
 def load_dataset(config=None, **overrides) -> Dataset:

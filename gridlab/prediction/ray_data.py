@@ -58,14 +58,15 @@ class OnnxPredictor:
 
 
 def _rows(batch: dict, threshold) -> list[dict]:
+    """The actors' columns as shard rows (``stream.shard_row``)."""
+    from .stream import shard_row
+
     rows = []
     for i, f in enumerate(batch["file"]):
         error = str(batch["error"][i]) or None
-        rows.append({"file": str(f), "class": None if error else str(batch["class"][i]),
-                     "probability": None if error else float(batch["probability"][i]), "threshold": threshold,
-                     "top_k": [] if error else [str(c) for c in batch["top_k"][i]],
-                     "top_k_probability": [] if error else [float(v) for v in batch["top_k_probability"][i]],
-                     "error": error})
+        rows.append(shard_row(f, threshold, error) if error else shard_row(
+            f, threshold, None, str(batch["class"][i]), float(batch["probability"][i]),
+            [str(c) for c in batch["top_k"][i]], [float(v) for v in batch["top_k_probability"][i]]))
     return rows
 
 
@@ -73,7 +74,7 @@ def predict_ray(run, inputs, out, top_k: int = 3, chunk: int = 1024, address: st
                 actors: int | None = None, progress=print) -> dict:
     """``stream.predict_stream`` with the reading and the predicting spread over Ray (see the module docstring)."""
     from .. import ray_cluster, runs
-    from .stream import SHARD, _done, _write_shard, expand_inputs, summarize, write_summary
+    from .stream import SHARD, done_files, expand_inputs, summarize, write_shard, write_summary
 
     folder = runs.find_run(run)
     if not runs.export_path(folder, "onnx").is_file():
@@ -82,7 +83,7 @@ def predict_ray(run, inputs, out, top_k: int = 3, chunk: int = 1024, address: st
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = expand_inputs(inputs)
-    done, shard = _done(out)
+    done, shard = done_files(out)
     todo = [str(p) for p in files if str(p) not in done]
     if done:
         progress(f"{len(files) - len(todo):,} of {len(files):,} file(s) already in {out}: continuing with "
@@ -101,7 +102,7 @@ def predict_ray(run, inputs, out, top_k: int = 3, chunk: int = 1024, address: st
                            concurrency=pool, batch_size=256, batch_format="numpy"))
         begun, written = time.perf_counter(), 0
         for batch in ds.iter_batches(batch_size=chunk, batch_format="numpy"):
-            _write_shard(out / SHARD.format(shard), _rows(batch, threshold))
+            write_shard(out / SHARD.format(shard), _rows(batch, threshold))
             shard += 1
             written += len(batch["file"])
             rate = written / max(time.perf_counter() - begun, 1e-9)

@@ -140,11 +140,11 @@ def _normalize(maps: np.ndarray) -> np.ndarray:
     return (maps / np.where(top > 0, top, 1.0)[:, None, None]).astype(np.float32)
 
 
-def gradcam(model, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Grad-CAM maps (N, H, W) in [0, 1] for ``classes``."""
+def gradcam(model, x: np.ndarray, classes: np.ndarray, layer: int | None = None) -> np.ndarray:
+    """Grad-CAM maps (N, H, W) in [0, 1] for ``classes``; ``layer``: ``feature_layer(model)``, when known."""
     from keras import ops
 
-    layers, k = _chain(model), feature_layer(model)
+    layers, k = _chain(model), feature_layer(model) if layer is None else layer
     features = _forward(layers[:k + 1], ops.convert_to_tensor(np.asarray(x, dtype=np.float32)))
     head, out = layers[k + 1:-1], layers[-1]
     grads = _gradient(lambda a: _pick(_logits(out, _forward(head, a)), classes), features)
@@ -242,10 +242,11 @@ def explain(model, x: np.ndarray, classes=None, method: str = "auto", steps: int
     if len(classes) != len(x):
         raise ConfigError(f"explain: {len(x)} inputs but {len(classes)} classes; give one class per input.")
     parts = []
+    layer = feature_layer(model) if method == "gradcam" else None      # once, not per batch
     for lo in range(0, len(x), batch):
         xs, cs = x[lo:lo + batch], classes[lo:lo + batch]
         if method == "gradcam":
-            parts.append(gradcam(model, xs, cs))
+            parts.append(gradcam(model, xs, cs, layer))
         elif method == "occlusion":
             parts.append(occlusion(model, xs, cs))
         else:

@@ -44,7 +44,7 @@ def expand_inputs(items) -> list[Path]:
     return out
 
 
-def _done(out: Path) -> tuple[set, int]:
+def done_files(out: Path) -> tuple[set, int]:
     """Files already written by earlier shards, and the next shard number."""
     import pyarrow.parquet as pq
 
@@ -55,32 +55,39 @@ def _done(out: Path) -> tuple[set, int]:
     return done, (int(shards[-1].stem.split("-")[1]) + 1) if shards else 0
 
 
+def shard_row(file, threshold, error: str | None = None, cls: str | None = None, probability: float | None = None,
+              top_k=(), top_k_probability=()) -> dict:
+    """One row of a shard: a prediction, or (with ``error``) a file that could not be read."""
+    return {"file": str(file), "class": None if error else cls, "probability": None if error else probability,
+            "threshold": threshold, "top_k": [] if error else list(top_k),
+            "top_k_probability": [] if error else list(top_k_probability), "error": error}
+
+
 def _rows(predictor, paths, top_k: int) -> list[dict]:
-    """One row per file: read every file (refusals become rows with ``error``), predict the readable ones at once."""
-    arrays, rows = [], []
+    """One row per file, in order: read every file (a refusal is a row with its error), predict the readable ones
+    at once."""
+    arrays, errors = [], []
     for p in paths:
         try:
             arrays.append(predictor.read_file(p))
-            rows.append({"file": str(p), "error": None})
+            errors.append(None)
         except (DataFormatError, OSError) as exc:
-            rows.append({"file": str(p), "error": str(exc)})
-    good = [r for r in rows if r["error"] is None]
+            errors.append(str(exc))
+    described = []
     if arrays:
         proba = predictor.predict_arrays(np.stack(arrays))
-        labels = predictor.decide(proba)
-        for r, p, label in zip(good, proba, labels):
-            d = predictor.describe(p, int(label), top_k)
-            r.update({"class": d["class"], "probability": d["probability"], "threshold": d["threshold"],
-                      "top_k": [t["class"] for t in d["top_k"]],
-                      "top_k_probability": [t["probability"] for t in d["top_k"]]})
-    for r in rows:
-        if r["error"] is not None:
-            r.update({"class": None, "probability": None, "threshold": predictor.threshold, "top_k": [],
-                      "top_k_probability": []})
+        described = [predictor.describe(p, int(label), top_k) for p, label in zip(proba, predictor.decide(proba))]
+    found = iter(described)
+    rows = []
+    for p, error in zip(paths, errors):
+        d = None if error else next(found)
+        rows.append(shard_row(p, predictor.threshold, error) if error else shard_row(
+            p, d["threshold"], None, d["class"], d["probability"], [t["class"] for t in d["top_k"]],
+            [t["probability"] for t in d["top_k"]]))
     return rows
 
 
-def _write_shard(path: Path, rows: list[dict]) -> None:
+def write_shard(path: Path, rows: list[dict]) -> None:
     import io
 
     import pyarrow as pa
@@ -108,14 +115,14 @@ def predict_stream(run, inputs, out, top_k: int = 3, runtime: str = "keras", chu
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)              # a shard a killed job was writing
     files = expand_inputs(inputs)
-    done, shard = _done(out)
+    done, shard = done_files(out)
     todo = [p for p in files if str(p) not in done]
     if done:
         progress(f"{len(files) - len(todo):,} of {len(files):,} file(s) already in {out}: continuing with "
                  f"{len(todo):,}")
     started = time.perf_counter()
     for n, lo in enumerate(range(0, len(todo), chunk), start=1):
-        _write_shard(out / SHARD.format(shard), _rows(predictor, todo[lo:lo + chunk], top_k))
+        write_shard(out / SHARD.format(shard), _rows(predictor, todo[lo:lo + chunk], top_k))
         shard += 1
         finished = min(lo + chunk, len(todo))
         rate = finished / max(time.perf_counter() - started, 1e-9)

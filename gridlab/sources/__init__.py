@@ -29,7 +29,6 @@ class SourceData:
     notices: list = dataclasses.field(default_factory=list)
     ignored: list = dataclasses.field(default_factory=list)   # (path, reason): files that are not data
     files: list | None = None       # each training example's file (folder sources), in order; None for arrays
-    test_files: list | None = None
 
 
 def _channels(x: np.ndarray) -> np.ndarray:
@@ -102,7 +101,7 @@ def _read_image_folder(data: str, config, progress: bool) -> SourceData:
     return SourceData(Path(data).name, "image", f.x_train, f.y_train, f.x_test, f.y_test, f.class_names,
                       str(Path(data).resolve()), f.skipped, reader={"color": config.color,
                                                                     "size": list(f.x_train.shape[1:3])},
-                      ignored=f.ignored, files=f.files, test_files=f.test_files)
+                      ignored=f.ignored, files=f.files)
 
 
 def _read_sensor_grid(data: str, config, progress: bool) -> SourceData:
@@ -112,8 +111,7 @@ def _read_sensor_grid(data: str, config, progress: bool) -> SourceData:
     f = read_sensor_folder(data, fmt, config.grid_glob, config.on_bad_file, cache=config.grid_cache)
     fixed = dataclasses.replace(fmt, shape=tuple(f.x_train.shape[1:3]))
     return SourceData(Path(data).name, "grid", f.x_train, f.y_train, f.x_test, f.y_test, f.class_names,
-                      str(Path(data).resolve()), f.skipped, reader={"grid": fixed.to_dict()}, files=f.files,
-                      test_files=f.test_files)
+                      str(Path(data).resolve()), f.skipped, reader={"grid": fixed.to_dict()}, files=f.files)
 
 
 READERS = {"idx": _read_idx, "digits": _read_digits, "npz": _read_npz, "image_folder": _read_image_folder,
@@ -145,9 +143,8 @@ def read_source(config, progress: bool = True) -> SourceData:
             raise DataFormatError(out.origin, f"expected labels 0 to {len(out.class_names) - 1} for "
                                               f"{len(out.class_names)} classes, received {labels.min()} to "
                                               f"{labels.max()}", "Give every label a class name.")
-    for files, x in ((out.files, out.x_train), (out.test_files, out.x_test)):
-        if files is not None and len(files) != len(x):    # a reader's bug, not the user's: never name wrong files
-            raise AssertionError(f"{out.origin}: {len(files)} file names for {len(x)} examples")
+    if out.files is not None and len(out.files) != len(out.x_train):   # a reader's bug: never name wrong files
+        raise AssertionError(f"{out.origin}: {len(out.files)} file names for {len(out.x_train)} examples")
     _check_classes(out)
     for name, x in (("x", out.x_train), ("x_test", out.x_test)):
         check_finite(x, out.origin, name)

@@ -109,7 +109,7 @@ def read_image_folder(root: str | Path, color: str = "grayscale", size=None,
     if test:
         x_test, y_test, _ = _decode_all(root, test, color, size, skipped)
     return FolderData(x_train, y_train, x_test, y_test, class_names, skipped.files, ignored,
-                      kept_files(train, skipped.files), kept_files(test, skipped.files) if test else None)
+                      kept_files(train, skipped.files))
 
 
 def _decode_all(root, items, color, size, skipped: Skipped):

@@ -26,7 +26,6 @@ class FolderData:
     skipped: list
     ignored: list = dataclasses.field(default_factory=list)
     files: list | None = None        # the path of every training example, in order (the audit names them)
-    test_files: list | None = None
 
 
 def kept_files(items, skipped: list) -> list[str]:

@@ -300,5 +300,4 @@ def read_sensor_folder(root: str | Path, fmt: GridFormat = GridFormat(), pattern
         if cache else parse()
     skipped_files = [tuple(f) for f in arrays["skipped"]]
     return FolderData(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], class_names,
-                      skipped_files, files=kept_files(train, skipped_files),
-                      test_files=kept_files(test, skipped_files) if test else None)
+                      skipped_files, files=kept_files(train, skipped_files))

@@ -20,7 +20,8 @@ from .. import ray_cluster
 from ..config import SPECS, load_config, load_yaml, parse_overrides
 from ..errors import ConfigError
 from ..files import write_text
-from .space import as_yaml, check_search, grid_size, parse_space, read_space, split_items, to_tune
+from .space import (as_yaml, check_search, dump_yaml, grid_size, parse_space, read_space, split_items,
+                    to_tune)
 
 SWEEP, TRIALS, BEST, PAGE = "sweep.yaml", "trials.csv", "best.yaml", "sweep.html"
 RAY_DIR = "ray"
@@ -50,8 +51,9 @@ def plan(items=(), cfg: str | None = None, **overrides):
     space = read_space(config.sweep_space) if config.sweep_space else {}
     space.update(parse_space(cli_space, "command line"))
     check_search(space, config.sweep_search)
-    if config.sweep_cpus_per_trial < 1:
-        raise ConfigError(f"sweep_cpus_per_trial must be at least 1, received {config.sweep_cpus_per_trial}.")
+    for key in ("sweep_cpus_per_trial", "sweep_concurrent"):
+        if getattr(config, key) is not None and getattr(config, key) < 1:
+            raise ConfigError(f"{key} must be at least 1, received {getattr(config, key)}.")
     for key, param in space.items():     # each value must make a valid config with the rest (e.g. tta needs augment)
         for value in (param.values if param.kind == "choice" else (param.low,)):
             load_config({**given, key: value}, cfg)
@@ -118,12 +120,12 @@ def sweep(items=(), cfg: str | None = None, progress=print, **overrides) -> Swee
     _require_ray()
     metric, mode = config.sweep_metric, doc["settings"]["sweep_mode"]
     saved = folder / SWEEP
-    same = _identity(load_yaml(_yaml(doc)))
+    same = _identity(load_yaml(dump_yaml(doc)))
     if saved.is_file() and _identity(load_yaml(saved.read_text(encoding="utf-8"))) != same:
         raise ConfigError(f"{folder}: a different sweep (another space or settings) already lives there; give a new "
                           "name=..., or the same command to continue it.")
     folder.mkdir(parents=True, exist_ok=True)
-    write_text(saved, _yaml(doc))
+    write_text(saved, dump_yaml(doc))
     address = config.sweep_address or os.environ.get("RAY_ADDRESS")
     ray_cluster.prepare(address, progress)            # before Ray is imported: it reads its auth mode once
     import ray
@@ -136,7 +138,7 @@ def sweep(items=(), cfg: str | None = None, progress=print, **overrides) -> Swee
     started = ray_cluster.start(address)
     try:
         total = int(ray.cluster_resources().get("CPU", 1))
-        concurrent = max(1, total // cpus)
+        concurrent = max(1, min(total // cpus, config.sweep_concurrent or total))
         progress(f"sweep {folder.name}: {trials} trial(s), {concurrent} at a time ({cpus} CPU each of {total}); "
                  f"{config.sweep_search} search, scheduler {config.sweep_scheduler}, optimising {metric} ({mode})")
         trainable = tune.with_resources(tune.with_parameters(run_trial, base=base, folder=str(folder), cpus=cpus),
@@ -168,12 +170,6 @@ def _seconds(text):
     from ..config import parse_duration
 
     return parse_duration(text) if text else None
-
-
-def _yaml(doc: dict) -> str:
-    import yaml
-
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
 
 
 def _log_to_mlflow(config, folder: Path, rows: list, doc: dict, progress) -> None:

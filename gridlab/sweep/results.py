@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import runs
 from ..files import write_text
+from .space import dump_yaml
 
 KEEP_OUT_OF_BEST = {"project", "name", "exist_ok", "resume", "verbose", "preset"}
 
@@ -60,14 +61,12 @@ def write_trials_csv(folder: Path, rows: list, space: dict, metric: str) -> Path
 
 def write_best(folder: Path, best: dict) -> Path | None:
     """``best.yaml``: the best trial's resolved config, without the keys that name its folder."""
-    import yaml
-
     if not best or not best["folder"]:
         return None
     config = {k: v for k, v in runs.saved_overrides(Path(best["folder"])).items() if k not in KEEP_OUT_OF_BEST}
     text = (f"# the best trial of sweep {folder.name}: {best['trial']} ({best['status']})\n"
             f"# reproduce it with: gridlab train --cfg {folder / 'best.yaml'}\n"
-            + yaml.safe_dump(config, sort_keys=False, default_flow_style=None))
+            + dump_yaml(config))
     write_text(folder / "best.yaml", text)
     return folder / "best.yaml"
 
@@ -166,12 +165,6 @@ def write_page(folder: Path, rows: list, space: dict, metric: str, mode: str, be
             "text-align:right}tr.best{background:#e6f4ea;font-weight:bold}img{max-width:100%}pre{background:#f6f6f6;"
             f"padding:1em}}</style></head><body><h1>gridlab sweep: {e(folder.name)}</h1>{summary}"
             f"<section id='table'><h2>Trials</h2>{table}</section>{figures}"
-            f"<section id='space'><h2>Space and settings</h2><pre>{e(_yaml(doc))}</pre></section></body></html>")
+            f"<section id='space'><h2>Space and settings</h2><pre>{e(dump_yaml(doc))}</pre></section></body></html>")
     write_text(folder / "sweep.html", page)
     return folder / "sweep.html"
-
-
-def _yaml(doc) -> str:
-    import yaml
-
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)

@@ -155,5 +155,12 @@ def to_tune(space: dict[str, Param], search: str) -> dict:
     return out
 
 
+def dump_yaml(doc) -> str:
+    """The sweep's YAML text (sweep.yaml, best.yaml, the page): block style, keys in their order."""
+    import yaml
+
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
+
+
 def as_yaml(space: dict[str, Param]) -> dict:
     return {p.key: list(p.values) if p.kind == "choice" else p.describe() for p in space.values()}

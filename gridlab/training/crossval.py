@@ -22,6 +22,7 @@ def kfold_probabilities(overrides: dict, dataset, folds: int,
     Returns (positions, labels, probabilities, fold names)."""
     from ..config import load_config
     from ..datasets import stratified_split
+    from ..prediction import Predictor
     from .fit import train
 
     if folds < 2:
@@ -48,8 +49,6 @@ def kfold_probabilities(overrides: dict, dataset, folds: int,
             run = train(load_config({**overrides, "data": str(data), "project": tmp, "name": f"fold{k}",
                                      "report": False, "audit": False, "resume": False, "limit": None,
                                      "verbose": False, "exist_ok": True}))
-            from ..prediction import Predictor
-
             proba[out] = Predictor(run.folder).predict_arrays(x[out])
     return positions, y, proba, [f"fold {k + 1}" for k in fold_of.tolist()]
 
