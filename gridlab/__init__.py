@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from . import hardware  # noqa: E402
 
+hardware.default_backend()   # TensorFlow unless the user set KERAS_BACKEND (remembered: distribute picks JAX)
 hardware.configure()   # oneDNN on for every x86 CPU unless the user set TF_ENABLE_ONEDNN_OPTS (before TensorFlow)
 
 from .version import __version__  # noqa: E402,F401  (gridlab.__version__)

@@ -14,7 +14,8 @@ from .runs import EXPORT_SUFFIX
 EXAMPLES = {
     "train": "gridlab train data=fashion-mnist model=seed001_cnn epochs=20\n"
              "  gridlab train preset=fast            # gridlab's fast recipe on Fashion-MNIST (or digits)\n"
-             "  gridlab train data=my_images/ image_size=[32,32] color=rgb",
+             "  gridlab train data=my_images/ image_size=[32,32] color=rgb\n"
+             "  gridlab train preset=fast distribute=data_parallel distribute_processes=2 --ray   # on Ray Train",
     "evaluate": "gridlab evaluate runs/fashion-mnist-seed001_cnn [--data mnist]",
     "predict": "gridlab predict runs/digits-seed001_cnn digit.png frame.txt --out predictions.csv\n"
                "  gridlab predict runs/thermal-cnn 'archive/**/*.txt' --out predictions.parquet   # streaming\n"
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", metavar="key=value")
     t.add_argument("--cfg", help="a YAML file of config keys (applied before key=value overrides)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bars or notices")
+    t.add_argument("--ray", action="store_true", help="with distribute=data_parallel: Ray Train starts the "
+                                                      "distribute_processes processes (local Ray)")
+    t.add_argument("--address", help="HOST:PORT of a Ray cluster to train on (implies --ray)")
     e = add("evaluate", "evaluate a finished run on its test split, or on another data set")
     e.add_argument("run")
     e.add_argument("--data", help="another data set of the same input shape")
@@ -121,7 +125,14 @@ def _train(args) -> int:
     overrides = parse_overrides(args.overrides)
     if args.quiet:
         overrides["verbose"] = False
-    run = train(load_config(overrides, args.cfg))
+    if args.ray or args.address:
+        from .training.on_ray import train_on_ray
+
+        run = train_on_ray(overrides, args.cfg, args.address, progress=lambda m: print(m, file=sys.stderr))
+    else:
+        run = train(load_config(overrides, args.cfg))
+    if run is None:      # a data-parallel process other than 0: process 0 writes the run folder
+        return 0
     print(f"{run.folder}  accuracy={run.metrics['accuracy']:.4f}  "
           f"balanced_accuracy={run.metrics['balanced_accuracy']:.4f}")
     if (run.folder / "report.html").is_file():

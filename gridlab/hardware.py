@@ -92,6 +92,24 @@ def choose_onednn(cpu: Cpu, environ) -> OneDnnChoice:
                                    "AVX_VNNI or AMX, and it trains faster here")
 
 
+_USER_BACKEND: str | None = None
+
+
+def default_backend(environ=None) -> None:
+    """Keras on TensorFlow unless ``KERAS_BACKEND`` says otherwise; what the user set is kept for ``user_backend``."""
+    global _USER_BACKEND
+    environ = os.environ if environ is None else environ
+    if "KERAS_BACKEND" in environ:
+        _USER_BACKEND = _USER_BACKEND or environ["KERAS_BACKEND"]
+    else:
+        environ["KERAS_BACKEND"] = "tensorflow"
+
+
+def user_backend() -> str | None:
+    """The Keras backend the user chose in ``KERAS_BACKEND`` (None: gridlab's default, TensorFlow)."""
+    return _USER_BACKEND
+
+
 _ONEDNN: OneDnnChoice | None = None
 _TF_BEFORE_GRIDLAB = False
 

@@ -29,12 +29,14 @@ def token_auth(environ=None) -> str | None:
     return None
 
 
-def start(address: str | None) -> bool:
-    """Join the cluster at ``address``, or start a local Ray sized to this machine. Returns whether gridlab
-    started it (and so stops it)."""
+def start(address: str | None, worker_logs: bool = False, env: dict | None = None) -> bool:
+    """Join the cluster at ``address``, or start a local Ray sized to this machine; ``worker_logs`` shows what the
+    workers print (training progress), ``env`` sets environment variables in every worker of this job. Returns
+    whether gridlab started it (and so stops it)."""
     import ray
 
-    quiet = {"logging_level": "WARNING", "log_to_driver": False, "configure_logging": True}
+    quiet = {"logging_level": "WARNING", "log_to_driver": worker_logs, "configure_logging": True,
+             **({"runtime_env": {"env_vars": env}} if env else {})}
     if not address:
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
         return True

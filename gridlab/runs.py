@@ -54,6 +54,7 @@ class RunInfo:
     train_seconds: float = 0.0
     test_predict_seconds: float = 0.0
     temperature: float | None = None   # calibration folded into the output layer (None: not calibrated)
+    distributed: dict | None = None    # data-parallel training: processes, coordinator, per-process batch, weights
     versions: dict = dataclasses.field(default_factory=dict)
 
     @classmethod

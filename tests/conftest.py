@@ -2,12 +2,20 @@
 from __future__ import annotations
 
 import os
+import socket
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 import pytest
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server, a Ray head or a JAX coordinator the test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

@@ -50,6 +50,10 @@ class ConfigView(Protocol):
     seed: int
     deterministic: bool
     resume: bool
+    distribute: Literal['none', 'data_parallel']
+    distribute_coordinator: str | None
+    distribute_processes: int | None
+    distribute_process_id: int | None
     serve_runtime: Literal['onnx', 'keras']
     serve_max_upload_bytes: int
     serve_max_pixels: int

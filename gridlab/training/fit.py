@@ -24,33 +24,87 @@ def _say(config, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def train(config=None, callbacks=(), clock=None, **overrides) -> Run:
+def train(config=None, callbacks=(), clock=None, **overrides) -> Run | None:
     """Train a model as the config says and write its run directory. ``callbacks`` are extra Keras callbacks
     (they run after gridlab's own checkpointing callback); ``clock`` replaces ``time.perf_counter`` for the time
     budget and the timings (tests drive it by hand).
 
     Three steps: ``_prepare`` (config, data, run folder), ``_fit`` (model and training, under the chosen
-    precision), ``_finish`` (the best checkpoint as the saved model, test metrics, run.json, report).
+    precision), ``_finish`` (the best checkpoint as the saved model, test metrics, run.json, report). With
+    ``distribute=data_parallel`` only process 0 finishes and returns the Run; the other processes return None.
 
     >>> run = train(data="digits", model="seed001_cnn", epochs=1, verbose=False)   # doctest: +SKIP
     >>> run.folder
     PosixPath('runs/digits-seed001_cnn')
     """
     config = config if config is not None else load_config(overrides)
-    config, folder, dataset, state = _prepare(config)
+    processes = _processes(config)
+    config, folder, dataset, state = _prepare(config, processes)
     precision = resolve_precision(config.precision)
-    model, monitor = _fit(config, folder, dataset, state, precision, callbacks, clock or time.perf_counter)
-    return _finish(config, folder, model, dataset, monitor, precision)
+    if processes is None:
+        model, monitor = _fit(config, folder, dataset, state, precision, callbacks, clock or time.perf_counter)
+        return _finish(config, folder, model, dataset, monitor, precision)
+    return _fit_data_parallel(config, folder, dataset, precision, callbacks, clock or time.perf_counter, processes)
 
 
-def _prepare(config):
+def _processes(config):
+    """This process's place in a data-parallel group (training.distributed), or None for a run of its own."""
+    if config.distribute != "data_parallel":
+        return None
+    from . import distributed
+    from .linear import MODELS as LINEAR_MODELS
+
+    if config.model in LINEAR_MODELS:
+        raise TrainingError(f"model={config.model} is fitted by scikit-learn in one process; distribute=data_parallel "
+                            "trains Keras models (pick one from `gridlab models`, or drop distribute).")
+    processes = distributed.coordinates(config)
+    distributed.check(config, processes)
+    return processes
+
+
+def _fit_data_parallel(config, folder: Path, dataset, precision, callbacks, clock, processes):
+    """Train in step with the other processes; then process 0 evaluates and writes the run folder alone, and the
+    others remove their temporary folder. Returns the Run in process 0, None in the others."""
+    import shutil
+
+    from . import distributed
+
+    distributed.start(processes)
+    _say(config, f"data parallel: {processes}; global batch {config.batch}, {config.batch // processes.count} "
+                 f"per process")
+    model, monitor = _fit(config, folder, dataset, None, precision, callbacks, clock, processes)
+    digest = distributed.weights_digest(model)
+    distributed.leave()
+    print(f"{processes}: trained, weights sha256 {digest}", file=sys.stderr, flush=True)
+    if not processes.leader:
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+    from ..models.io import load_model
+
+    model = load_model(folder / runs.MODEL)     # the best weights in a model of this process alone
+    info = {"processes": processes.count, "coordinator": processes.coordinator,
+            "batch_per_process": config.batch // processes.count, "weights_sha256": digest}
+    return _finish(config, folder, model, dataset, monitor, precision, distributed=info)
+
+
+def _prepare(config, processes=None):
     """Resolve a resumed run's config, read and split the data (bad data fails here, before anything is written),
-    then create the run folder with its config and data report. Returns (config, folder, dataset, resume state)."""
+    then create the run folder with its config and data report. Returns (config, folder, dataset, resume state).
+    A data-parallel process other than 0 gets a temporary folder instead and writes nothing else."""
     from ..datasets import build_dataset
     from ..sources import read_source
 
     tracking.check_installed(config)     # a missing package fails now, not after the training
+    if processes is not None and not processes.leader:
+        import tempfile
+
+        config = config.replace(verbose=False)     # process 0 tells the story; this one prints its final line
+        dataset = build_dataset(read_source(config, progress=False), config)
+        return config, Path(tempfile.mkdtemp(prefix=f"gridlab-process-{processes.index}-")), dataset, None
     folder, resuming = runs.choose_run_dir(config)
+    if resuming and processes is not None:
+        raise TrainingError(f"{folder}: an unfinished run of this name exists, and distribute=data_parallel cannot "
+                            "resume it; give a new name=, or resume it in one process without distribute.")
     if resuming:
         config = load_config({**runs.saved_overrides(folder), "resume": True, "exist_ok": True,
                               "verbose": config.verbose})
@@ -68,9 +122,10 @@ def _prepare(config):
     return config, folder, dataset, (runs.read_state(folder) if resuming else None)
 
 
-def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock):
+def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock, processes=None):
     """Build (or resume) the model and train it under ``precision``; returns the model holding the best
-    checkpoint's weights, and the Monitor that watched training."""
+    checkpoint's weights, and the Monitor that watched training. With ``processes`` (data parallel), this process
+    trains on its share of the splits with its share of each batch."""
     import keras   # only now: data readers may fork worker processes, which is unsafe once TensorFlow runs
 
     from ..models import precision as precision_scope
@@ -110,13 +165,13 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock)
                          f"max_time={config.max_time} or epochs={config.epochs}")
         if tracking.wants(config, "tensorboard"):
             own.append(tracking.tensorboard_callback(folder))
-        smooth = config.label_smoothing > 0
-        y_fit = keras.utils.to_categorical(dataset.y_train, dataset.num_classes) if smooth else dataset.y_train
-        y_val = keras.utils.to_categorical(dataset.y_val, dataset.num_classes) if smooth else dataset.y_val
+        x_fit, y_fit, x_val, y_val, batch = _shares(config, dataset, processes)
+        if config.label_smoothing > 0:
+            y_fit, y_val = (keras.utils.to_categorical(y, dataset.num_classes) for y in (y_fit, y_val))
         initial = state["epochs_done"] if state else 0
         if initial < config.epochs and not (state and _stopped(state, config)):
-            model.fit(**feed.fit_data(dataset.x_train, y_fit, config.batch), epochs=config.epochs,
-                      initial_epoch=initial, validation_data=feed.validation_data(dataset.x_val, y_val, config.batch),
+            model.fit(**feed.fit_data(x_fit, y_fit, batch), epochs=config.epochs,
+                      initial_epoch=initial, validation_data=feed.validation_data(x_val, y_val, batch),
                       class_weight=weights, callbacks=[*own, *callbacks],
                       verbose=_progress(config))
         if monitor.nan_at is not None:
@@ -129,6 +184,16 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock)
         if (folder / runs.MODEL).is_file():     # the best epoch's weights, also after a resume
             model.load_weights(folder / runs.MODEL)
     return model, monitor
+
+
+def _shares(config, dataset, processes):
+    """(x_train, y_train, x_val, y_val, batch) this process trains on: all of it, or its share when data parallel."""
+    if processes is None:
+        return dataset.x_train, dataset.y_train, dataset.x_val, dataset.y_val, config.batch
+    from .distributed import share
+
+    return (*share(dataset.x_train, dataset.y_train, processes), *share(dataset.x_val, dataset.y_val, processes),
+            config.batch // processes.count)
 
 
 def _fit_linear(config, folder: Path, dataset):
@@ -205,7 +270,7 @@ def _summary(model) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Run:
+def _finish(config, folder: Path, model, dataset, monitor, precision: str, distributed: dict | None = None) -> Run:
     """Save the model as it will predict, choose the binary threshold on the validation split, score the test
     split, write metrics.json and run.json, drop the resume files, and draw the report (or the curves alone)."""
     final = _inference_model(config, dataset, model)
@@ -232,7 +297,7 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str) -> Ru
                      f"test ECE {calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f}, log loss "
                      f"{calibration['log_loss_before']:.4f} -> {calibration['log_loss_after']:.4f}")
     info = _run_info(config, folder, model, dataset, monitor, precision, positive, threshold, predict_seconds,
-                     calibration["temperature"] if calibration else None)
+                     calibration["temperature"] if calibration else None, distributed)
     runs.write_metrics(folder, metrics)
     runs.write_info(folder, info)
     runs.remove_resume_files(folder)
@@ -306,7 +371,7 @@ def _threshold(config, dataset, val_proba) -> tuple[int | None, float | None]:
 
 
 def _run_info(config, folder, model, dataset, monitor, precision, positive, threshold, predict_seconds,
-              temperature):
+              temperature, distributed=None):
     import keras
 
     from ..version import __version__
@@ -320,6 +385,6 @@ def _run_info(config, folder, model, dataset, monitor, precision, positive, thre
         counts=dataset.counts(), test_origin=dataset.test_origin, skipped_files=len(dataset.skipped),
         epochs_run=len(monitor.rows), best_epoch=monitor.best_epoch, monitor=config.monitor,
         stop_reason=monitor.stop_reason, train_seconds=round(monitor.seconds, 2),
-        test_predict_seconds=round(predict_seconds, 3), temperature=temperature,
+        test_predict_seconds=round(predict_seconds, 3), temperature=temperature, distributed=distributed,
         versions={"gridlab": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
                   "python": platform.python_version()})

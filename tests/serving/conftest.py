@@ -1,6 +1,5 @@
 """A real server: ``python -m gridlab serve`` in a subprocess on a free loopback port, for a tiny trained run."""
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -8,6 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import free_port
 
 
 @pytest.fixture(scope="session")
@@ -25,15 +26,9 @@ def served_run(tmp_path_factory):
     return run.folder
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     def __init__(self, run: Path, *overrides: str):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         self.log = open(run.parent / f"server-{self.port}.log", "w")

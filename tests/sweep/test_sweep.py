@@ -5,7 +5,6 @@ import csv
 import datetime
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
 from tests.evaluation.test_report_browser import CHROMEDRIVER, CHROMIUM, open_browser
 
 pytest.importorskip("ray.tune", reason="Ray Tune is not installed (pip install 'gridlab[ray]')")
@@ -101,12 +101,6 @@ def _render(page: Path, tmp_path: Path) -> None:
         driver.quit()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for(condition, timeout=240, proc=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -120,7 +114,7 @@ def _wait_for(condition, timeout=240, proc=None):
 
 @pytest.mark.slow
 def test_sweep_on_a_ray_cluster_continues_after_a_kill(tmp_path):
-    port = _free_port()
+    port = free_port()
     ray = str(Path(sys.executable).with_name("ray"))
     head = subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
                            "--include-dashboard=false", "--disable-usage-stats"], env=ENV, capture_output=True,
