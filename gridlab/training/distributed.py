@@ -103,6 +103,8 @@ def _select_jax() -> None:
     """Select Keras' JAX backend when Keras is not loaded yet and the user chose none; a ConfigError otherwise."""
     from ..hardware import user_backend
 
+    if importlib.util.find_spec("jax") is None:
+        raise ConfigError("distribute=data_parallel needs JAX: pip install 'gridlab[distributed]'.")
     chosen = user_backend()
     if "keras" not in sys.modules and chosen is None:
         os.environ["KERAS_BACKEND"] = "jax"
@@ -115,8 +117,6 @@ def _select_jax() -> None:
         raise ConfigError(f"distribute=data_parallel runs on Keras' JAX backend (keras.distribution), but the "
                           f"backend is {chosen!r}: run with KERAS_BACKEND=jax (TensorFlow's multi-worker strategy "
                           "does not work with Keras 3's fit, keras-team/keras#20585).")
-    if importlib.util.find_spec("jax") is None:
-        raise ConfigError("distribute=data_parallel needs JAX: pip install 'gridlab[distributed]'.")
 
 
 _JOINED: Processes | None = None

@@ -72,12 +72,15 @@ def _fit_data_parallel(config, folder: Path, dataset, precision, callbacks, cloc
     distributed.start(processes)
     _say(config, f"data parallel: {processes}; global batch {config.batch}, {config.batch // processes.count} "
                  f"per process")
-    model, monitor = _fit(config, folder, dataset, None, precision, callbacks, clock, processes)
-    digest = distributed.weights_digest(model)
-    distributed.leave()
+    try:
+        model, monitor = _fit(config, folder, dataset, None, precision, callbacks, clock, processes)
+        digest = distributed.weights_digest(model)
+    finally:
+        distributed.leave()
+        if not processes.leader:
+            shutil.rmtree(folder, ignore_errors=True)
     print(f"{processes}: trained, weights sha256 {digest}", file=sys.stderr, flush=True)
     if not processes.leader:
-        shutil.rmtree(folder, ignore_errors=True)
         return None
     from ..models.io import load_model
 

@@ -72,6 +72,40 @@ def test_an_interrupted_job_continues_without_predicting_a_file_twice(run_and_fi
 
 
 @pytest.mark.slow
+def test_a_killed_job_resumes(run_and_files, tmp_path):
+    """A real SIGKILL: the job is held on a named pipe given as its last file (reading it waits for a writer that
+    never comes), after five shards; it is killed there and the same command continues with the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run, folder = run_and_files
+    out, fifo = tmp_path / "p.parquet", tmp_path / "held.png"
+    os.mkfifo(fifo)
+    command = [sys.executable, "-m", "gridlab", "predict", str(run), str(folder)]
+    options = ["--out", str(out), "--chunk", "40"]
+    job = subprocess.Popen([*command, str(fifo), *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+    deadline = time.monotonic() + 180
+    while len(list(out.glob("part-*.parquet"))) < 5 and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert job.poll() is None, job.communicate()[0][-2000:]          # still held on the pipe
+    job.send_signal(signal.SIGKILL)
+    job.wait(timeout=30)
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
+    assert sorted(first) == [f"part-0000{i}.parquet" for i in range(5)] and not (out / "_summary.json").exists()
+    again = subprocess.run([*command, *options], capture_output=True, text=True, timeout=180)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"200 of 211 file(s) already in {out}: continuing with 11" in again.stdout + again.stderr
+    table = _table(out)
+    assert len(table) == 211 and table["file"].is_unique
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet") if p.name in first} == first
+
+
+@pytest.mark.slow
 def test_ray_data_path_on_local_ray_equals_predict_row_for_row(run_and_files, tmp_path, capsys):
     pytest.importorskip("ray.data", reason="Ray is not installed (pip install 'gridlab[ray]')")
     import subprocess
