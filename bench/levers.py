@@ -1,0 +1,133 @@
+"""Issue 16's levers, one at a time, on the 2-minute recipe (`preset=fast epochs=15 augment=true augment_shift=0.07
+tta=true`, calibration off), each in a process of its own; and the arithmetic bound of this CPU.
+
+Run:  .venv/bin/python bench/levers.py [--levers base ema0.99 bn_noscale] [--seeds 1 2]   (about 2 min per run)
+      .venv/bin/python bench/levers.py --roofline          (a few seconds: float32 matmul and gridlab_fast's main
+                                                            convolution in GFLOP/s, TensorFlow with gridlab's oneDNN)
+Levers: ``ema<m>`` keeps an exponential moving average of the weights (Keras' ``use_ema``, momentum m) and swaps it
+in for validation and the checkpoints (``keras.callbacks.SwapEMAWeights``); ``bn_noscale`` drops batch norm's
+scale; ``bn_fastmom`` uses batch norm momentum 0.6. Prints one JSON line per run (test accuracy, training seconds).
+Figures: docs/benchmarks.md, "Design probes".
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+RECIPE = {"preset": "fast", "epochs": 15, "augment": True, "augment_shift": 0.07, "tta": True, "calibrate": False}
+
+
+def apply(lever: str) -> None:
+    """Patch gridlab for one lever, in this process only."""
+    import keras
+
+    from gridlab.models import zoo
+    from gridlab.training import callbacks, fit
+
+    if lever.startswith("ema"):
+        momentum, make = float(lever[3:] or 0.99), fit.make_optimizer
+
+        def with_ema(config, total):
+            opt = make(config, total)
+            return type(opt).from_config({**opt.get_config(), "use_ema": True, "ema_momentum": momentum})
+
+        class EmaMonitor(callbacks.Monitor):     # the EMA weights are validated and checkpointed
+            def set_model(self, model):
+                super().set_model(model)
+                self.swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=True)
+                self.swap.set_model(model)
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.swap.on_epoch_begin(epoch, logs)
+                super().on_epoch_begin(epoch, logs)
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.swap.params = self.params
+                self.swap.on_epoch_end(epoch, logs)
+                super().on_epoch_end(epoch, logs)
+
+            def on_test_begin(self, logs=None):
+                self.swap.on_test_begin(logs)
+
+            def on_test_end(self, logs=None):
+                self.swap.on_test_end(logs)
+
+        fit.make_optimizer, callbacks.Monitor = with_ema, EmaMonitor
+    elif lever == "bn_noscale":
+        zoo.batch_norm = lambda: keras.layers.BatchNormalization(momentum=0.9, dtype="float32", scale=False)
+    elif lever == "bn_fastmom":
+        zoo.batch_norm = lambda: keras.layers.BatchNormalization(momentum=0.6, dtype="float32")
+    elif lever != "base":
+        raise SystemExit(f"unknown lever {lever!r}")
+
+
+def child(lever: str, seed: int, project: str) -> None:
+    import gridlab
+
+    apply(lever)
+    run = gridlab.train(**RECIPE, seed=seed, report=False, audit=False, verbose=False, project=project,
+                        name=f"{lever}-{seed}")
+    rows = list(csv.DictReader(open(run.folder / "history.csv")))
+    print(json.dumps({"lever": lever, "seed": seed, "test_acc": run.metrics["accuracy"],
+                      "train_s": run.info.train_seconds, "best_epoch": run.info.best_epoch,
+                      "val_acc": [round(float(r["val_accuracy"]), 4) for r in rows][-4:]}), flush=True)
+
+
+def roofline() -> None:
+    import gridlab
+
+    gridlab.hardware.configure()      # oneDNN chosen before TensorFlow starts (import gridlab does it too)
+    import tensorflow as tf
+
+    from gridlab.hardware import read_cpu
+
+    def rate(fn, args, flops, calls):
+        fn(*args).numpy()
+        best = 0.0
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(calls):
+                out = fn(*args)
+            out.numpy()
+            best = max(best, calls * flops / (time.perf_counter() - started) / 1e9)
+        return best
+
+    a, b = tf.random.normal((2048, 2048)), tf.random.normal((2048, 2048))
+    x, w = tf.random.normal((256, 14, 14, 16)), tf.random.normal((3, 3, 16, 48))
+    print(f"CPU {read_cpu().kind}")
+    print(f"matmul 2048x2048 float32: {rate(tf.function(tf.matmul), (a, b), 2 * 2048 ** 3, 10):.0f} GFLOP/s")
+    conv = tf.function(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"))
+    print(f"conv 14x14x16 -> 48, 3x3, batch 256, forward: {rate(conv, (x, w), 256 * 196 * 144 * 48 * 2, 20):.0f} "
+          "GFLOP/s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--levers", nargs="+", default=["base", "ema0.99", "bn_noscale"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--roofline", action="store_true")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.roofline:
+        roofline()
+        return 0
+    if args.child:
+        child(args.child[0], int(args.child[1]), args.child[2])
+        return 0
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as project:
+        for seed in args.seeds:
+            for lever in args.levers:
+                subprocess.run([sys.executable, __file__, "--child", lever, str(seed), project], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
