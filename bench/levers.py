@@ -6,7 +6,8 @@ Run:  .venv/bin/python bench/levers.py [--levers base ema0.99 bn_noscale] [--see
                                                             convolution in GFLOP/s, TensorFlow with gridlab's oneDNN)
 Levers: ``ema<m>`` keeps an exponential moving average of the weights (Keras' ``use_ema``, momentum m) and swaps it
 in for validation and the checkpoints (``keras.callbacks.SwapEMAWeights``); ``bn_noscale`` drops batch norm's
-scale; ``bn_fastmom`` uses batch norm momentum 0.6. Prints one JSON line per run (test accuracy, training seconds).
+scale; ``bn_fastmom`` uses batch norm momentum 0.6; ``key=value`` changes one config key of the recipe (e.g.
+``weight_decay=0.0005``). Prints one JSON line per run (test accuracy, training seconds).
 Figures: docs/benchmarks.md, "Design probes".
 """
 from __future__ import annotations
@@ -63,16 +64,19 @@ def apply(lever: str) -> None:
         zoo.batch_norm = lambda: keras.layers.BatchNormalization(momentum=0.9, dtype="float32", scale=False)
     elif lever == "bn_fastmom":
         zoo.batch_norm = lambda: keras.layers.BatchNormalization(momentum=0.6, dtype="float32")
-    elif lever != "base":
+    elif lever != "base" and "=" not in lever:
         raise SystemExit(f"unknown lever {lever!r}")
 
 
 def child(lever: str, seed: int, project: str) -> None:
     import gridlab
 
+    from gridlab.config import parse_overrides
+
     apply(lever)
-    run = gridlab.train(**RECIPE, seed=seed, report=False, audit=False, verbose=False, project=project,
-                        name=f"{lever}-{seed}")
+    keys = {**RECIPE, **(parse_overrides([lever]) if "=" in lever else {})}
+    run = gridlab.train(**keys, seed=seed, report=False, audit=False, verbose=False, project=project,
+                        name=f"{lever.replace('=', '-')}-{seed}")
     rows = list(csv.DictReader(open(run.folder / "history.csv")))
     print(json.dumps({"lever": lever, "seed": seed, "test_acc": run.metrics["accuracy"],
                       "train_s": run.info.train_seconds, "best_epoch": run.info.best_epoch,
