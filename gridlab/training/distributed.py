@@ -85,7 +85,8 @@ def _int(environ, name: str) -> int | None:
 
 
 def check(config, processes: Processes) -> None:
-    """What data-parallel training needs besides the coordinates, checked before anything is read or written."""
+    """What data-parallel training needs besides the coordinates, checked before anything is read or written; selects
+    Keras' JAX backend when the user chose none (``_select_jax``)."""
     if config.batch % processes.count:
         raise ConfigError(f"batch={config.batch} does not split evenly over {processes.count} processes; batch is the "
                           f"global batch, so give a multiple of {processes.count} (e.g. "
