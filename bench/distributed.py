@@ -31,9 +31,8 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def run(label: str, tmp: Path, processes: int, env: dict) -> dict:
+def run(label: str, name: str, tmp: Path, processes: int, env: dict) -> dict:
     """Start the processes, wait for them, and read process 0's run.json and metrics.json."""
-    name = label.split()[0].lower() + str(len(list(tmp.glob("runs/*"))))
     port = _port()
     extra = ([] if processes == 1 else ["distribute=data_parallel", f"distribute_coordinator=127.0.0.1:{port}",
                                         f"distribute_processes={processes}"])
@@ -66,8 +65,8 @@ def main() -> int:
                ("Two JAX processes, one XLA thread each", 2, {"XLA_FLAGS": ONE_THREAD})]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, processes, env in recipes:
-            row = run(label, Path(tmp), processes, env)
+        for index, (label, processes, env) in enumerate(recipes):
+            row = run(label, f"run{index}", Path(tmp), processes, env)
             rows.append(row)
             print(f"{label}: {row['images_per_s']:,.0f} images/s, training {row['train_seconds']:.1f} s, wall "
                   f"{row['wall']:.1f} s, test accuracy {row['accuracy']:.4f}", flush=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import errors, ray_cluster, runs
 from ..errors import ConfigError
-from ..evaluation.results import Run
+from ..evaluation.results import Run, load_run
 
 PATH_KEYS = ("project", "data", "data_dir", "model")    # made absolute: Ray's workers may run in another folder
 
@@ -30,12 +30,13 @@ def train_on_ray(overrides: dict, cfg: str | None, address: str | None, progress
             extra = "ray" if name == "ray" else "distributed"
             raise ConfigError(f"train --ray runs data-parallel training on Ray Train with JAX, and {name} is not "
                               f"installed: pip install 'gridlab[{extra}]'.")
-    config = load_config({**overrides, "distribute": "data_parallel"}, cfg)
+    overrides = {**overrides, "distribute": "data_parallel"}
+    config = load_config(overrides, cfg)
     if not config.distribute_processes:
         raise ConfigError("train --ray needs distribute_processes=N, the number of training processes Ray starts.")
     # the driver names the run folder, so it knows where process 0 writes it
     folder = runs.choose_run_dir(config)[0].resolve()
-    overrides = {**overrides, "distribute": "data_parallel", **_absolute(config), "name": folder.name}
+    overrides = {**overrides, **_absolute(config), "name": folder.name}
     ray_cluster.prepare(address, progress)            # before Ray is imported: it reads its auth mode once
     import ray
     from ray.train import RunConfig, ScalingConfig
@@ -60,8 +61,6 @@ def train_on_ray(overrides: dict, cfg: str | None, address: str | None, progress
             ray.shutdown()
     if result.error:
         raise result.error
-    from ..evaluation.results import load_run
-
     return load_run(folder)
 
 
