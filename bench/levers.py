@@ -24,8 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 RECIPE = {"preset": "fast", "epochs": 15, "augment": True, "augment_shift": 0.07, "tta": True, "calibrate": False}
 
 
-def apply(lever: str) -> None:
-    """Patch gridlab for one lever, in this process only."""
+def apply(lever: str) -> list:
+    """Patch gridlab for one lever (or several joined by ``+``), in this process only; returns extra Keras
+    callbacks the lever needs."""
+    extra = []
+    for one in lever.split("+"):
+        extra += _apply_one(one)
+    return extra
+
+
+def _apply_one(lever: str) -> list:
     import keras
 
     from gridlab.models import zoo
@@ -64,8 +72,144 @@ def apply(lever: str) -> None:
         zoo.batch_norm = lambda: keras.layers.BatchNormalization(momentum=0.9, dtype="float32", scale=False)
     elif lever == "bn_fastmom":
         zoo.batch_norm = lambda: keras.layers.BatchNormalization(momentum=0.6, dtype="float32")
+    elif lever == "whiten":
+        _whiten()
+    elif lever == "alt_flip":
+        return _alternating_flips()
+    elif lever == "tta_shift":
+        _shift_views()
+    elif lever.startswith("lookahead"):
+        return [_Lookahead(float(lever[9:] or 0.5))]
     elif lever != "base" and "=" not in lever:
         raise SystemExit(f"unknown lever {lever!r}")
+    return []
+
+
+def _whiten() -> None:
+    """gridlab_fast's first convolution replaced by a frozen one: the eigenvectors of the 3x3 patch covariance of
+    the (scaled) training images, each divided by the square root of its eigenvalue, with and without sign (18
+    filters), as airbench builds its first layer from patch statistics."""
+    import dataclasses
+
+    import keras
+    import numpy as np
+
+    from gridlab.models import zoo
+    from gridlab.training import fit
+
+    def build(input_shape, n, dropout=None):
+        inner = zoo.gridlab_fast(input_shape, n, dropout)
+        inner[0] = keras.layers.Conv2D(2 * 9 * input_shape[-1], 3, padding="same", use_bias=False,
+                                       trainable=False, name="whiten")
+        return inner
+
+    zoo.ZOO["gridlab_fast"] = dataclasses.replace(zoo.ZOO["gridlab_fast"], build=build)
+    new_model = fit._new_model
+
+    def with_whitening(config, dataset, total_steps):
+        model = new_model(config, dataset, total_steps)
+        x = dataset.x_train[:10000].astype("float32")
+        scale = dataset.scaling
+        x = x * scale.get("scale", 1.0) + scale.get("offset", 0.0) if scale["kind"] != "none" else x
+        channels = x.shape[-1]
+        patches = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(1, 2))   # N, H-2, W-2, C, 3, 3
+        patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 9 * channels)       # (kh, kw, c) order
+        values, vectors = np.linalg.eigh(np.cov(patches, rowvar=False))
+        w = vectors / np.sqrt(values + 5e-4)
+        kernel = np.concatenate([w, -w], axis=1).reshape(3, 3, channels, -1).astype("float32")
+        model.get_layer("whiten").set_weights([kernel])
+        return model
+
+    fit._new_model = with_whitening
+
+
+def _alternating_flips() -> list:
+    """Mirror images from the feed instead of RandomFlip: each training image gets a fixed random bit, and it is
+    mirrored in the epochs where that bit XOR (epoch is odd) is 1, so every image is seen both ways in turn
+    (airbench's alternating flips). Returns the callback that tells the feed the epoch."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import gridlab.models as models
+    from gridlab.datasets import feed
+
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+    plain = feed.pipeline
+
+    def pipeline(x, y, batch, shuffle):
+        if not shuffle:
+            return plain(x, y, batch, shuffle)
+        bits = tf.constant(np.random.default_rng(0).integers(0, 2, len(x)), dtype=tf.int64)
+        arrays = (tf.convert_to_tensor(x), tf.convert_to_tensor(y))
+        order = tf.data.Dataset.range(len(x)).shuffle(len(x), reshuffle_each_iteration=True)
+
+        def gather(index):
+            images, labels = (tf.gather(a, index) for a in arrays)
+            flip = tf.equal(tf.math.floormod(tf.gather(bits, index) + epoch, 2), 1)
+            return tf.where(flip[:, None, None, None], tf.reverse(images, [2]), images), labels
+
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return order.batch(batch).map(gather).prefetch(feed.PREFETCH).with_options(options)
+
+    def translation_only(model, shift):
+        front, rest = models._split_at_scaling(model)
+        moves = [keras.layers.RandomTranslation(shift, shift, fill_mode="constant")] if shift else []
+        return models._sequential_like(model, [*front, *moves, *rest])
+
+    feed.pipeline, models.with_augmentation = pipeline, translation_only
+
+    class Epoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, index, logs=None):
+            epoch.assign(index)
+
+    return [Epoch()]
+
+
+def _shift_views() -> None:
+    """Test-time views: the image and its mirror image (gridlab's tta), plus both moved one pixel down-right and
+    one pixel up-left (zero fill), weighted 1/2, 1/4, 1/4 as airbench weighs them."""
+    import keras
+
+    import gridlab.models as models
+
+    two_views = models.with_test_time_flip
+
+    def shifted(x, down):
+        pad, crop = ((1, 0), (1, 0)), ((0, 1), (0, 1))
+        x = keras.layers.ZeroPadding2D(pad if down else crop)(x)
+        return keras.layers.Cropping2D(crop if down else pad)(x)
+
+    def six_views(model):
+        pair = two_views(model)
+        x = keras.Input(tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype, name="input")
+        f = keras.layers.Activation("linear", dtype="float32")(x)
+        plain = pair(x)
+        out = keras.layers.Average(name="test_time_flip")([plain, plain, pair(shifted(f, True)),
+                                                           pair(shifted(f, False))])
+        return keras.Model(x, out, name=model.name)
+
+    models.with_test_time_flip = six_views
+
+
+class _Lookahead:
+    """Lookahead (Zhang et al. 2019) with k = one compiled call (16 steps): after each call the slow weights move
+    ``alpha`` of the way to the fast ones, and the fast weights restart from them."""
+
+    def __new__(cls, alpha):
+        import keras
+
+        class Lookahead(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.slow = [v.numpy() for v in self.model.trainable_variables]
+
+            def on_train_batch_end(self, batch, logs=None):
+                for v, s in zip(self.model.trainable_variables, self.slow):
+                    s += alpha * (v.numpy() - s)
+                    v.assign(s)
+
+        return Lookahead()
 
 
 def child(lever: str, seed: int, project: str) -> None:
@@ -73,10 +217,10 @@ def child(lever: str, seed: int, project: str) -> None:
 
     from gridlab.config import parse_overrides
 
-    apply(lever)
-    keys = {**RECIPE, **(parse_overrides([lever]) if "=" in lever else {})}
-    run = gridlab.train(**keys, seed=seed, report=False, audit=False, verbose=False, project=project,
-                        name=f"{lever.replace('=', '-')}-{seed}")
+    extra = apply(lever)
+    keys = {**RECIPE, **parse_overrides([one for one in lever.split("+") if "=" in one])}
+    run = gridlab.train(**keys, callbacks=extra, seed=seed, report=False, audit=False, verbose=False, project=project,
+                        name=f"{lever.replace('=', '-').replace('+', '_')}-{seed}")
     rows = list(csv.DictReader(open(run.folder / "history.csv")))
     print(json.dumps({"lever": lever, "seed": seed, "test_acc": run.metrics["accuracy"],
                       "train_s": run.info.train_seconds, "best_epoch": run.info.best_epoch,
