@@ -6,8 +6,11 @@ Run:  .venv/bin/python bench/levers.py [--levers base ema0.99 bn_noscale] [--see
                                                             convolution in GFLOP/s, TensorFlow with gridlab's oneDNN)
 Levers: ``ema<m>`` keeps an exponential moving average of the weights (Keras' ``use_ema``, momentum m) and swaps it
 in for validation and the checkpoints (``keras.callbacks.SwapEMAWeights``); ``bn_noscale`` drops batch norm's
-scale; ``bn_fastmom`` uses batch norm momentum 0.6; ``key=value`` changes one config key of the recipe (e.g.
-``weight_decay=0.0005``). Prints one JSON line per run (test accuracy, training seconds).
+scale; ``bn_fastmom`` uses batch norm momentum 0.6; ``alt_flip`` mirrors each image in alternate epochs instead of
+at random; ``tta_flip`` averages the image and its mirror image only at test time (not gridlab's six views);
+``lookahead<alpha>`` moves slow weights alpha of the way to the fast ones after every compiled call; ``key=value``
+changes one config key of the recipe (e.g. ``weight_decay=0.0005``, ``whiten=true``, ``epochs=3``). Levers join
+with ``+`` (``whiten=true+tta_flip``). Prints one JSON line per run (test accuracy, training seconds).
 Figures: docs/benchmarks.md, "Design probes".
 """
 from __future__ import annotations
@@ -72,55 +75,15 @@ def _apply_one(lever: str) -> list:
         zoo.batch_norm = lambda: keras.layers.BatchNormalization(momentum=0.9, dtype="float32", scale=False)
     elif lever == "bn_fastmom":
         zoo.batch_norm = lambda: keras.layers.BatchNormalization(momentum=0.6, dtype="float32")
-    elif lever == "whiten":
-        _whiten()
     elif lever == "alt_flip":
         return _alternating_flips()
-    elif lever == "tta_shift":
-        _shift_views()
+    elif lever == "tta_flip":
+        _flip_views()
     elif lever.startswith("lookahead"):
         return [_Lookahead(float(lever[9:] or 0.5))]
     elif lever != "base" and "=" not in lever:
         raise SystemExit(f"unknown lever {lever!r}")
     return []
-
-
-def _whiten() -> None:
-    """gridlab_fast's first convolution replaced by a frozen one: the eigenvectors of the 3x3 patch covariance of
-    the (scaled) training images, each divided by the square root of its eigenvalue, with and without sign (18
-    filters), as airbench builds its first layer from patch statistics."""
-    import dataclasses
-
-    import keras
-    import numpy as np
-
-    from gridlab.models import zoo
-    from gridlab.training import fit
-
-    def build(input_shape, n, dropout=None):
-        inner = zoo.gridlab_fast(input_shape, n, dropout)
-        inner[0] = keras.layers.Conv2D(2 * 9 * input_shape[-1], 3, padding="same", use_bias=False,
-                                       trainable=False, name="whiten")
-        return inner
-
-    zoo.ZOO["gridlab_fast"] = dataclasses.replace(zoo.ZOO["gridlab_fast"], build=build)
-    new_model = fit._new_model
-
-    def with_whitening(config, dataset, total_steps):
-        model = new_model(config, dataset, total_steps)
-        x = dataset.x_train[:10000].astype("float32")
-        scale = dataset.scaling
-        x = x * scale.get("scale", 1.0) + scale.get("offset", 0.0) if scale["kind"] != "none" else x
-        channels = x.shape[-1]
-        patches = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(1, 2))   # N, H-2, W-2, C, 3, 3
-        patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 9 * channels)       # (kh, kw, c) order
-        values, vectors = np.linalg.eigh(np.cov(patches, rowvar=False))
-        w = vectors / np.sqrt(values + 5e-4)
-        kernel = np.concatenate([w, -w], axis=1).reshape(3, 3, channels, -1).astype("float32")
-        model.get_layer("whiten").set_weights([kernel])
-        return model
-
-    fit._new_model = with_whitening
 
 
 def _alternating_flips() -> list:
@@ -167,30 +130,24 @@ def _alternating_flips() -> list:
     return [Epoch()]
 
 
-def _shift_views() -> None:
-    """Test-time views: the image and its mirror image (gridlab's tta), plus both moved one pixel down-right and
-    one pixel up-left (zero fill), weighted 1/2, 1/4, 1/4 as airbench weighs them."""
+def _flip_views() -> None:
+    """tta with the image and its mirror image only (gridlab's test-time views before the moved views were added)."""
     import keras
 
     import gridlab.models as models
 
-    two_views = models.with_test_time_flip
+    six_views = models.with_test_time_flip
 
-    def shifted(x, down):
-        pad, crop = ((1, 0), (1, 0)), ((0, 1), (0, 1))
-        x = keras.layers.ZeroPadding2D(pad if down else crop)(x)
-        return keras.layers.Cropping2D(crop if down else pad)(x)
-
-    def six_views(model):
-        pair = two_views(model)
+    def two_views(model):
+        full = six_views(model)
         x = keras.Input(tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype, name="input")
-        f = keras.layers.Activation("linear", dtype="float32")(x)
-        plain = pair(x)
-        out = keras.layers.Average(name="test_time_flip")([plain, plain, pair(shifted(f, True)),
-                                                           pair(shifted(f, False))])
+        scaled = full.get_layer("as_float")(full.get_layer("scaling")(x) if "scaling" in
+                                            [layer.name for layer in full.layers] else x)
+        body = full.get_layer("body")
+        out = keras.layers.Average(name="test_time_flip")([body(scaled), body(full.get_layer("mirror")(scaled))])
         return keras.Model(x, out, name=model.name)
 
-    models.with_test_time_flip = six_views
+    models.with_test_time_flip = two_views
 
 
 class _Lookahead:

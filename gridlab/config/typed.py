@@ -27,6 +27,7 @@ class ConfigView(Protocol):
     grid_shape: list | None
     grid_cache: bool
     model: str
+    whiten: bool
     dropout: float | None
     preset: Literal['none', 'seed', 'fast', 'best']
     epochs: int

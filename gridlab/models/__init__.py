@@ -50,8 +50,9 @@ def check_model_name(name) -> None:
 
 
 def build_model(name: str, input_shape, num_classes: int, scaling: dict | None = None,
-                input_dtype: str = "float32", dropout: float | None = None):
-    """Build a zoo model (or a YAML layer list) for ``input_shape`` (H, W, C) and ``num_classes``.
+                input_dtype: str = "float32", dropout: float | None = None, whiten: bool = False):
+    """Build a zoo model (or a YAML layer list) for ``input_shape`` (H, W, C) and ``num_classes``. With ``whiten``
+    the first convolution is a frozen whitening layer, which ``whitening.fill`` sets from training data.
 
     >>> build_model("seed001_cnn", (28, 28, 1), 10).count_params()     # doctest: +SKIP
     333526
@@ -68,6 +69,10 @@ def build_model(name: str, input_shape, num_classes: int, scaling: dict | None =
         inner = build_from_spec(read_spec(name), name, num_classes)
     else:
         check_model_name(name)
+    if whiten:
+        from .whitening import replace_first_convolution
+
+        inner = replace_first_convolution(inner, input_shape[-1], name)
     front = []
     kind = (scaling or {}).get("kind", "none")
     if kind == "per_frame":   # each example to mean 0, std 1 over all its values; no trainable parameters
@@ -138,12 +143,17 @@ def without_augmentation(model):
 
 
 def with_test_time_flip(model):
-    """``model`` wrapped so that it averages its softmax for each input and the input's mirror image (left-right),
-    with the same weights. Used after training with horizontal-flip augmentation (``tta=true``).
+    """``model`` wrapped so that it averages its softmax over six views of each input (one shared network): the
+    image and its mirror image (left-right), and both of these moved one pixel down-right and one pixel up-left
+    (zero fill, as the training shifts fill). The unmoved pair weighs 1/2 and each moved pair 1/4, as airbench
+    weighs its views; on Fashion-MNIST this measured better than the mirror pair alone (docs/benchmarks.md, "Design
+    probes"). Used after training with flip-and-shift augmentation (``tta=true``).
 
     Built from standard Keras layers only, so the safe loader and every export runtime take it: the mirror image is
     ``Permute -> Dense(width) with an exchange matrix -> Permute``, exact in float32 (each output is one input
-    times 1.0). It is applied after the scaling layer, on float values.
+    times 1.0), and a move is ``ZeroPadding2D -> Cropping2D``. It is applied after the scaling layer, on float
+    values. The averaging layer's inputs are the views' softmax outputs, the unmoved two listed twice (their
+    weight), which ``temperature.views`` reads.
     """
     import keras
     import numpy as np
@@ -161,5 +171,12 @@ def with_test_time_flip(model):
     mirror = keras.Sequential([keras.Input(shape), keras.layers.Permute((1, 3, 2), dtype="float32"), swap,
                                keras.layers.Permute((1, 3, 2), dtype="float32")], name="mirror")
     swap.set_weights([np.eye(width, dtype="float32")[::-1]])
-    out = keras.layers.Average(name="test_time_flip", dtype="float32")([body(scaled), body(mirror(scaled))])
+    head, tail = ((1, 0), (1, 0)), ((0, 1), (0, 1))
+    moves = [keras.Sequential([keras.Input(shape), keras.layers.ZeroPadding2D(pad, dtype="float32"),
+                               keras.layers.Cropping2D(crop, dtype="float32")], name=name)
+             for name, pad, crop in (("down_right", head, tail), ("up_left", tail, head))]
+    centre = [body(scaled), body(mirror(scaled))]
+    moved = [body(move(view)) for move in moves for view in (scaled, mirror(scaled))]   # moved after the mirror:
+    # the views of an image's mirror image are then the image's own views, so the prediction is mirror-symmetric
+    out = keras.layers.Average(name="test_time_flip", dtype="float32")([*centre, *centre, *moved])
     return keras.Model(x, out, name=model.name)

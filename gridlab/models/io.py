@@ -16,7 +16,7 @@ ALLOWED_CLASSES = {
     "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten",
     "Dense", "Dropout", "SpatialDropout2D", "BatchNormalization", "LayerNormalization", "Activation", "ReLU",
     "Reshape", "ZeroPadding2D", "UpSampling2D", "GaussianNoise", "RandomFlip", "RandomTranslation",
-    "RandomRotation", "RandomZoom", "Permute", "Average",
+    "RandomRotation", "RandomZoom", "Permute", "Average", "Cropping2D",
     "__keras_tensor__",   # a reference to a layer's output inside a functional model's config (data, not code)
     # compile objects stored with the model
     "Adam", "AdamW", "RMSprop", "SGD", "CosineDecay", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",

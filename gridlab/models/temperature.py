@@ -1,9 +1,9 @@
 """Temperature scaling inside the model: the output layer's weights divided by T, so the saved file (and every
 export of it) gives calibrated probabilities with no extra layer, and the argmax never changes.
 
-Every gridlab model ends in ``Dense(softmax)``; a test-time-flip model averages two such outputs (its ``body`` on
-the image and on its mirror image), and ``views`` returns those two so the temperature is fitted on what the model
-really averages.
+Every gridlab model ends in ``Dense(softmax)``; a test-time-view model (``tta=true``) averages several such outputs
+(its ``body`` on the image, its mirror image and their moved copies), and ``views`` returns them so the temperature
+is fitted on what the model really averages.
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def output_layer(model):
 
 
 def views(model, x: np.ndarray, batch: int = 1024) -> list[np.ndarray]:
-    """The probabilities the model's output averages: ``[model(x)]``, or the two views of a test-time-flip model."""
+    """The probabilities the model's output averages: ``[model(x)]``, or the views a test-time-view model averages
+    (the unmoved two twice: their weight)."""
     import keras
 
     from ..datasets import feed

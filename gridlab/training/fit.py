@@ -226,13 +226,14 @@ def _progress(config) -> int:
 
 def _inference_model(config, dataset, model):
     """The model as saved for prediction and export: augmentation layers removed, float32 arithmetic after a mixed
-    precision run (see models.as_float32), and the test-time flip when ``tta`` asks for it."""
+    precision run (see models.as_float32), and the test-time views when ``tta`` asks for them."""
     from ..models import as_float32, with_test_time_flip, without_augmentation
 
     model = as_float32(without_augmentation(model))
     if config.tta and _augmented(config, dataset):
         model = with_test_time_flip(model)
-        _say(config, "test-time flip: model.keras averages each image's prediction with its mirror image's")
+        _say(config, "test-time views: model.keras averages each image's prediction with its mirror image's and "
+                     "both moved one pixel")
     return model
 
 
@@ -244,10 +245,12 @@ def _new_model(config, dataset, total_steps: int):
     import keras
 
     from ..models import build_model
+    from ..models.whitening import fill as fill_whitening
 
     dtype = "uint8" if dataset.x_train.dtype == np.uint8 else "float32"
     model = build_model(config.model, dataset.input_shape, dataset.num_classes, dataset.scaling, dtype,
-                        config.dropout)
+                        config.dropout, config.whiten)
+    fill_whitening(model, dataset.x_train)     # all of the training split: every data-parallel process agrees
     if _augmented(config, dataset):
         from ..models import with_augmentation
 

@@ -1,0 +1,68 @@
+"""A frozen whitening first layer (``whiten=true``): the model's first convolution is replaced by one whose filters
+are fixed from the training images' patch statistics, not learned.
+
+For a k x k convolution on C channels the filters are the leading eigenvectors of the covariance of the (scaled)
+training images' k x k x C patches, each divided by the square root of its eigenvalue, once with each sign. The layer
+keeps the replaced convolution's filter count where the patches have enough directions (gridlab_fast's 16 = the 8
+largest of 9 directions, so it costs the same), else takes all 2 k^2 C (18 for 3x3 on greyscale). With both signs
+the ReLU that follows keeps every direction. The layer is a plain
+``Conv2D`` with ``trainable=False``, so saved models, the safe loader and every export take it unchanged. The idea
+is airbench's (Keller Jordan's CIFAR-10 speed runs); on Fashion-MNIST it measured better than a learned first layer
+(docs/benchmarks.md, "Design probes").
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ModelSpecError
+
+LAYER = "whiten"
+EPSILON = 5e-4          # added to each eigenvalue: the flattest directions are not blown up into noise
+SAMPLE = 10_000         # training images the statistics are taken from (the first ones of the split)
+
+
+def replace_first_convolution(layers: list, channels: int, name: str) -> list:
+    """``layers`` with the first ``Conv2D`` replaced by an (unfilled) frozen whitening convolution of the same kernel
+    size and padding; a ModelSpecError when there is none."""
+    import keras
+
+    for i, layer in enumerate(layers):
+        if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.DepthwiseConv2D):
+            size = layer.kernel_size
+            if size[0] != size[1] or layer.strides != (1, 1) or layer.dilation_rate != (1, 1):
+                break
+            pairs = max(1, min(layer.filters // 2, size[0] * size[1] * channels))
+            white = keras.layers.Conv2D(2 * pairs, size, padding=layer.padding,
+                                        use_bias=False, trainable=False, name=LAYER)
+            return [*layers[:i], white, *layers[i + 1:]]
+    raise ModelSpecError(f"model {name}: whiten=true replaces the model's first convolution, and it has no square, "
+                         "stride-1 Conv2D. Use a convolutional model (gridlab_fast, gridlab_deep, gridlab_cnn) or "
+                         "whiten=false.")
+
+
+def whitening_kernel(x: np.ndarray, size: int, pairs: int | None = None) -> np.ndarray:
+    """The ``(size, size, C, 2 pairs)`` kernel for scaled images ``x`` of shape (N, H, W, C): the ``pairs`` largest
+    directions (all ``size^2 C`` when None), largest first, then the same with the opposite sign."""
+    x = np.asarray(x[:SAMPLE], dtype=np.float64)
+    channels = x.shape[-1]
+    patches = np.lib.stride_tricks.sliding_window_view(x, (size, size), axis=(1, 2))   # N, H', W', C, k, k
+    patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size * size * channels)  # Conv2D's (k, k, C) order
+    values, vectors = np.linalg.eigh(np.cov(patches, rowvar=False))      # ascending
+    values, vectors = values[::-1][:pairs], vectors[:, ::-1][:, :pairs]
+    # each eigenvector's sign is fixed by its largest entry, so every machine builds the same kernel
+    vectors *= np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
+    w = vectors / np.sqrt(np.maximum(values, 0.0) + EPSILON)
+    return np.concatenate([w, -w], axis=1).reshape(size, size, channels, -1).astype(np.float32)
+
+
+def fill(model, x: np.ndarray) -> None:
+    """Set the whitening layer's filters of a model ``build_model`` made with ``whiten=True`` from the raw training
+    images ``x``, as the layer sees them (after the model's scaling and any layers before it). Does nothing for a
+    model without one."""
+    import keras
+
+    if LAYER not in {layer.name for layer in model.layers}:
+        return
+    layer = model.get_layer(LAYER)
+    seen = keras.Model(model.inputs, layer.input).predict(x[:SAMPLE], batch_size=1000, verbose=0)
+    layer.set_weights([whitening_kernel(seen, layer.kernel_size[0], layer.filters // 2)])
