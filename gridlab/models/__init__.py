@@ -52,7 +52,8 @@ def check_model_name(name) -> None:
 def build_model(name: str, input_shape, num_classes: int, scaling: dict | None = None,
                 input_dtype: str = "float32", dropout: float | None = None, whiten: bool = False):
     """Build a zoo model (or a YAML layer list) for ``input_shape`` (H, W, C) and ``num_classes``. With ``whiten``
-    the first convolution is a frozen whitening layer, which ``whitening.fill`` sets from training data.
+    the first convolution is a frozen whitening layer, which ``whitening.fill`` sets from training data (a model
+    with no square, stride-1 convolution is built without one).
 
     >>> build_model("seed001_cnn", (28, 28, 1), 10).count_params()     # doctest: +SKIP
     333526
@@ -72,7 +73,7 @@ def build_model(name: str, input_shape, num_classes: int, scaling: dict | None =
     if whiten:
         from .whitening import replace_first_convolution
 
-        inner = replace_first_convolution(inner, input_shape[-1], name)
+        inner = replace_first_convolution(inner, input_shape[-1])
     front = []
     kind = (scaling or {}).get("kind", "none")
     if kind == "per_frame":   # each example to mean 0, std 1 over all its values; no trainable parameters

@@ -14,30 +14,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ModelSpecError
-
 LAYER = "whiten"
 EPSILON = 5e-4          # added to each eigenvalue: the flattest directions are not blown up into noise
 SAMPLE = 10_000         # training images the statistics are taken from (the first ones of the split)
 
 
-def replace_first_convolution(layers: list, channels: int, name: str) -> list:
+def replace_first_convolution(layers: list, channels: int) -> list:
     """``layers`` with the first ``Conv2D`` replaced by an (unfilled) frozen whitening convolution of the same kernel
-    size and padding; a ModelSpecError when there is none."""
+    size and padding; unchanged when the first one is not square and stride 1, or there is none (an MLP): training
+    then says so in a notice."""
     import keras
 
     for i, layer in enumerate(layers):
         if isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.DepthwiseConv2D):
             size = layer.kernel_size
             if size[0] != size[1] or layer.strides != (1, 1) or layer.dilation_rate != (1, 1):
-                break
+                return layers
             pairs = max(1, min(layer.filters // 2, size[0] * size[1] * channels))
-            white = keras.layers.Conv2D(2 * pairs, size, padding=layer.padding,
-                                        use_bias=False, trainable=False, name=LAYER)
+            white = keras.layers.Conv2D(2 * pairs, size, padding=layer.padding, use_bias=False, trainable=False,
+                                        name=LAYER)
             return [*layers[:i], white, *layers[i + 1:]]
-    raise ModelSpecError(f"model {name}: whiten=true replaces the model's first convolution, and it has no square, "
-                         "stride-1 Conv2D. Use a convolutional model (gridlab_fast, gridlab_deep, gridlab_cnn) or "
-                         "whiten=false.")
+    return layers
 
 
 def whitening_kernel(x: np.ndarray, size: int, pairs: int | None = None) -> np.ndarray:

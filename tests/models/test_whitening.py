@@ -1,8 +1,5 @@
 import numpy as np
-import pytest
-
 import gridlab
-from gridlab.errors import ModelSpecError
 from gridlab.models import build_model
 from gridlab.models.io import load_model
 from gridlab.models.whitening import LAYER, fill, whitening_kernel
@@ -50,9 +47,13 @@ def test_whiten_replaces_the_first_convolution():
     assert [type(lay).__name__ for lay in white.layers] == [type(lay).__name__ for lay in plain.layers]
 
 
-def test_whiten_needs_a_convolution():
-    with pytest.raises(ModelSpecError, match="seed003_mlp.*whiten=true.*no square, stride-1 Conv2D"):
-        build_model("seed003_mlp", (8, 8, 1), 3, whiten=True)
+def test_whiten_on_a_model_without_a_convolution_trains_without_it_and_says_so(idx_dir, capsys):
+    """preset=fast sets whiten=true; with an MLP named explicitly the run goes ahead and the notice says why."""
+    run = gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed003_mlp", whiten=True, epochs=1, batch=8,
+                        report=False, calibrate=False)
+    assert LAYER not in [layer.name for layer in load_model(run.folder / "model.keras").layers]
+    assert ("notice: whiten=true skipped: model seed003_mlp has no square, stride-1 Conv2D to replace (set "
+            "whiten=false to silence this)") in capsys.readouterr().err
 
 
 def test_fill_uses_what_the_layer_sees_and_survives_saving(tmp_path):
