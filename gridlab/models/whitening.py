@@ -17,6 +17,7 @@ import numpy as np
 LAYER = "whiten"
 EPSILON = 5e-4          # added to each eigenvalue: the flattest directions are not blown up into noise
 SAMPLE = 10_000         # training images the statistics are taken from (the first ones of the split)
+CHUNK = 500             # images whose patches are held at once
 
 
 def replace_first_convolution(layers: list, channels: int) -> list:
@@ -40,11 +41,19 @@ def replace_first_convolution(layers: list, channels: int) -> list:
 def whitening_kernel(x: np.ndarray, size: int, pairs: int | None = None) -> np.ndarray:
     """The ``(size, size, C, 2 pairs)`` kernel for scaled images ``x`` of shape (N, H, W, C): the ``pairs`` largest
     directions (all ``size^2 C`` when None), largest first, then the same with the opposite sign."""
-    x = np.asarray(x[:SAMPLE], dtype=np.float64)
-    channels = x.shape[-1]
-    patches = np.lib.stride_tricks.sliding_window_view(x, (size, size), axis=(1, 2))   # N, H', W', C, k, k
-    patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size * size * channels)  # Conv2D's (k, k, C) order
-    values, vectors = np.linalg.eigh(np.cov(patches, rowvar=False))      # ascending
+    x = x[:SAMPLE]
+    channels, dim = x.shape[-1], size * size * x.shape[-1]
+    total, outer, count = np.zeros(dim), np.zeros((dim, dim)), 0
+    for start in range(0, len(x), CHUNK):     # a chunk at a time: all patches at once would take ~1.5 GB
+        chunk = np.asarray(x[start:start + CHUNK], dtype=np.float64)
+        patches = np.lib.stride_tricks.sliding_window_view(chunk, (size, size), axis=(1, 2))   # N, H', W', C, k, k
+        patches = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, dim)       # Conv2D's (k, k, C) order
+        total += patches.sum(axis=0)
+        outer += patches.T @ patches
+        count += len(patches)
+    mean = total / count
+    cov = (outer - count * np.outer(mean, mean)) / (count - 1)
+    values, vectors = np.linalg.eigh(cov)      # ascending
     values, vectors = values[::-1][:pairs], vectors[:, ::-1][:, :pairs]
     # each eigenvector's sign is fixed by its largest entry, so every machine builds the same kernel
     vectors *= np.sign(vectors[np.abs(vectors).argmax(axis=0), np.arange(vectors.shape[1])])
@@ -58,8 +67,10 @@ def fill(model, x: np.ndarray) -> None:
     model without one."""
     import keras
 
+    from ..datasets import feed
+
     if LAYER not in {layer.name for layer in model.layers}:
         return
     layer = model.get_layer(LAYER)
-    seen = keras.Model(model.inputs, layer.input).predict(x[:SAMPLE], batch_size=1000, verbose=0)
+    seen = feed.predict(keras.Model(model.inputs, layer.input), x[:SAMPLE], 1000)
     layer.set_weights([whitening_kernel(seen, layer.kernel_size[0], layer.filters // 2)])

@@ -38,6 +38,15 @@ def test_the_kernel_does_not_depend_on_eigenvector_signs():
     assert (first[np.abs(first).argmax(axis=0), np.arange(9)] > 0).all()
 
 
+def test_the_statistics_taken_a_chunk_at_a_time_are_those_of_all_patches(monkeypatch):
+    from gridlab.models import whitening
+
+    x = _smooth_images(n=40)
+    whole = whitening_kernel(x, 3)
+    monkeypatch.setattr(whitening, "CHUNK", 7)       # 6 chunks, the last one short
+    assert np.allclose(whitening_kernel(x, 3), whole, rtol=1e-6, atol=1e-6)
+
+
 def test_whiten_replaces_the_first_convolution():
     plain = build_model("gridlab_fast", (28, 28, 1), 10, UNIT, "uint8")
     white = build_model("gridlab_fast", (28, 28, 1), 10, UNIT, "uint8", whiten=True)
