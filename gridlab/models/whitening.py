@@ -2,13 +2,12 @@
 are fixed from the training images' patch statistics, not learned.
 
 For a k x k convolution on C channels the filters are the leading eigenvectors of the covariance of the (scaled)
-training images' k x k x C patches, each divided by the square root of its eigenvalue, once with each sign. The layer
-keeps the replaced convolution's filter count where the patches have enough directions (gridlab_fast's 16 = the 8
-largest of 9 directions, so it costs the same), else takes all 2 k^2 C (18 for 3x3 on greyscale). With both signs
-the ReLU that follows keeps every direction. The layer is a plain
-``Conv2D`` with ``trainable=False``, so saved models, the safe loader and every export take it unchanged. The idea
-is airbench's (Keller Jordan's CIFAR-10 speed runs); on Fashion-MNIST it measured better than a learned first layer
-(docs/benchmarks.md, "Design probes").
+training images' k x k x C patches, each divided by the square root of its eigenvalue, once with each sign. The
+layer keeps the replaced convolution's filter count where the patches have enough directions (gridlab_fast's 16 =
+the 8 largest of 9 directions, so it costs the same), else takes all 2 k^2 C (18 for 3x3 on greyscale). With both
+signs the ReLU that follows keeps every direction. The layer is a plain ``Conv2D`` with ``trainable=False``, so
+saved models, the safe loader and every export take it unchanged. The idea is airbench's (Keller Jordan's CIFAR-10
+speed runs); on Fashion-MNIST it measured better than a learned first layer (docs/benchmarks.md, "Design probes").
 """
 from __future__ import annotations
 
