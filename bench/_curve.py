@@ -9,8 +9,8 @@ import numpy as np
 
 class TestAccuracy(keras.callbacks.Callback):
     """Test accuracy after every epoch; its own time is kept out of the training clock. With ``tta`` it measures
-    what the saved model will be: the average over gridlab's test-time views (``models.with_test_time_flip``, built
-    once over the training model's own layers, so it follows their weights)."""
+    what the saved model will be: the average over gridlab's test-time views (``models.with_test_time_views``,
+    built once over the training model's own layers, so it follows their weights)."""
 
     def __init__(self, x_test, y_test, tta: bool = False):
         super().__init__()
@@ -28,9 +28,9 @@ class TestAccuracy(keras.callbacks.Callback):
         now = time.perf_counter()
         self.epoch_times.append(now - self.epoch_start)
         if self.tta and self.views is None:
-            from gridlab.models import with_test_time_flip, without_augmentation
+            from gridlab.models import with_test_time_views, without_augmentation
 
-            self.views = with_test_time_flip(without_augmentation(self.model))
+            self.views = with_test_time_views(without_augmentation(self.model))
         proba = feed.predict(self.model if self.views is None else self.views, self.x_test, 1000)
         self.curve.append((now - self.start - self.excluded, float(np.mean(proba.argmax(1) == self.y_test))))
         self.excluded += time.perf_counter() - now

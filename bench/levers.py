@@ -136,7 +136,7 @@ def _flip_views() -> None:
 
     import gridlab.models as models
 
-    six_views = models.with_test_time_flip
+    six_views = models.with_test_time_views
 
     def two_views(model):
         full = six_views(model)
@@ -147,7 +147,7 @@ def _flip_views() -> None:
         out = keras.layers.Average(name="test_time_flip")([body(scaled), body(full.get_layer("mirror")(scaled))])
         return keras.Model(x, out, name=model.name)
 
-    models.with_test_time_flip = two_views
+    models.with_test_time_views = two_views
 
 
 class _Lookahead:

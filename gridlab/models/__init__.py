@@ -143,7 +143,7 @@ def without_augmentation(model):
     return model if len(keep) == len(model.layers) else _sequential_like(model, keep)
 
 
-def with_test_time_flip(model):
+def with_test_time_views(model):
     """``model`` wrapped so that it averages its softmax over six views of each input (one shared network): the
     image and its mirror image (left-right), and both of these moved one pixel down-right and one pixel up-left
     (zero fill, as the training shifts fill). The unmoved pair weighs 1/2 and each moved pair 1/4, as airbench

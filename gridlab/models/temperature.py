@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import ModelSpecError
 
-FLIP_LAYER = "test_time_flip"
+FLIP_LAYER = "test_time_flip"   # the averaging layer; its name predates the six views, so older models still match
 
 
 def output_layer(model):

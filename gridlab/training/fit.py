@@ -227,11 +227,11 @@ def _progress(config) -> int:
 def _inference_model(config, dataset, model):
     """The model as saved for prediction and export: augmentation layers removed, float32 arithmetic after a mixed
     precision run (see models.as_float32), and the test-time views when ``tta`` asks for them."""
-    from ..models import as_float32, with_test_time_flip, without_augmentation
+    from ..models import as_float32, with_test_time_views, without_augmentation
 
     model = as_float32(without_augmentation(model))
     if config.tta and _augmented(config, dataset):
-        model = with_test_time_flip(model)
+        model = with_test_time_views(model)
         _say(config, "test-time views: model.keras averages each image's prediction with its mirror image's and "
                      "both moved one pixel")
     return model

@@ -1,6 +1,6 @@
 import numpy as np
 
-from gridlab.models import build_model, with_test_time_flip
+from gridlab.models import build_model, with_test_time_views
 from gridlab.models.temperature import views
 
 UNIT = {"kind": "divide255", "scale": 1 / 255, "offset": 0.0}
@@ -22,7 +22,7 @@ def test_the_six_views_and_their_weights():
     rng = np.random.default_rng(0)
     model = build_model("gridlab_fast", (12, 10, 1), 4, UNIT, "uint8")
     x = rng.integers(0, 256, (16, 12, 10, 1)).astype(np.uint8)
-    tta = with_test_time_flip(model)
+    tta = with_test_time_views(model)
     scaled = x.astype(np.float32) / 255
     body = tta.get_layer("body")
 

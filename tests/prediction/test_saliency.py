@@ -7,7 +7,7 @@ import pytest
 
 import gridlab
 from gridlab.errors import ConfigError
-from gridlab.models import build_model, with_test_time_flip
+from gridlab.models import build_model, with_test_time_views
 from gridlab.models.zoo import ZOO
 from gridlab.prediction import Predictor
 from gridlab.prediction.saliency import choose_method, explain
@@ -85,7 +85,7 @@ def test_every_zoo_model_and_the_test_time_flip_model_can_be_explained(name):
     shape = (28, 28, 1)
     model = build_model(name, shape, 4, {"kind": "divide255", "scale": 1 / 255, "offset": 0.0}, "uint8")
     if name == "gridlab_fast":
-        model = with_test_time_flip(model)
+        model = with_test_time_views(model)
     x = np.random.default_rng(0).integers(0, 256, (3, *shape)).astype(np.uint8)
     s = explain(model, x, [0, 1, 3])
     assert s.maps.shape == (3, 28, 28) and np.isfinite(s.maps).all() and s.maps.max() <= 1.0
