@@ -80,7 +80,7 @@ def _apply_one(lever: str) -> list:
     elif lever == "tta_flip":
         _flip_views()
     elif lever.startswith("lookahead"):
-        return [_Lookahead(float(lever[9:] or 0.5))]
+        return [_lookahead(float(lever[9:] or 0.5))]
     elif lever != "base" and "=" not in lever:
         raise SystemExit(f"unknown lever {lever!r}")
     return []
@@ -139,34 +139,30 @@ def _flip_views() -> None:
     six_views = models.with_test_time_views
 
     def two_views(model):
-        full = six_views(model)
-        x = keras.Input(tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype, name="input")
-        scaled = full.get_layer("as_float")(full.get_layer("scaling")(x) if "scaling" in
-                                            [layer.name for layer in full.layers] else x)
-        body = full.get_layer("body")
-        out = keras.layers.Average(name="test_time_flip")([body(scaled), body(full.get_layer("mirror")(scaled))])
-        return keras.Model(x, out, name=model.name)
+        full = six_views(model)       # its layers, reused: the input as the body sees it, the body, the mirror
+        scaled = full.get_layer("as_float").output
+        body, mirror = full.get_layer("body"), full.get_layer("mirror")
+        out = keras.layers.Average(name="test_time_flip")([body(scaled), body(mirror(scaled))])
+        return keras.Model(full.inputs, out, name=model.name)
 
     models.with_test_time_views = two_views
 
 
-class _Lookahead:
+def _lookahead(alpha: float):
     """Lookahead (Zhang et al. 2019) with k = one compiled call (16 steps): after each call the slow weights move
     ``alpha`` of the way to the fast ones, and the fast weights restart from them."""
+    import keras
 
-    def __new__(cls, alpha):
-        import keras
+    class Lookahead(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.slow = [v.numpy() for v in self.model.trainable_variables]
 
-        class Lookahead(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.slow = [v.numpy() for v in self.model.trainable_variables]
+        def on_train_batch_end(self, batch, logs=None):
+            for v, s in zip(self.model.trainable_variables, self.slow):
+                s += alpha * (v.numpy() - s)
+                v.assign(s)
 
-            def on_train_batch_end(self, batch, logs=None):
-                for v, s in zip(self.model.trainable_variables, self.slow):
-                    s += alpha * (v.numpy() - s)
-                    v.assign(s)
-
-        return Lookahead()
+    return Lookahead()
 
 
 def child(lever: str, seed: int, project: str) -> None:

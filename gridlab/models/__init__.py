@@ -176,8 +176,9 @@ def with_test_time_views(model):
     moves = [keras.Sequential([keras.Input(shape), keras.layers.ZeroPadding2D(pad, dtype="float32"),
                                keras.layers.Cropping2D(crop, dtype="float32")], name=name)
              for name, pad, crop in (("down_right", head, tail), ("up_left", tail, head))]
-    centre = [body(scaled), body(mirror(scaled))]
-    moved = [body(move(view)) for move in moves for view in (scaled, mirror(scaled))]   # moved after the mirror:
+    flipped = mirror(scaled)
+    centre = [body(scaled), body(flipped)]
+    moved = [body(move(view)) for move in moves for view in (scaled, flipped)]   # moved after the mirror:
     # the views of an image's mirror image are then the image's own views, so the prediction is mirror-symmetric
     out = keras.layers.Average(name="test_time_flip", dtype="float32")([*centre, *centre, *moved])
     return keras.Model(x, out, name=model.name)

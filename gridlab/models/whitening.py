@@ -60,16 +60,17 @@ def whitening_kernel(x: np.ndarray, size: int, pairs: int | None = None) -> np.n
     return np.concatenate([w, -w], axis=1).reshape(size, size, channels, -1).astype(np.float32)
 
 
-def fill(model, x: np.ndarray) -> None:
+def fill(model, x: np.ndarray) -> bool:
     """Set the whitening layer's filters of a model ``build_model`` made with ``whiten=True`` from the raw training
-    images ``x``, as the layer sees them (after the model's scaling and any layers before it). Does nothing for a
-    model without one."""
+    images ``x``, as the layer sees them (after the model's scaling and any layers before it). Returns whether the
+    model has such a layer (False: nothing to do)."""
     import keras
 
     from ..datasets import feed
 
     if LAYER not in {layer.name for layer in model.layers}:
-        return
+        return False
     layer = model.get_layer(LAYER)
     seen = feed.predict(keras.Model(model.inputs, layer.input), x[:SAMPLE], 1000)
     layer.set_weights([whitening_kernel(seen, layer.kernel_size[0], layer.filters // 2)])
+    return True

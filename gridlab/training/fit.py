@@ -245,15 +245,15 @@ def _new_model(config, dataset, total_steps: int):
     import keras
 
     from ..models import build_model
-    from ..models.whitening import LAYER as WHITEN, fill as fill_whitening
+    from ..models.whitening import fill as fill_whitening
 
     dtype = "uint8" if dataset.x_train.dtype == np.uint8 else "float32"
     model = build_model(config.model, dataset.input_shape, dataset.num_classes, dataset.scaling, dtype,
                         config.dropout, config.whiten)
-    if config.whiten and not any(layer.name == WHITEN for layer in model.layers):
+    # from all of the training split, so every data-parallel process builds the same layer
+    if not fill_whitening(model, dataset.x_train) and config.whiten:
         _say(config, f"notice: whiten=true skipped: model {config.model} has no square, stride-1 Conv2D to replace "
                      "(set whiten=false to silence this)")
-    fill_whitening(model, dataset.x_train)     # all of the training split: every data-parallel process agrees
     if _augmented(config, dataset):
         from ..models import with_augmentation
 
