@@ -140,7 +140,7 @@ def test_binary_threshold_and_class_weights(tmp_path, capsys):
 def test_few_steps_notice():
     from gridlab.training.setup import few_steps_notice
 
-    assert few_steps_notice(54_000, 256, 3) is None                      # preset=fast on Fashion-MNIST: 633 steps
+    assert few_steps_notice(54_000, 256, 2) is None                      # preset=fast on Fashion-MNIST: 422 steps
     notice = few_steps_notice(600, 256, 3)
     assert notice.startswith("batch=256 on 600 training examples is 3 steps per epoch, 9 in all over epochs=3")
     assert notice.endswith("lower batch (batch=32 makes 57 steps) or raise epochs (epochs=34 makes 100 steps).")
