@@ -182,7 +182,7 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--best", action="store_true",
-                        help="also run preset=best with max_time = 0.6x the seed recipe's time to 91.6%, "
+                        help="also run preset=best with max_time = 0.6x the seed recipe's time to 91.6%%, "
                              "and preset=best (about 10 more minutes)")
     args = parser.parse_args()
     cpu = read_cpu()
