@@ -1,5 +1,6 @@
 """Command line: parse arguments -> call the library -> print. A ``GridlabError`` becomes one line on stderr and
-exit code 2; nothing here does work the library cannot do from Python."""
+exit code 2 (refused); a batch of files in which some could not be read exits with 3 after the good ones are
+predicted (``errors.EXIT_SOME_FAILED``); nothing here does work the library cannot do from Python."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .config import SPECS
-from .errors import ConfigError, GridlabError
+from .errors import EXIT_SOME_FAILED, ConfigError, GridlabError
 from .runs import EXPORT_SUFFIX
 
 EXAMPLES = {
@@ -72,8 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--explain", action="store_true",
                     help="also write a saliency PNG per file (input, what the model looked at, probabilities) into "
                          "OUT-explain/ beside the CSV (explain/ without --out)")
-    pr.add_argument("--method", choices=SPECS["explain_method"].choices[:-1], default="auto",
-                    help="saliency method with --explain (auto: Grad-CAM for CNNs, integrated gradients otherwise)")
+    pr.add_argument("--method", choices=[c for c in SPECS["explain_method"].choices if c != "none"], default="auto",
+                    help="saliency method with --explain (auto: Grad-CAM for convolutional models, occlusion "
+                         "otherwise)")
     sw = add("sweep", "train many configurations on Ray Tune (local, or a cluster by --address): trials.csv, "
                       "best.yaml, sweep.html")
     sw.add_argument("overrides", nargs="*", metavar="key=value|key=[a,b]|key=loguniform(a,b)")
@@ -167,10 +169,10 @@ def _predict(args) -> int:
 
             summary = predict_stream(args.run, args.files, args.out, args.top_k, args.runtime, args.chunk)
         print(f"{summary['files']:,} file(s) in {args.out}: " + ", ".join(
-            f"{k} {v:,}" for k, v in summary["per_class"].items()) + f"; {len(summary['refused']):,} refused")
+            f"{k} {v:,}" for k, v in summary["per_class"].items()) + f"; {len(summary['refused']):,} failed")
         for r in summary["refused"][:10]:
-            print(f"  refused: {r['error']}")
-        return 0
+            print(f"  failed: {r['error']}")
+        return EXIT_SOME_FAILED if summary["refused"] else 0
     if args.explain:
         from .evaluation.explain import explain_files
 
@@ -181,12 +183,17 @@ def _predict(args) -> int:
         rows = predict(args.run, args.files, args.top_k, args.out, args.runtime)
     table = [(r["file"], r["class"], f"{r['probability']:.4f}",
               "" if r["threshold"] is None else f"{r['threshold']:.4f}",
-              ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top_k"])) for r in rows]
+              ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top_k"])) if not r["error"] else
+             (r["file"], "-", "-", "-", f"error: {r['error']}") for r in rows]
     _print_rows(table, ("file", "class", "probability", "threshold", f"top {args.top_k}"))
     if args.out:
         print(f"written: {args.out}")
-    if args.explain and rows:
-        print(f"saliency: {len(rows)} PNG file(s) in {Path(rows[0]['explanation']).parent}")
+    explained = [r["explanation"] for r in rows if r.get("explanation")]
+    if explained:
+        print(f"saliency: {len(explained)} PNG file(s) in {Path(explained[0]).parent}")
+    if rows.failed:
+        print(f"gridlab predict: {rows.summary()}", file=sys.stderr)
+        return EXIT_SOME_FAILED
     return 0
 
 

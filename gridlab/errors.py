@@ -1,4 +1,4 @@
-"""Typed errors. Library code raises these; only ``cli.py`` (and later ``serving/``) turns them into messages.
+"""Typed errors. Library code raises these; only ``cli.py`` and ``serving/`` turn them into messages.
 
 Every message follows one shape: where (file and line when there is one), what was expected, what was received,
 and what to do about it.
@@ -8,10 +8,17 @@ from __future__ import annotations
 import os
 
 
+# Exit codes of the command line: 0 done, 2 refused (a GridlabError: nothing was done, or nothing written), 3 done
+# with some inputs failed (a batch of files where some could not be read: the good ones were predicted, each bad one
+# is a row with its error), 130 interrupted.
+EXIT_REFUSED = 2
+EXIT_SOME_FAILED = 3
+
+
 class GridlabError(Exception):
     """Base class of every error gridlab raises on purpose. The CLI prints it on one line and exits with 2."""
 
-    exit_code = 2
+    exit_code = EXIT_REFUSED
 
 
 class ConfigError(GridlabError):

@@ -58,9 +58,19 @@ def validation_data(x: np.ndarray, y: np.ndarray, batch: int):
 
 def predict(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
     """``model.predict`` over ``x`` in batches, without the end-of-pass stall. Up to ``batch`` examples (a served
-    request) go through ``predict_on_batch``, which builds no pipeline at all."""
+    request) go through ``predict_on_batch``, which builds no pipeline at all. A longer ``x`` is predicted in batches
+    of exactly ``batch`` examples, the last one padded, so that each model's predict function is traced once: a
+    partial last batch is a new shape, which retraces it (TensorFlow then warns about retracing when a run predicts
+    with several models in a row)."""
     if len(x) <= batch:
         return np.asarray(model.predict_on_batch(x))
+    full = len(x) - len(x) % batch
     if _tensorflow():
-        return model.predict(pipeline(x, None, batch, shuffle=False), verbose=0)
-    return model.predict(x, batch_size=batch, verbose=0)
+        head = model.predict(pipeline(x[:full], None, batch, shuffle=False), verbose=0)
+    else:
+        head = model.predict(x[:full], batch_size=batch, verbose=0)
+    if full == len(x):
+        return np.asarray(head)
+    tail = np.zeros((batch, *x.shape[1:]), x.dtype)
+    tail[:len(x) - full] = x[full:]
+    return np.concatenate([np.asarray(head), np.asarray(model.predict_on_batch(tail))[:len(x) - full]])

@@ -134,23 +134,29 @@ def explain_files(run, files, out: str | None = None, top_k: int = 3, runtime: s
                   method: str = "auto") -> list[dict]:
     """``gridlab predict --explain``: predict ``files`` and write one PNG per file (input, saliency overlay,
     probabilities) into ``<out without .csv>-explain/`` beside the CSV (``explain/`` without ``--out``). Each row
-    gains ``explanation``: the PNG's path."""
+    gains ``explanation``: the PNG's path (empty for a file that could not be read, whose row has its error)."""
     from ..prediction import Predictor, Predictions, write_predictions_csv
 
     predictor = Predictor(run, runtime)
     paths = [Path(f) for f in files]
-    x = np.stack([predictor.read_file(p) for p in paths])
-    proba = predictor.predict_arrays(x)
-    labels = predictor.decide(proba)
-    saliency = predictor.explain(x, labels, method)
+    x, errors = predictor.read_files(paths)
+    if len(paths) == 1 and errors[0]:
+        predictor.read_file(paths[0])          # a single bad file is its own one-line error
+    proba = predictor.predict_arrays(x) if len(x) else np.zeros((0, len(predictor.class_names)))
+    rows = Predictions(predictor.rows(paths, errors, proba, top_k))
+    saliency = predictor.explain(x, predictor.decide(proba), method) if len(x) else None
     folder = Path(out).with_name(Path(out).stem + "-explain") if out else Path("explain")
-    rows = Predictions()
     units = "°C" if predictor.info.kind == "grid" else ""
-    for i, p in enumerate(paths):
+    good = iter(range(len(x)))
+    for i, (p, row) in enumerate(zip(paths, rows)):
+        if row["error"]:
+            row["explanation"] = ""
+            continue
+        j = next(good)
         png = folder / f"{i:04d}-{p.stem}.png"
-        plot_explanation(x[i], saliency.maps[i], proba[i], predictor.class_names, predictor.info.kind, png,
+        plot_explanation(x[j], saliency.maps[j], proba[j], predictor.class_names, predictor.info.kind, png,
                          saliency.method, title=p.name, units=units)
-        rows.append({"file": str(p), **predictor.describe(proba[i], int(labels[i]), top_k), "explanation": str(png)})
+        row["explanation"] = str(png)
     if out:
         write_predictions_csv(rows, out)
     return rows

@@ -109,6 +109,17 @@ def as_float32(model):
     return copy
 
 
+def for_inference(model):
+    """The model as it predicts: without augmentation layers, in float32 (``as_float32``), and with no compile
+    state, so the saved file holds the network alone (no optimizer, loss or steps-per-execution: predictions run
+    one batch per call, and loading never meets a training-only class). Always a new model; the weights are
+    copied, so later changes to it (the temperature) leave the training model alone."""
+    inference = as_float32(without_augmentation(model))
+    copy = type(inference).from_config(inference.get_config())     # clone_model would keep the compile state
+    copy.set_weights(inference.get_weights())
+    return copy
+
+
 def _split_at_scaling(model) -> tuple[list, list]:
     """(the scaling layer, if any, as a list; every layer after it) of a model ``build_model`` made."""
     layers = list(model.layers)

@@ -18,14 +18,30 @@ ALLOWED_CLASSES = {
     "Reshape", "ZeroPadding2D", "UpSampling2D", "GaussianNoise", "RandomFlip", "RandomTranslation",
     "RandomRotation", "RandomZoom", "Permute", "Average", "Cropping2D",
     "__keras_tensor__",   # a reference to a layer's output inside a functional model's config (data, not code)
-    # compile objects stored with the model
-    "Adam", "AdamW", "RMSprop", "SGD", "CosineDecay", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
+    # compile objects stored with a training checkpoint (the optimizers: ``optimizer_classes``)
+    "CosineDecay", "SparseCategoricalCrossentropy", "CategoricalCrossentropy",
     "SparseCategoricalAccuracy", "CategoricalAccuracy", "Mean", "DTypePolicy", "FloatDTypePolicy",
     "GlorotUniform", "Zeros", "Ones", "HeNormal", "HeUniform", "Constant", "RandomNormal", "RandomUniform",
     "L2", "L1", "L1L2", "LossScaleOptimizer",
 }
 ALLOWED_MODULES = ("keras", "keras.layers", "keras.src", "keras.optimizers", "keras.losses", "keras.metrics",
                    "keras.initializers", "keras.regularizers", "keras.models", "keras.optimizers.schedules")
+
+
+def optimizer_class(name: str):
+    """Keras' optimizer class for an ``optimizer`` choice of ``default.yaml`` (``adagrad`` -> ``Adagrad``), through
+    Keras' own name table. Training builds its optimizer with it, and ``check_archive`` allows exactly these
+    classes, so the two lists cannot drift apart."""
+    import keras
+
+    return type(keras.optimizers.get(name))
+
+
+def optimizer_classes() -> set[str]:
+    """The class names of every optimizer ``default.yaml`` offers, which a training checkpoint may hold."""
+    from ..config import SPECS
+
+    return {optimizer_class(name).__name__ for name in SPECS["optimizer"].choices}
 
 
 def check_archive(path: str | Path) -> None:
@@ -50,15 +66,15 @@ def check_archive(path: str | Path) -> None:
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise UnsafeModelError(f"{path}: expected a .keras archive with config.json, received something else "
                                f"({exc}). Train or export the model with gridlab.") from None
-    _walk(path, config)
+    _walk(path, config, ALLOWED_CLASSES | optimizer_classes())
 
 
-def _walk(path: Path, node) -> None:
+def _walk(path: Path, node, allowed) -> None:
     if isinstance(node, dict):
         if "class_name" in node and "config" in node:
             name, module = node["class_name"], node.get("module") or "keras"
             registered = node.get("registered_name")
-            if name == "Lambda" or name not in ALLOWED_CLASSES:
+            if name == "Lambda" or name not in allowed:
                 raise UnsafeModelError(f"{path}: layer or object class {name!r} is not one gridlab builds; "
                                        "refused so that no code from the file can run. Lambda and custom "
                                        "classes are never loaded.")
@@ -69,10 +85,10 @@ def _walk(path: Path, node) -> None:
         for key, value in node.items():
             if key in ("function", "fn") and value:
                 raise UnsafeModelError(f"{path}: the config holds a function ({key}); refused.")
-            _walk(path, value)
+            _walk(path, value, allowed)
     elif isinstance(node, list):
         for value in node:
-            _walk(path, value)
+            _walk(path, value, allowed)
 
 
 def load_model(path: str | Path, compile: bool = False):

@@ -147,16 +147,56 @@ class Predictor:
             classes = self.decide(self.predict_arrays(x))
         return explain(self.model, x.astype(np.float32), classes, method, steps)
 
-    def predict_files(self, paths, top_k: int = 3) -> list[dict]:
-        """Classify files; one dict per file with class, probability, top-k and the threshold used."""
-        x = np.stack([self.read_file(p) for p in paths])
-        proba = self.predict_arrays(x)
-        labels = self.decide(proba)
-        return [{"file": str(p), **self.describe(proba[i], int(labels[i]), top_k)} for i, p in enumerate(paths)]
+    def read_files(self, paths) -> tuple[np.ndarray, list[str | None]]:
+        """Read every file of ``paths``: (the arrays of the readable ones, stacked in order; one entry per path, None
+        where it was read, else its one-line error). A bad file costs its own row, never the others'."""
+        arrays, errors = [], []
+        for p in paths:
+            try:
+                arrays.append(self.read_file(p))
+                errors.append(None)
+            except DataFormatError as exc:
+                errors.append(str(exc))
+        x = np.stack(arrays) if arrays else np.zeros((0, *self.input_shape), np.float32)
+        return x, errors
+
+    def predict_files(self, paths, top_k: int = 3) -> "Predictions":
+        """Classify files: one row per file, in order (``file``, ``class``, ``probability``, ``top_k``,
+        ``threshold``, ``error``). A file that cannot be read is a row with its ``error`` and no class, and the
+        others are still predicted; a single file that cannot be read raises its ``DataFormatError``."""
+        paths = list(paths)
+        x, errors = self.read_files(paths)
+        if len(paths) == 1 and errors[0]:
+            self.read_file(paths[0])              # raises the file's own error, typed
+        proba = self.predict_arrays(x) if len(x) else np.zeros((0, len(self.class_names)))
+        return Predictions(self.rows(paths, errors, proba, top_k))
+
+    def rows(self, files, errors, proba: np.ndarray, top_k: int = 3) -> list[dict]:
+        """The one row builder every multi-file path uses: ``files`` and ``errors`` aligned (None = read), and
+        ``proba`` holding the readable files' probabilities in order."""
+        labels = iter(self.decide(proba)) if len(proba) else iter(())
+        probas = iter(proba)
+        out = []
+        for f, error in zip(files, errors):
+            if error:
+                out.append({"file": str(f), "class": None, "probability": None, "top_k": [],
+                            "threshold": self.threshold, "error": error})
+            else:
+                out.append({"file": str(f), **self.describe(next(probas), int(next(labels)), top_k), "error": None})
+        return out
 
 
 class Predictions(list):
-    """One dict per file (file, class, probability, top_k, threshold), shown as a table inline in a notebook."""
+    """One dict per file (file, class, probability, top_k, threshold, error), shown as a table inline in a
+    notebook. ``failed`` lists the rows of files that could not be read; ``summary()`` says how many and why."""
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self if r.get("error")]
+
+    def summary(self) -> str:
+        """``297 predicted, 3 failed: 3 x expected a valid PNG image, ...`` (reasons grouped, most common first)."""
+        return summarize_failures(len(self) - len(self.failed), [(r["file"], r["error"]) for r in self.failed])
 
     def _repr_html_(self) -> str:
         import html
@@ -165,30 +205,58 @@ class Predictions(list):
         rows = "".join(f"<tr><td>{e(str(r['file']))}</td><td>{e(str(r['class']))}</td>"
                        f"<td>{r['probability']:.4f}</td><td>"
                        + ", ".join(f"{e(str(t['class']))} {t['probability']:.3f}" for t in r["top_k"])
-                       + "</td></tr>" for r in self)
+                       + "</td></tr>" if not r.get("error") else
+                       f"<tr><td>{e(str(r['file']))}</td><td colspan='3'>error: {e(r['error'])}</td></tr>"
+                       for r in self)
         return ("<table><tr><th>file</th><th>class</th><th>probability</th><th>top k</th></tr>" + rows
                 + "</table>")
 
 
+def summarize_failures(predicted: int, failures) -> str:
+    """One line for a batch: how many files were predicted, how many failed and why. ``failures`` holds
+    ``(file, error)`` pairs; each error's leading ``file:`` is left out so that equal reasons group.
+
+    >>> summarize_failures(2, [("a.png", "a.png: expected a PNG image, received 0 bytes. Remove it.")])
+    '2 predicted, 1 failed: 1 x expected a PNG image, received 0 bytes'
+    """
+    from collections import Counter
+
+    if not failures:
+        return f"{predicted:,} predicted, 0 failed"
+    reasons = Counter()
+    for file, error in failures:
+        reason = error[len(str(file)) + 2:] if error.startswith(f"{file}: ") else error
+        reasons[reason.split(". ")[0].rstrip(".")] += 1
+    return (f"{predicted:,} predicted, {len(failures):,} failed: "
+            + "; ".join(f"{n:,} x {reason}" for reason, n in reasons.most_common()))
+
+
 def write_predictions_csv(rows: list[dict], path) -> None:
-    """``file,class,probability,threshold,top_k`` per row (and ``explanation``, the PNG of each saliency map, when
-    the rows have one), atomically."""
+    """``file,class,probability,threshold,top_k,error`` per row (and ``explanation``, the PNG of each saliency map,
+    when the rows have one), atomically. A file that could not be read has an empty class and its error."""
     from ..files import write_text
 
     buf = io.StringIO()
     w = csv.writer(buf)
     explained = any("explanation" in r for r in rows)
-    w.writerow(["file", "class", "probability", "threshold", "top_k"] + (["explanation"] if explained else []))
+    w.writerow(["file", "class", "probability", "threshold", "top_k", "error"] + (["explanation"] if explained else []))
     for r in rows:
-        w.writerow([r["file"], r["class"], f"{r['probability']:.6f}", "" if r["threshold"] is None else
-                    f"{r['threshold']:.6f}", " ".join(f"{t['class']}:{t['probability']:.4f}" for t in r["top_k"])]
+        w.writerow([r["file"], r["class"] or "", "" if r["probability"] is None else f"{r['probability']:.6f}",
+                    "" if r["threshold"] is None else f"{r['threshold']:.6f}",
+                    " ".join(f"{t['class']}:{t['probability']:.4f}" for t in r["top_k"]), r.get("error") or ""]
                    + ([r.get("explanation", "")] if explained else []))
     write_text(path, buf.getvalue())
 
 
-def predict(run, files, top_k: int = 3, out: str | None = None, runtime: str = "keras") -> list[dict]:
-    """Classify ``files`` with a finished run (Keras, or its ONNX export); optionally write the rows as CSV."""
-    rows = Predictions(Predictor(run, runtime).predict_files([Path(f) for f in files], top_k))
+def predict(run, files, top_k: int = 3, out: str | None = None, runtime: str = "keras") -> Predictions:
+    """Classify ``files`` with a finished run (Keras, or its ONNX export); optionally write the rows as CSV. A file
+    that cannot be read is a row with its ``error`` (``rows.failed``, ``rows.summary()``); the others are predicted.
+
+    >>> rows = gridlab.predict("runs/digits-fast", ["seven.png", "broken.png"])     # doctest: +SKIP
+    >>> rows.summary()
+    '1 predicted, 1 failed: 1 x expected a valid PNG image, received 812 bytes the PNG decoder cannot read'
+    """
+    rows = Predictor(run, runtime).predict_files([Path(f) for f in files], top_k)
     if out:
         write_predictions_csv(rows, out)
     return rows

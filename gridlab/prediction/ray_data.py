@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataFormatError, RunError
+from ..errors import RunError
 
 _READER = {}
 
@@ -24,15 +24,11 @@ def read_batch(batch: dict, run: str) -> dict:
     from . import Predictor
 
     predictor = _READER.get(run) or _READER.setdefault(run, Predictor(run))   # reads run.json only
-    xs, errors = [], []
-    for f in batch["file"]:
-        try:
-            xs.append(predictor.read_file(str(f)))
-            errors.append("")
-        except (DataFormatError, OSError) as exc:
-            xs.append(np.zeros(predictor.input_shape, np.float32))
-            errors.append(str(exc))
-    return {"file": batch["file"], "x": np.stack(xs).astype(np.float32), "error": np.asarray(errors)}
+    x, errors = predictor.read_files([str(f) for f in batch["file"]])
+    xs = np.zeros((len(errors), *predictor.input_shape), np.float32)
+    xs[np.asarray([e is None for e in errors], bool)] = x
+    errors = [e or "" for e in errors]
+    return {"file": batch["file"], "x": xs, "error": np.asarray(errors)}
 
 
 class OnnxPredictor:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataFormatError, GridlabError
+from ..errors import GridlabError
 from ..files import remove_stale_temporaries, write_bytes, write_text
 
 SHARD = "part-{:05d}.parquet"
@@ -64,27 +64,12 @@ def shard_row(file, threshold, error: str | None = None, cls: str | None = None,
 
 
 def _rows(predictor, paths, top_k: int) -> list[dict]:
-    """One row per file, in order: read every file (a refusal is a row with its error), predict the readable ones
-    at once."""
-    arrays, errors = [], []
-    for p in paths:
-        try:
-            arrays.append(predictor.read_file(p))
-            errors.append(None)
-        except (DataFormatError, OSError) as exc:
-            errors.append(str(exc))
-    described = []
-    if arrays:
-        proba = predictor.predict_arrays(np.stack(arrays))
-        described = [predictor.describe(p, int(label), top_k) for p, label in zip(proba, predictor.decide(proba))]
-    found = iter(described)
-    rows = []
-    for p, error in zip(paths, errors):
-        d = None if error else next(found)
-        rows.append(shard_row(p, predictor.threshold, error) if error else shard_row(
-            p, d["threshold"], None, d["class"], d["probability"], [t["class"] for t in d["top_k"]],
-            [t["probability"] for t in d["top_k"]]))
-    return rows
+    """One shard row per file, in order (``Predictor.rows``: a file that cannot be read is a row with its error)."""
+    x, errors = predictor.read_files(paths)
+    proba = predictor.predict_arrays(x) if len(x) else np.zeros((0, len(predictor.class_names)))
+    return [shard_row(r["file"], r["threshold"], r["error"], r["class"], r["probability"],
+                      [t["class"] for t in r["top_k"]], [t["probability"] for t in r["top_k"]])
+            for r in predictor.rows(paths, errors, proba, top_k)]
 
 
 def write_shard(path: Path, rows: list[dict]) -> None:

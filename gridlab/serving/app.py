@@ -1,5 +1,7 @@
 """The HTTP app: ``POST /predict`` (image upload, ``.npy``, raw body or JSON grid), ``POST /predict/batch``,
-``GET /health``, ``GET /model``, the web page at ``/`` and OpenAPI docs at ``/docs``. ``?explain=true`` adds each
+``GET /health``, ``GET /model``, the web page at ``/`` and OpenAPI docs at ``/docs``. In a batch, an input
+that cannot be read is a row ``{"file", "class": null, "error", "status"}`` and the others are answered
+(``"failed"`` counts them); a batch in which nothing can be read gets the first input's 4xx. ``?explain=true`` adds each
 input's saliency map (``{"method", "map"}``, H x W values in [0, 1]; computed with the Keras model whatever the
 runtime); ``?echo=1`` returns the input as the model saw it.
 
@@ -22,7 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from .. import runs
 from ..errors import GridlabError
 from .batcher import Batcher, Overloaded
-from .requests import RequestError, answer_rows, request_inputs
+from .requests import RequestError, answer_rows, batch_rows, request_inputs
 
 log = logging.getLogger("gridlab.serving")
 
@@ -61,7 +63,10 @@ def create_app(predictor, config):
     async def answer(request: Request, batch: bool):
         started = time.perf_counter()
         try:
-            x = np.stack(await request_inputs(request, predictor, config, batch))
+            names, arrays, refusals = await request_inputs(request, predictor, config, batch)
+            for refusal in filter(None, refusals):
+                log.warning("%s %s -> %s: %s", request.method, request.url.path, refusal.status, refusal.detail)
+            x = np.stack([a for a in arrays if a is not None])
             proba = await batcher.submit(x, config.serve_timeout)
         except RequestError as exc:
             log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.status, exc.detail)
@@ -81,7 +86,9 @@ def create_app(predictor, config):
                 row["saliency"] = {"method": saliency.method, "map": np.round(m, 3).tolist()}
         ms = round((time.perf_counter() - started) * 1000, 3)
         if batch:   # JSONResponse directly: FastAPI's encoder of return values costs more than the model
-            return JSONResponse({"results": results, "model": model_id, "latency_ms": ms})
+            failed = sum(r is not None for r in refusals)
+            return JSONResponse({"results": batch_rows(names, refusals, results), "failed": failed,
+                                 "model": model_id, "latency_ms": ms})
         return JSONResponse({**results[0], "model": model_id, "latency_ms": ms})
 
     @app.post("/predict", summary="Classify one image, .npy array or JSON grid")

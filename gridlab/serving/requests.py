@@ -54,8 +54,8 @@ def from_json_grid(predictor, value, where: str) -> np.ndarray:
         raise RequestError(422, str(exc)) from None
 
 
-def json_inputs(predictor, body: bytes, batch: bool) -> list[np.ndarray]:
-    """``{"grid": [[...]]}`` (or ``{"grids": [grid, ...]}`` for a batch) -> input arrays."""
+def json_inputs(predictor, body: bytes, batch: bool) -> tuple[list[str], list, list]:
+    """``{"grid": [[...]]}`` (or ``{"grids": [grid, ...]}`` for a batch) -> (names, arrays, refusals)."""
     try:
         doc = json.loads(body)
     except ValueError:
@@ -64,14 +64,17 @@ def json_inputs(predictor, body: bytes, batch: bool) -> list[np.ndarray]:
         grids = doc.get("grids") if isinstance(doc, dict) else None
         if not isinstance(grids, list) or not grids:
             raise RequestError(422, "JSON body: expected {\"grids\": [grid, ...]}.")
-        return [from_json_grid(predictor, g, f"grids[{i}]") for i, g in enumerate(grids)]
+        names = [f"grids[{i}]" for i in range(len(grids))]
+        return _each(names, [lambda g=g, n=n: from_json_grid(predictor, g, n) for g, n in zip(grids, names)])
     if not isinstance(doc, dict) or "grid" not in doc:
         raise RequestError(422, f"JSON body: expected {{\"grid\": [[...]]}} of shape {tuple(predictor.input_shape)}.")
-    return [from_json_grid(predictor, doc["grid"], "grid")]
+    return ["grid"], [from_json_grid(predictor, doc["grid"], "grid")], [None]
 
 
-async def request_inputs(request, predictor, config, batch: bool) -> list[np.ndarray]:
-    """The input arrays of a request: multipart files, a JSON grid, or one raw file as the body."""
+async def request_inputs(request, predictor, config, batch: bool) -> tuple[list[str], list, list]:
+    """The inputs of a request: (names, arrays, refusals), aligned. Multipart files, a JSON grid, or one raw file
+    as the body. For a batch, a file or grid that cannot be read is a ``RequestError`` in ``refusals`` (its array is
+    None) and the others are still answered; a request with nothing readable raises the first refusal."""
     kind = request.headers.get("content-type", "")
     formats = tuple(config.serve_formats)
     if kind.startswith("multipart/form-data"):
@@ -84,12 +87,29 @@ async def request_inputs(request, predictor, config, batch: bool) -> list[np.nda
         if not files:
             raise RequestError(422, "multipart body: expected a file field (e.g. -F file=@image.png).")
         files = files if batch else files[:1]
-        return [decode_upload(predictor, f.filename or "upload", await f.read(), config.serve_max_pixels, formats)
-                for f in files]
+        names = [f.filename or "upload" for f in files]
+        read = [(name, await f.read()) for name, f in zip(names, files)]
+        return _each(names, [lambda n=n, d=d: decode_upload(predictor, n, d, config.serve_max_pixels, formats)
+                             for n, d in read])
     body = await request.body()
     if kind.startswith("application/json"):
         return json_inputs(predictor, body, batch)
-    return [decode_upload(predictor, "body", body, config.serve_max_pixels, formats)]
+    return _each(["body"], [lambda: decode_upload(predictor, "body", body, config.serve_max_pixels, formats)])
+
+
+def _each(names, readers) -> tuple[list[str], list, list]:
+    """Run each reader; a refusal costs its own input only. All refused: the first refusal is the answer."""
+    arrays, refusals = [], []
+    for read in readers:
+        try:
+            arrays.append(read())
+            refusals.append(None)
+        except RequestError as exc:
+            arrays.append(None)
+            refusals.append(exc)
+    if all(r is not None for r in refusals):
+        raise refusals[0]
+    return list(names), arrays, refusals
 
 
 def answer_rows(predictor, x: np.ndarray, proba: np.ndarray, echo: bool = False) -> list[dict]:
@@ -104,3 +124,12 @@ def answer_rows(predictor, x: np.ndarray, proba: np.ndarray, echo: bool = False)
             row["input"] = x[i][..., 0].tolist() if x[i].shape[-1] == 1 else x[i].tolist()
         rows.append(row)
     return rows
+
+
+def batch_rows(names, refusals, answered: list[dict]) -> list[dict]:
+    """The answer rows of a batch in request order: each readable input's row (``answered``, in order) named by
+    its ``file``, and each refused one as ``{"file", "error", "status"}``."""
+    found = iter(answered)
+    return [{"file": name, **next(found)} if refusal is None else
+            {"file": name, "class": None, "error": refusal.detail, "status": refusal.status}
+            for name, refusal in zip(names, refusals)]

@@ -2,6 +2,7 @@
 ``root/train`` + ``root/test``) as a test split. PNG, JPEG and BMP are recognised by their first bytes, not by name."""
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -38,6 +39,17 @@ def looks_like_image(path: Path) -> bool:
     """Named as an image or holding PNG/JPEG/BMP content. Such a file is read (and refused when it does not
     decode); anything else in an image folder, such as notes.txt, is ignored and listed."""
     return Path(path).suffix.lower() in IMAGE_SUFFIXES or sniff_format(head_of(path)) is not None
+
+
+def _decoder_said(exc: BaseException, fmt: str) -> str:
+    """What the decoder found wrong, without the Python object reprs Pillow puts in its messages
+    (``cannot identify image file <_io.BytesIO object at 0x...>``)."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return f"the {fmt} signature is followed by no image Pillow can identify"
+    text = re.sub(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>", "", str(exc)).strip().rstrip(".")
+    return text or type(exc).__name__
 
 
 def decode_image(path: Path | str, data: bytes | None = None, color: str = "grayscale",
@@ -83,7 +95,8 @@ def decode_image(path: Path | str, data: bytes | None = None, color: str = "gray
         raise ImageTooLargeError(path, f"expected at most {max_pixels:,} pixels, received a decompression bomb "
                                        f"({exc})", "Use a smaller image.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataFormatError(path, f"expected a valid {fmt} image, received data that cannot be decoded ({exc})",
+        raise DataFormatError(path, f"expected a valid {fmt} image, received {len(data):,} bytes that the {fmt} "
+                                    f"decoder cannot read ({_decoder_said(exc, fmt)})",
                               "Re-export the image, or remove it.") from None
     return array[..., None] if array.ndim == 2 else array
 

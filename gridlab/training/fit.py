@@ -225,11 +225,11 @@ def _progress(config) -> int:
 
 
 def _inference_model(config, dataset, model):
-    """The model as saved for prediction and export: augmentation layers removed, float32 arithmetic after a mixed
-    precision run (see models.as_float32), and the test-time views when ``tta`` asks for them."""
-    from ..models import as_float32, with_test_time_views, without_augmentation
+    """The model as saved for prediction and export (``models.for_inference``: no augmentation layers, float32, no
+    compile state), with the test-time views when ``tta`` asks for them."""
+    from ..models import for_inference, with_test_time_views
 
-    model = as_float32(without_augmentation(model))
+    model = for_inference(model)
     if config.tta and _augmented(config, dataset):
         model = with_test_time_views(model)
         _say(config, "test-time views: model.keras averages each image's prediction with its mirror image's and "
@@ -284,11 +284,10 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str, distr
     split, write metrics.json and run.json, drop the resume files, and draw the report (or the curves alone)."""
     final = _inference_model(config, dataset, model)
     calibration = _calibrate(config, dataset, final) if config.calibrate else None
-    if final is not model or calibration:      # the checkpoint holds the training model; save the one that predicts
-        from .callbacks import save_model
+    from .callbacks import save_model
 
-        save_model(final, folder / runs.MODEL)
-        model = final
+    save_model(final, folder / runs.MODEL)      # the checkpoint holds the training model; save the one that predicts
+    model = final
     # the saved model's validation probabilities, for the binary threshold and the label audit
     val_proba = feed.predict(model, dataset.x_val).astype(np.float64) if (
         dataset.num_classes == 2 or config.audit) else None

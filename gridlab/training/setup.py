@@ -50,19 +50,17 @@ def timed_schedule(config) -> bool:
 def make_optimizer(config, total_steps: int):
     """The optimizer config names, its learning rate following ``lr_schedule`` over the run's ``total_steps``; under
     ``timed_schedule`` the rate is a plain value that ``callbacks.ScheduleByTime`` sets as training goes."""
-    import keras
-
     lr = lr_schedule(config, total_steps)
     if timed_schedule(config):
         lr = float(lr(0))
-    kinds = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "rmsprop": keras.optimizers.RMSprop,
-             "sgd": keras.optimizers.SGD, "adagrad": keras.optimizers.Adagrad}
+    from ..models.io import optimizer_class
+
     kwargs = {"learning_rate": lr}
-    if config.optimizer == "adamw":
+    if config.optimizer == "adamw" or config.weight_decay:     # decoupled weight decay: every Keras optimizer has it
         kwargs["weight_decay"] = config.weight_decay
     elif config.optimizer == "sgd":
         kwargs["momentum"] = 0.9
-    return kinds[config.optimizer](**kwargs)
+    return optimizer_class(config.optimizer)(**kwargs)
 
 
 def steps_per_epoch(n_train: int, batch: int) -> int:

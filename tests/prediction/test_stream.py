@@ -33,9 +33,9 @@ def _table(out):
 
 def test_streaming_equals_predict_row_for_row_and_reports_a_bad_file(run_and_files, tmp_path, capsys):
     run, folder = run_and_files
-    assert main(["predict", str(run), str(folder), "--out", "p.parquet", "--chunk", "50"]) == 0
+    assert main(["predict", str(run), str(folder), "--out", "p.parquet", "--chunk", "50"]) == 3    # some failed
     out = capsys.readouterr().out
-    assert "211 file(s) in p.parquet" in out and "1 refused" in out and "100-broken.png: expected PNG" in out
+    assert "211 file(s) in p.parquet" in out and "; 1 failed" in out and "100-broken.png: expected PNG" in out
     table = _table(tmp_path / "p.parquet")
     assert len(table) == 211 and table["file"].is_unique and len(list((tmp_path / "p.parquet").glob("*.parquet"))) == 5
     bad = table[table["error"].notna()]

@@ -43,8 +43,9 @@ def test_refusals_carry_their_http_status(predictor, data, status, text):
 
 def test_json_bodies(predictor):
     grid = np.full((28, 28), 3).tolist()
-    assert json_inputs(predictor, json.dumps({"grid": grid}).encode(), batch=False)[0].shape == (28, 28, 1)
-    assert len(json_inputs(predictor, json.dumps({"grids": [grid, grid]}).encode(), batch=True)) == 2
+    assert json_inputs(predictor, json.dumps({"grid": grid}).encode(), batch=False)[1][0].shape == (28, 28, 1)
+    names, arrays, refusals = json_inputs(predictor, json.dumps({"grids": [grid, grid]}).encode(), batch=True)
+    assert names == ["grids[0]", "grids[1]"] and len(arrays) == 2 and refusals == [None, None]
     with pytest.raises(RequestError, match=r"expected \{\"grids\": \[grid, \.\.\.\]\}"):
         json_inputs(predictor, b'{"grid": []}', batch=True)
     with pytest.raises(RequestError, match="not valid JSON"):
@@ -57,3 +58,12 @@ def test_answer_rows_follow_the_decision_rule(predictor):
     rows = answer_rows(predictor, x, proba, echo=True)
     assert [r["class"] for r in rows] == [predictor.class_names[i] for i in predictor.decide(proba)]
     assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-5 and np.array(rows[1]["input"]).shape == (28, 28)
+
+
+def test_a_bad_grid_in_a_batch_costs_its_own_row(predictor):
+    grid = np.full((28, 28), 3).tolist()
+    names, arrays, refusals = json_inputs(predictor, json.dumps({"grids": [grid, [[1, 2]], grid]}).encode(), True)
+    assert [a is None for a in arrays] == [False, True, False]
+    assert refusals[1].status == 422 and "grids[1]: expected shape (28, 28, 1), received (1, 2)" in refusals[1].detail
+    with pytest.raises(RequestError, match=r"grids\[0\]: expected shape"):     # nothing readable: the first refusal
+        json_inputs(predictor, json.dumps({"grids": [[[1]], [[2]]]}).encode(), True)
