@@ -9,10 +9,6 @@ libraries (Keras, TensorFlow) are imported only when a function needs them, so `
 """
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 from . import hardware  # noqa: E402
 
 hardware.default_backend()   # TensorFlow unless the user set KERAS_BACKEND (remembered: distribute picks JAX)

@@ -8,9 +8,11 @@ import json
 import sys
 from pathlib import Path
 
+from . import quiet
 from .config import SPECS
 from .errors import EXIT_SOME_FAILED, ConfigError, GridlabError
 from .runs import EXPORT_SUFFIX
+from .version import __version__
 
 EXAMPLES = {
     "train": "gridlab train data=fashion-mnist model=seed001_cnn epochs=20\n"
@@ -41,7 +43,13 @@ EXAMPLES = {
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gridlab", description="Train, evaluate and use classifiers of small grids "
-                                "(images, sensor frames). Every command has --help.")
+                                "(images, sensor frames). Every command has --help.",
+                                epilog="exit codes: 0 done; 2 refused (one line on stderr says why; nothing was "
+                                       "written); 3 done, but some input files could not be read (each is a row "
+                                       "with its error); 130 interrupted.")
+    p.add_argument("--version", action="version", version=f"gridlab {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the libraries' own start-up lines and warnings "
+                                                        f"(for bug reports; also {quiet.DEBUG_VAR}=1)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name, help_text):
@@ -355,9 +363,13 @@ COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "models
             "audit": _audit, "sweep": _sweep, "export": _export, "serve": _serve, "make-thermal": _make_thermal}
 
 
-def main(argv=None) -> int:
+def main(argv=None, filter_output: bool = False) -> int:
+    """Run one command; returns its exit code. ``filter_output`` (the console script) keeps library chatter off
+    the terminal (``quiet``); in-process callers such as tests keep their own streams."""
     parser = _parser()
-    args, extra = parser.parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv           # anywhere on the line, also after the command
+    args, extra = parser.parse_known_args([a for a in argv if a != "--debug"])
     if extra:   # key=value after an option (e.g. serve RUN --port 8000 serve_runtime=keras) still counts
         if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
             args.overrides = list(args.overrides) + extra
@@ -366,6 +378,13 @@ def main(argv=None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if filter_output and not (debug or quiet.debugging()):
+        with quiet.quiet_libraries():
+            return _dispatch(args)
+    return _dispatch(args)
+
+
+def _dispatch(args) -> int:
     try:
         return COMMANDS[args.command](args)
     except GridlabError as exc:
@@ -374,3 +393,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"gridlab {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def run() -> None:
+    """The ``gridlab`` console script and ``python -m gridlab``."""
+    raise SystemExit(main(filter_output=True))

@@ -36,17 +36,22 @@ def model_names() -> list[str]:
 
 
 def check_model_name(name) -> None:
-    """A ModelSpecError unless ``name`` is a zoo model or a ``.yaml`` layer list that exists."""
-    from .zoo import ZOO
+    """A ModelSpecError unless ``name`` is a zoo model, a scikit-learn model or a ``.yaml`` layer list that exists
+    and parses. ``train``, ``sweep`` and the server's config check call it before anything is written."""
+    from .zoo import SKLEARN, ZOO
 
-    if name in ZOO:
+    if name in ZOO or name in SKLEARN:
         return
     if str(name).endswith((".yaml", ".yml")):
         if not Path(str(name)).is_file():
             raise ModelSpecError(f"model={name}: no such layer-list file. Check the path.")
+        from .spec import read_spec
+
+        read_spec(name)
         return
-    raise ModelSpecError(f"model={name!r}: not a zoo model or a .yaml layer list.{did_you_mean(name, ZOO)} "
-                         f"Zoo models: {', '.join(ZOO)}.")
+    known = [*ZOO, *SKLEARN]
+    raise ModelSpecError(f"model={name!r}: not a zoo model or a .yaml layer list.{did_you_mean(name, known)} "
+                         f"Models: {', '.join(known)}.")
 
 
 def build_model(name: str, input_shape, num_classes: int, scaling: dict | None = None,

@@ -135,3 +135,8 @@ ZOO = {e.name: e for e in [
     ZooEntry("gridlab_cnn", gridlab_cnn, "gridlab", (28, 28, 1), None,
              "3x (Conv-BN-ReLU-Pool), global average pool; for images and sensor grids"),
 ]}
+
+
+# Models that scikit-learn fits (training.linear), saved as the equivalent zoo model: name -> what it is.
+SKLEARN = {"sklearn_logistic": "scikit-learn LogisticRegression (multinomial, L2, lbfgs) on the scaled pixels; "
+                               "max_iter = 10 x epochs (at least 100)"}

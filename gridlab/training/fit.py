@@ -95,6 +95,7 @@ def _prepare(config, processes=None):
     then create the run folder with its config and data report. Returns (config, folder, dataset, resume state).
     A data-parallel process other than 0 gets a temporary folder instead and writes nothing else."""
     from ..datasets import build_dataset
+    from ..models import check_model_name
     from ..sources import read_source
 
     tracking.check_installed(config)     # a missing package fails now, not after the training
@@ -112,6 +113,7 @@ def _prepare(config, processes=None):
         config = load_config({**runs.saved_overrides(folder), "resume": True, "exist_ok": True,
                               "verbose": config.verbose})
     dataset = build_dataset(read_source(config, progress=config.verbose), config)
+    check_model_name(config.model)      # after the data readers (a layer list's check imports Keras), before writing
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder)
     save_config(config, folder / runs.CONFIG)

@@ -12,8 +12,7 @@ import types
 
 import numpy as np
 
-MODELS = {"sklearn_logistic": "scikit-learn LogisticRegression (multinomial, L2, lbfgs) on the scaled pixels; "
-                              "max_iter = 10 x epochs (at least 100)"}
+from ..models.zoo import SKLEARN as MODELS  # the names live with the zoo's, for check_model_name
 
 
 def fit_logistic(config, dataset, weights: dict | None):

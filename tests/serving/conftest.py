@@ -56,6 +56,6 @@ class Server:
 
 @pytest.fixture(scope="session")
 def server(served_run):
-    s = Server(served_run, "serve_max_pixels=10000", "serve_max_upload_bytes=200000", "serve_max_fields=20")
+    s = Server(served_run, "serve_max_pixels=10000", "serve_max_upload_bytes=200000", "serve_max_fields=400")
     yield s
     s.stop()

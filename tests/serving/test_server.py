@@ -57,6 +57,24 @@ def test_batch(server):
     assert len(r.json()["results"]) == 2
 
 
+def test_batch_of_300_with_3_corrupt_answers_297(server):
+    """A bad file in a batch costs its own row: 297 answers and 3 error rows, in request order."""
+    corrupt = (100, 150, 200)
+    files = [("file", (f"{i:04d}.png", b"\x89PNG\r\n\x1a\n" + b"not an image at all!" if i in corrupt
+                       else png(value=i % 250))) for i in range(300)]
+    r = httpx.post(server.url + "/predict/batch", files=files, timeout=60)
+    body = r.json()
+    assert r.status_code == 200 and body["failed"] == 3 and len(body["results"]) == 300
+    assert [row["file"] for row in body["results"]] == [f"{i:04d}.png" for i in range(300)]
+    bad = [i for i, row in enumerate(body["results"]) if row.get("error")]
+    assert bad == list(corrupt)
+    assert all(body["results"][i]["status"] == 422 and body["results"][i]["class"] is None and
+               body["results"][i]["error"].startswith(f"{i:04d}.png: expected a valid PNG image") for i in corrupt)
+    assert all(row["class"] in "0123456789" for i, row in enumerate(body["results"]) if i not in corrupt)
+    one_bad = httpx.post(server.url + "/predict/batch", files=[files[100]])     # nothing readable: its own 422
+    assert one_bad.status_code == 422 and one_bad.json()["detail"].startswith("0100.png: expected a valid PNG")
+
+
 def test_explain_returns_a_saliency_map_per_input(server):
     """?explain=true: the map comes from the run's Keras model (the server itself runs the ONNX export)."""
     grid = np.random.default_rng(0).integers(0, 256, (28, 28)).tolist()

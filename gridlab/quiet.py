@@ -1,0 +1,87 @@
+"""The command line's output is gridlab's: library start-up chatter is kept off the terminal.
+
+TensorFlow's C++ code logs through absl straight to file descriptor 2, whatever Python does: on CPUs where it turns
+oneDNN on it prints ``WARNING: All log messages before absl::InitializeLog() is called are written to STDERR`` and
+``I0000 ... port.cc:153] oneDNN custom operations are on ...`` (twice per process, the second time when the first
+op runs), and ``TF_CPP_MIN_LOG_LEVEL`` does not stop those two lines. So the command line (``gridlab`` and
+``python -m gridlab``, not ``import gridlab``) runs with a filter on descriptor 2: Python's own ``sys.stderr``
+writes to the terminal directly (progress bars keep their terminal), and what native code writes goes through a
+pipe whose lines are passed on unless they are absl information or warning lines (``I...``/``W...``) or the absl
+preamble. Errors (``E...``, ``F...``) and everything else pass. Python-side, TensorFlow's and absl's loggers are
+set to errors only and library warnings are ignored (gridlab's own are kept).
+
+``GRIDLAB_DEBUG=1`` (or ``gridlab --debug``) turns all of this off, for bug reports.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import sys
+import threading
+import warnings
+
+DEBUG_VAR = "GRIDLAB_DEBUG"
+CHATTER = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+                     rb"|[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\] .*)\r?$")
+
+
+def debugging(environ=None) -> bool:
+    """True when the user asked for the libraries' own output (``GRIDLAB_DEBUG`` set to anything but 0/empty)."""
+    value = (os.environ if environ is None else environ).get(DEBUG_VAR, "")
+    return value.strip().lower() not in ("", "0", "false", "no")
+
+
+def relay(source: int, target: int) -> None:
+    """Copy lines from descriptor ``source`` to ``target`` until end of file, dropping ``CHATTER`` lines."""
+    pending = b""
+    while True:
+        try:
+            chunk = os.read(source, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        *lines, pending = (pending + chunk).split(b"\n")
+        kept = b"".join(line + b"\n" for line in lines if not CHATTER.match(line))
+        if kept:
+            os.write(target, kept)
+    if pending and not CHATTER.match(pending):
+        os.write(target, pending)
+    os.close(source)
+
+
+@contextlib.contextmanager
+def quiet_libraries():
+    """Run the body with library chatter filtered (see the module docstring); everything is put back after."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")      # TensorFlow's C++ info lines, before it is imported
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore")
+        warnings.filterwarnings("default", module=r"gridlab(\.|$)")
+        levels = {name: logging.getLogger(name).level for name in ("tensorflow", "absl", "jax._src.xla_bridge")}
+        for name in levels:
+            logging.getLogger(name).setLevel(logging.ERROR)
+        sys.stderr.flush()
+        saved = os.dup(2)
+        python_stderr = sys.stderr
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+        thread = threading.Thread(target=relay, args=(read_end, saved), name="gridlab-stderr", daemon=True)
+        thread.start()
+        sys.stderr = io.TextIOWrapper(open(os.dup(saved), "wb", buffering=0), encoding=python_stderr.encoding,
+                                      errors="backslashreplace", line_buffering=True, write_through=True)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            own, sys.stderr = sys.stderr, python_stderr
+            os.dup2(saved, 2)                 # closes this process's end of the pipe: the relay sees end of file
+            thread.join(timeout=5)            # (a child still holding the pipe keeps it open: do not wait forever)
+            own.close()
+            if not thread.is_alive():
+                os.close(saved)
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)

@@ -1,0 +1,66 @@
+"""The command line's output is gridlab's alone: in a fresh process, a refused command is one line, and a training run
+prints no TensorFlow, absl or retracing line; ``--debug`` brings the libraries' lines back."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from gridlab import quiet
+
+# every line a training run prints: gridlab's own, and Keras' per-epoch progress lines
+GRIDLAB_LINE = re.compile(r"^(run directory|data|notice|model|arithmetic|learning rate|Epoch \d+/\d+|\d+/\d+ - |"
+                          r"calibration|label audit|test|results|report|stopped|runs/|test-time views)")
+
+
+def _gridlab(*args, **env):
+    environ = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", quiet.DEBUG_VAR)}
+    return subprocess.run([sys.executable, "-m", "gridlab", *args], capture_output=True, text=True, timeout=600,
+                          env={**environ, **env})
+
+
+def test_relay_drops_absl_info_and_warnings_and_keeps_errors():
+    read_in, write_in = os.pipe()
+    read_out, write_out = os.pipe()
+    os.write(write_in, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                       b"I0000 00:00:1796161617.378551    3005 port.cc:153] oneDNN custom operations are on.\n"
+                       b"W0000 00:00:1796161617.378551    3005 cpu_feature_guard.cc:12] something\n"
+                       b"E0000 00:00:1796161617.378551    3005 kernel.cc:9] a real error\n"
+                       b"plain text from a library\nno newline")
+    os.close(write_in)
+    quiet.relay(read_in, write_out)
+    os.close(write_out)
+    assert os.read(read_out, 4096) == (b"E0000 00:00:1796161617.378551    3005 kernel.cc:9] a real error\n"
+                                       b"plain text from a library\nno newline")
+
+
+@pytest.mark.parametrize("args, line", [
+    (["train", "data=digits", "epochs=abc"],
+     "gridlab train: error: command line: epochs expects int, received 'abc' (str). Example: epochs=20"),
+    (["train", "data=digits", "model=seed001_cn", "epochs=1"],
+     "gridlab train: error: model='seed001_cn': not a zoo model or a .yaml layer list. Did you mean "
+     "\"seed001_cnn\"?"),
+])
+def test_a_refused_command_is_one_line_in_a_fresh_process(args, line, tmp_path):
+    r = _gridlab(*args)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == [r.stderr.strip()] and r.stderr.startswith(line)
+    assert not (tmp_path / "runs").exists()          # refused before anything was written
+
+
+@pytest.mark.slow
+def test_a_training_run_prints_only_gridlab_lines_and_debug_brings_the_rest_back():
+    args = ["train", "data=digits", "model=seed000_cnn", "preset=fast", "epochs=1", "steps_per_execution=4",
+            "name=q", "limit=400"]
+    r = _gridlab(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = (r.stdout + r.stderr).splitlines()
+    strangers = [line for line in lines if not GRIDLAB_LINE.match(line)]
+    assert strangers == [] and "runs/q  accuracy=" in r.stdout
+    assert not any("retracing" in line or "absl" in line or "port.cc" in line for line in lines)
+    debug = _gridlab(*args[:-2], "name=q-debug", "limit=400", "--debug")
+    assert debug.returncode == 0
+    # TensorFlow's own start-up lines come back where this CPU makes it print them (oneDNN on)
+    if "oneDNN on" in debug.stderr:
+        assert "oneDNN custom operations are on" in debug.stderr
