@@ -1,7 +1,8 @@
 """gridlab: folders of small grid-shaped data -> a trained, evaluated, explained classifier.
 
-The package follows the data: sources -> datasets -> models -> training -> evaluation -> prediction. Heavy
-libraries (Keras, TensorFlow) are imported only when a function needs them, so ``import gridlab`` is fast.
+The package follows the data: sources -> datasets -> models -> training -> evaluation -> prediction -> serving
+(docs/architecture.md). Heavy libraries (Keras, TensorFlow, JAX) are imported only when a function needs them, so
+``import gridlab`` is fast.
 
 >>> import gridlab
 >>> run = gridlab.train(data="digits", epochs=1, verbose=False)       # doctest: +SKIP
@@ -9,10 +10,12 @@ libraries (Keras, TensorFlow) are imported only when a function needs them, so `
 """
 from __future__ import annotations
 
-from . import hardware  # noqa: E402
+from . import hardware
 
-hardware.default_backend()   # TensorFlow unless the user set KERAS_BACKEND (remembered: distribute picks JAX)
-hardware.configure()   # oneDNN on for every x86 CPU unless the user set TF_ENABLE_ONEDNN_OPTS (before TensorFlow)
+# The one change ``import gridlab`` makes to the process: TF_ENABLE_ONEDNN_OPTS=1 on x86 CPUs when the user has not
+# set it (it must be decided before TensorFlow is imported; see gridlab.hardware). The Keras backend and the device
+# are chosen when a model is built, trained or loaded (gridlab.backend), and never left in the environment.
+hardware.configure()
 
 from .version import __version__  # noqa: E402,F401  (gridlab.__version__)
 

@@ -6,7 +6,9 @@ Zen 3, gridlab turns it on itself (training measured faster there: docs/benchmar
 the environment variable ``TF_ENABLE_ONEDNN_OPTS`` before TensorFlow is imported, and never overrides a value the
 user set. bfloat16 arithmetic (``precision=auto``) is used only where the CPU has bf16 instructions.
 
-Nothing here imports TensorFlow: ``import gridlab`` calls ``configure`` first thing.
+Nothing here imports TensorFlow: ``import gridlab`` calls ``configure`` first thing, and that is all ``import gridlab``
+changes in the process (``TF_ENABLE_ONEDNN_OPTS``, when the user has not set it). The backend and the device are
+``gridlab.backend``'s.
 """
 from __future__ import annotations
 
@@ -92,24 +94,6 @@ def choose_onednn(cpu: Cpu, environ) -> OneDnnChoice:
                                    "AVX_VNNI or AMX, and it trains faster here")
 
 
-_USER_BACKEND: str | None = None
-
-
-def default_backend(environ=None) -> None:
-    """Keras on TensorFlow unless ``KERAS_BACKEND`` says otherwise; what the user set is kept for ``user_backend``."""
-    global _USER_BACKEND
-    environ = os.environ if environ is None else environ
-    if "KERAS_BACKEND" in environ:
-        _USER_BACKEND = _USER_BACKEND or environ["KERAS_BACKEND"]
-    else:
-        environ["KERAS_BACKEND"] = "tensorflow"
-
-
-def user_backend() -> str | None:
-    """The Keras backend the user chose in ``KERAS_BACKEND`` (None: gridlab's default, TensorFlow)."""
-    return _USER_BACKEND
-
-
 _ONEDNN: OneDnnChoice | None = None
 _TF_BEFORE_GRIDLAB = False
 
@@ -127,10 +111,12 @@ def configure(environ=None) -> OneDnnChoice:
     return _ONEDNN
 
 
-def resolve_precision(name: str, cpu: Cpu | None = None) -> str:
-    """``auto`` -> mixed_bfloat16 where the CPU has bf16 instructions, else float32; other names unchanged."""
+def resolve_precision(name: str, cpu: Cpu | None = None, gpu_bf16: bool | None = None) -> str:
+    """``auto`` -> mixed_bfloat16 where the hardware has bf16 arithmetic (on a GPU: ``gpu_bf16``, Ampere or newer;
+    on a CPU: bf16 instructions), else float32; other names unchanged."""
     if name == "auto":
-        return "mixed_bfloat16" if (cpu or read_cpu()).bf16 else "float32"
+        native = gpu_bf16 if gpu_bf16 is not None else (cpu or read_cpu()).bf16
+        return "mixed_bfloat16" if native else "float32"
     return name
 
 

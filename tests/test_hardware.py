@@ -73,13 +73,3 @@ def test_import_gridlab_sets_onednn_before_tensorflow_unless_the_user_did(user):
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == (["1", "True"] if user is None else ["0", "False"])
-
-
-def test_the_backend_default_remembers_what_the_user_set(monkeypatch):
-    monkeypatch.setattr(hardware, "_USER_BACKEND", None)
-    env = {}
-    hardware.default_backend(env)
-    assert env["KERAS_BACKEND"] == "tensorflow" and hardware.user_backend() is None     # gridlab's choice
-    env = {"KERAS_BACKEND": "jax"}
-    hardware.default_backend(env)
-    assert env["KERAS_BACKEND"] == "jax" and hardware.user_backend() == "jax"            # the user's, kept

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backend import installed
 from ..errors import GridlabError, first_line
 from ..files import atomic_path, write_json
 from ..runs import export_path, record_export
@@ -76,6 +77,10 @@ def _export(run, fmt: str, out, check: bool) -> dict:
 
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}.")
+    if fmt != "keras" and not installed("tensorflow"):
+        raise ExportError(f"export to {fmt} converts through TensorFlow (tf2onnx, the LiteRT converter), which is not "
+                          "installed here: pip install tensorflow-cpu 'gridlab[export]' (or --format keras, which "
+                          "needs no converter).")
     predictor = Predictor(run)
     target = Path(out) if out else export_path(predictor.folder, fmt)
     meta = metadata(predictor.info)

@@ -29,6 +29,12 @@ def precision(policy: str):
         keras.mixed_precision.set_global_policy(before)
 
 
+# Models that scikit-learn fits (training.linear), saved as the equivalent zoo model: name -> what it is. Here, not in
+# zoo.py, so that the names are known without importing Keras (the backend is chosen before Keras is imported).
+SKLEARN = {"sklearn_logistic": "scikit-learn LogisticRegression (multinomial, L2, lbfgs) on the scaled pixels; "
+                               "max_iter = 10 x epochs (at least 100)"}
+
+
 def model_names() -> list[str]:
     from .zoo import ZOO
 
@@ -38,16 +44,21 @@ def model_names() -> list[str]:
 def check_model_name(name) -> None:
     """A ModelSpecError unless ``name`` is a zoo model, a scikit-learn model or a ``.yaml`` layer list that exists
     and parses. ``train``, ``sweep`` and the server's config check call it before anything is written."""
-    from .zoo import SKLEARN, ZOO
+    if name in SKLEARN:
+        return
+    from ..backend import use
 
-    if name in ZOO or name in SKLEARN:
+    use()                     # the zoo's builders import Keras
+    from .zoo import ZOO
+
+    if name in ZOO:
         return
     if str(name).endswith((".yaml", ".yml")):
         if not Path(str(name)).is_file():
             raise ModelSpecError(f"model={name}: no such layer-list file. Check the path.")
         from .spec import read_spec
 
-        read_spec(name)
+        read_spec(name)       # the layers' arguments are checked against Keras' own signatures
         return
     known = [*ZOO, *SKLEARN]
     raise ModelSpecError(f"model={name!r}: not a zoo model or a .yaml layer list.{did_you_mean(name, known)} "
@@ -63,6 +74,9 @@ def build_model(name: str, input_shape, num_classes: int, scaling: dict | None =
     >>> build_model("seed001_cnn", (28, 28, 1), 10).count_params()     # doctest: +SKIP
     333526
     """
+    from ..backend import use
+
+    use()
     import keras
 
     from .zoo import ZOO

@@ -92,7 +92,11 @@ def _walk(path: Path, node, allowed) -> None:
 
 
 def load_model(path: str | Path, compile: bool = False):
-    """Load a ``.keras`` model after ``check_archive``, with Keras safe mode on."""
+    """Load a ``.keras`` model after ``check_archive``, with Keras safe mode on (on the backend ``backend.use``
+    picks when Keras is not loaded yet)."""
+    from ..backend import use
+
+    use()
     import keras
 
     check_archive(path)

@@ -136,7 +136,3 @@ ZOO = {e.name: e for e in [
              "3x (Conv-BN-ReLU-Pool), global average pool; for images and sensor grids"),
 ]}
 
-
-# Models that scikit-learn fits (training.linear), saved as the equivalent zoo model: name -> what it is.
-SKLEARN = {"sklearn_logistic": "scikit-learn LogisticRegression (multinomial, L2, lbfgs) on the scaled pixels; "
-                               "max_iter = 10 x epochs (at least 100)"}

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import os
-import sys
 
 import numpy as np
 
@@ -42,7 +40,12 @@ class Processes:
         return self.index == 0
 
     def __str__(self) -> str:
+        if not self.coordinator:
+            return "one process over its local devices"
         return f"process {self.index} of {self.count} (coordinator {self.coordinator})"
+
+
+LOCAL = Processes("", 1, 0)      # one process, data parallel over its local devices
 
 
 def coordinates(config, environ=None) -> Processes:
@@ -57,6 +60,8 @@ def coordinates(config, environ=None) -> Processes:
     address = config.distribute_coordinator or (environ.get(ENV_ADDRESS, "").split(",")[0] or None)
     count = config.distribute_processes if config.distribute_processes is not None else _int(environ, ENV_COUNT)
     index = config.distribute_process_id if config.distribute_process_id is not None else _int(environ, ENV_INDEX)
+    if address is None and count in (None, 1) and index in (None, 0):
+        return LOCAL          # one process over this machine's devices (several GPUs): no coordinator to join
     for value, key, env in ((address, "distribute_coordinator", ENV_ADDRESS), (count, "distribute_processes", ENV_COUNT),
                             (index, "distribute_process_id", ENV_INDEX)):
         if value is None:
@@ -97,48 +102,42 @@ def check(config, processes: Processes) -> None:
     if config.resume:
         raise ConfigError("resume=true cannot be used with distribute=data_parallel yet (the other processes have "
                           "no resume point); start a new run, or resume it in one process without distribute.")
-    _select_jax()
+    _select_jax(config.device)
 
 
-def _select_jax() -> None:
-    """Select Keras' JAX backend when Keras is not loaded yet and the user chose none; a ConfigError otherwise."""
-    from ..hardware import user_backend
+def _select_jax(device: str = "auto") -> None:
+    """Keras on JAX for ``device`` (``backend.use``): selected when Keras is not loaded yet and the user chose no
+    backend; a ConfigError otherwise."""
+    from .. import backend
 
-    if importlib.util.find_spec("jax") is None:
-        raise ConfigError("distribute=data_parallel needs JAX: pip install 'gridlab[distributed]'.")
-    chosen = user_backend()
-    if "keras" not in sys.modules and chosen is None:
-        os.environ["KERAS_BACKEND"] = "jax"
-        chosen = "jax"
-    if "keras" in sys.modules:
-        import keras
-
-        chosen = keras.backend.backend()
-    if chosen != "jax":
-        raise ConfigError(f"distribute=data_parallel runs on Keras' JAX backend (keras.distribution), but the "
-                          f"backend is {chosen!r}: run with KERAS_BACKEND=jax (TensorFlow's multi-worker strategy "
-                          "does not work with Keras 3's fit, keras-team/keras#20585).")
+    backend.use(device, need_jax=True)
 
 
 _JOINED: Processes | None = None
 
 
-def start(processes: Processes) -> None:
+def start(processes: Processes, batch: int) -> list:
     """Join the other processes (blocks until all have arrived) and make every model built from now on data
-    parallel over all their devices."""
+    parallel over all their devices (``batch`` is the global batch, split evenly over them). Returns the devices."""
     import keras
 
     global _JOINED
-    if _JOINED is None:      # JAX joins a process to one group for its lifetime
+    if not processes.coordinator:
+        pass                 # one process: its local devices, nothing to join
+    elif _JOINED is None:    # JAX joins a process to one group for its lifetime
         keras.distribution.initialize(processes.coordinator, processes.count, processes.index)
         _JOINED = processes
     elif _JOINED != processes:
         raise ConfigError(f"this Python process already trains as {_JOINED}; it cannot join another group as "
                           f"{processes}. Run each distributed training in its own process.")
     devices = keras.distribution.list_devices()
+    if batch % len(devices):
+        raise ConfigError(f"batch={batch} does not split evenly over the {len(devices)} devices; give a multiple of "
+                          f"{len(devices)} (e.g. batch={batch - batch % len(devices) or len(devices)}).")
     mesh = keras.distribution.DeviceMesh((len(devices),), ["batch"], devices)
     # each process hands Keras its own share (``share``), so Keras must not shard a dataset again
     keras.distribution.set_distribution(keras.distribution.DataParallel(device_mesh=mesh, auto_shard_dataset=False))
+    return devices
 
 
 def leave() -> None:
@@ -161,3 +160,15 @@ def weights_digest(model) -> str:
     for w in model.get_weights():
         digest.update(np.ascontiguousarray(w).tobytes())
     return digest.hexdigest()
+
+
+def replicas_agree(model) -> bool:
+    """Every local device holds the same copy of every weight (data parallel replicates the variables; a failure
+    here would mean the devices trained apart)."""
+    for variable in model.weights:
+        shards = getattr(getattr(variable, "value", None), "addressable_shards", None) or []
+        if len(shards) > 1:
+            first = np.asarray(shards[0].data)
+            if any(not np.array_equal(first, np.asarray(s.data)) for s in shards[1:]):
+                return False
+    return True

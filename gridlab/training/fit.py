@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import runs, tracking
+from .. import backend, runs, tracking
 from ..config import load_config, parse_duration, parse_threshold, save_config
 from ..datasets import feed
 from ..errors import TrainingError
 from ..evaluation.results import Run
 from ..files import remove_stale_temporaries, write_text
-from ..hardware import arithmetic_line, resolve_precision
+from ..hardware import resolve_precision
 from .setup import (class_weights, few_steps_notice, lr_schedule, make_optimizer, seeded, steps_per_epoch,
                     timed_schedule)
 
@@ -40,7 +40,9 @@ def train(config=None, callbacks=(), clock=None, **overrides) -> Run | None:
     config = config if config is not None else load_config(overrides)
     processes = _processes(config)
     config, folder, dataset, state = _prepare(config, processes)
-    precision = resolve_precision(config.precision)
+    chosen = backend.chosen()
+    precision = resolve_precision(config.precision, gpu_bf16=backend.gpu_bf16() if chosen and chosen.device == "gpu"
+                                  else None)
     if processes is None:
         model, monitor = _fit(config, folder, dataset, state, precision, callbacks, clock or time.perf_counter)
         return _finish(config, folder, model, dataset, monitor, precision)
@@ -69,24 +71,29 @@ def _fit_data_parallel(config, folder: Path, dataset, precision, callbacks, cloc
 
     from . import distributed
 
-    distributed.start(processes)
-    _say(config, f"data parallel: {processes}; global batch {config.batch}, {config.batch // processes.count} "
-                 f"per process")
+    devices = distributed.start(processes, config.batch)
+    _say(config, f"data parallel: {processes}, {len(devices)} device(s) in all ({devices[0]}"
+                 f"{', ...' if len(devices) > 1 else ''}); global batch {config.batch}, "
+                 f"{config.batch // len(devices)} per device")
     try:
         model, monitor = _fit(config, folder, dataset, None, precision, callbacks, clock, processes)
         digest = distributed.weights_digest(model)
+        agree = distributed.replicas_agree(model)
     finally:
         distributed.leave()
         if not processes.leader:
             shutil.rmtree(folder, ignore_errors=True)
-    print(f"{processes}: trained, weights sha256 {digest}", file=sys.stderr, flush=True)
+    print(f"{processes}: trained, weights sha256 {digest}"
+          + (f", identical on this process's {len(devices)} devices" if agree and processes.count == 1 else "")
+          + ("" if agree else ", DIFFERENT across this process's devices"), file=sys.stderr, flush=True)
     if not processes.leader:
         return None
     from ..models.io import load_model
 
     model = load_model(folder / runs.MODEL)     # the best weights in a model of this process alone
     info = {"processes": processes.count, "coordinator": processes.coordinator,
-            "batch_per_process": config.batch // processes.count, "weights_sha256": digest}
+            "batch_per_process": config.batch // processes.count, "devices": len(devices),
+            "weights_sha256": digest}
     return _finish(config, folder, model, dataset, monitor, precision, distributed=info)
 
 
@@ -99,6 +106,8 @@ def _prepare(config, processes=None):
     from ..sources import read_source
 
     tracking.check_installed(config)     # a missing package fails now, not after the training
+    if processes is None:
+        backend.use(config.device)       # device=gpu without a GPU is refused here, before anything is written
     if processes is not None and not processes.leader:
         import tempfile
 
@@ -157,7 +166,7 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock,
             model = _new_model(config, dataset, total_steps)
         write_text(folder / "summary.txt", _summary(model))
         _say(config, f"model: {config.model}, {model.count_params():,} parameters, {precision}")
-        _say(config, arithmetic_line(precision))
+        _say(config, backend.device_line(backend.use(), precision))
 
         budget = parse_duration(config.max_time) if config.max_time else None
         monitor = Monitor(folder, config.monitor, config.patience, budget, state, clock)

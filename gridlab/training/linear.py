@@ -12,7 +12,7 @@ import types
 
 import numpy as np
 
-from ..models.zoo import SKLEARN as MODELS  # the names live with the zoo's, for check_model_name
+from ..models import SKLEARN as MODELS  # the names live with the models', for check_model_name
 
 
 def fit_logistic(config, dataset, weights: dict | None):

@@ -38,8 +38,14 @@ def test_coordinates_from_keys_then_environment():
     assert distributed.coordinates(_config(distribute_process_id=1), environ=env).index == 1
 
 
+def test_no_coordinates_at_all_is_one_process_over_its_local_devices():
+    assert distributed.coordinates(_config(), environ={}) == distributed.LOCAL
+    assert distributed.LOCAL.leader and str(distributed.LOCAL) == "one process over its local devices"
+
+
 @pytest.mark.parametrize("keys, env, says", [
-    ({}, {}, "needs distribute_coordinator (or the environment variable KERAS_DISTRIBUTION_JOB_ADDRESSES)"),
+    ({"distribute_processes": 2}, {}, "needs distribute_coordinator (or the environment variable "
+                                      "KERAS_DISTRIBUTION_JOB_ADDRESSES)"),
     ({"distribute_coordinator": "h:1"}, {}, "needs distribute_processes"),
     ({"distribute_coordinator": "h:1", "distribute_processes": 2}, {}, "needs distribute_process_id"),
     ({"distribute_coordinator": "localhost", "distribute_processes": 2, "distribute_process_id": 0}, {},
@@ -124,7 +130,7 @@ def test_two_processes_on_localhost_train_one_model(tmp_path):
     assert [f.name for f in (tmp_path / "runs").iterdir()] == ["digits-seed001_cnn"]     # one run folder
     info = json.loads((tmp_path / "runs" / "digits-seed001_cnn" / "run.json").read_text())
     assert info["distributed"] == {"processes": 2, "coordinator": f"127.0.0.1:{port}", "batch_per_process": 32,
-                                   "weights_sha256": digests[0]}
+                                   "devices": 2, "weights_sha256": digests[0]}
     assert info["versions"]["backend"] == "jax" and info["epochs_run"] == 2
     assert json.loads((tmp_path / "runs" / "digits-seed001_cnn" / "metrics.json").read_text())["accuracy"] > 0.3
     assert list((tmp_path / "tmp").glob("gridlab-process-*")) == []         # process 1 left nothing behind
@@ -143,3 +149,24 @@ def test_ray_train_starts_the_processes(tmp_path):
     folder = tmp_path / "runs" / "digits-seed001_cnn"
     assert json.loads((folder / "run.json").read_text())["distributed"]["weights_sha256"] == digests[0]
     assert out.stdout.splitlines()[-1].startswith(f"{folder}  accuracy=")     # the driver prints the result
+
+
+@needs_jax
+@pytest.mark.slow
+def test_one_process_over_two_local_devices_matches_one_device(tmp_path):
+    """Several GPUs in one machine, as two forced host devices: no coordinator, one run folder, every device holding
+    the same weights, and the accuracy of the one-device run within noise."""
+    env = {**_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    two = subprocess.run([sys.executable, "-m", "gridlab", "train", *TRAIN, "name=two"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=400)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "data parallel: one process over its local devices, 2 device(s) in all" in two.stderr
+    one = subprocess.run([sys.executable, "-m", "gridlab", "train", *TRAIN[:-1], "name=one"], cwd=tmp_path,
+                         env={**_env(), "KERAS_BACKEND": "jax"}, capture_output=True, text=True, timeout=400)
+    assert one.returncode == 0, one.stderr[-3000:]
+    info = json.loads((tmp_path / "runs/two/run.json").read_text())
+    assert info["distributed"]["devices"] == 2 and info["distributed"]["processes"] == 1
+    assert (f"one process over its local devices: trained, weights sha256 {info['distributed']['weights_sha256']}, "
+            "identical on this process's 2 devices") in two.stderr
+    accuracy = {n: json.loads((tmp_path / f"runs/{n}/metrics.json").read_text())["accuracy"] for n in ("one", "two")}
+    assert abs(accuracy["one"] - accuracy["two"]) < 0.1, accuracy

@@ -1,0 +1,216 @@
+"""Where gridlab computes: the one place that picks Keras' backend and the device (the ``device`` key).
+
+- ``device=auto``: the GPU through JAX when an NVIDIA GPU is visible, JAX's CUDA plugin is installed
+  (``pip install 'gridlab[cuda]'``) and the user has not chosen a backend; otherwise TensorFlow on the CPU (about 4x
+  faster than JAX on the CPUs measured), or JAX on the CPU where TensorFlow is not installed.
+- ``device=cpu``: the CPU, on TensorFlow where it is installed (else JAX, kept off the GPU).
+- ``device=gpu``: the GPU through JAX; refused in one line, before anything is written, where no GPU is visible, the
+  CUDA plugin is missing, or the user chose a backend that cannot reach the GPU.
+
+The user's choice always wins: ``KERAS_BACKEND``, a ``backend`` other than the default in ``~/.keras/keras.json``
+(Keras writes ``tensorflow`` there by itself on first use), or a Keras already imported with its backend. gridlab never sets ``KERAS_BACKEND`` for good: when it must pick JAX, it sets the variable
+only while it imports Keras and removes it right after (``use``), so a child process never mistakes gridlab's choice
+for the user's. Nothing here imports Keras, TensorFlow or JAX until ``use`` runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import glob
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import ConfigError
+
+CUDA_PLUGINS = ("jax_cuda13_plugin", "jax_cuda12_plugin")
+
+
+@dataclasses.dataclass(frozen=True)
+class Machine:
+    """What this process could compute on, found without importing any framework."""
+
+    gpus: int                       # NVIDIA GPUs the driver lists
+    jax_cuda: bool                  # JAX with a CUDA plugin is installed
+    tensorflow: bool                # TensorFlow is installed
+    jax: bool                       # JAX is installed
+    user_backend: str | None        # the backend the user chose (KERAS_BACKEND, keras.json) or Keras runs already
+    why_user: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    backend: str                    # tensorflow | jax
+    device: str                     # cpu | gpu
+    why: str
+
+
+def installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def visible_gpus() -> int:
+    """NVIDIA GPUs the kernel driver lists (``/proc/driver/nvidia/gpus``), honouring ``CUDA_VISIBLE_DEVICES``."""
+    found = len(glob.glob("/proc/driver/nvidia/gpus/*"))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and found:
+        found = min(found, len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"]))
+    return found
+
+
+def _keras_json_backend() -> str | None:
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        return json.loads(Path(home, "keras.json").read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def look(environ=None) -> Machine:
+    """The facts ``choose`` decides from."""
+    environ = os.environ if environ is None else environ
+    user, why = None, ""
+    if "keras" in sys.modules:
+        user, why = sys.modules["keras"].backend.backend(), "Keras was imported before gridlab chose"
+    elif environ.get("KERAS_BACKEND"):
+        user, why = environ["KERAS_BACKEND"], "KERAS_BACKEND is set"
+    elif _keras_json_backend() not in (None, "tensorflow"):    # Keras writes "tensorflow" there by itself
+        user, why = _keras_json_backend(), "~/.keras/keras.json names it"
+    return Machine(visible_gpus(), any(installed(p) for p in CUDA_PLUGINS), installed("tensorflow"),
+                   installed("jax"), user, why)
+
+
+def choose(device: str, machine: Machine, need_jax: bool = False) -> Choice:
+    """The backend and device for ``device`` (auto | cpu | gpu) on ``machine``; a ConfigError when it cannot be
+    had. ``need_jax``: the caller needs the JAX backend (``distribute=data_parallel``).
+
+    >>> choose("auto", Machine(gpus=1, jax_cuda=True, tensorflow=True, jax=True, user_backend=None)).backend
+    'jax'
+    >>> choose("auto", Machine(gpus=0, jax_cuda=False, tensorflow=True, jax=True, user_backend=None)).backend
+    'tensorflow'
+    """
+    gpu_ready = machine.gpus > 0 and machine.jax_cuda
+    if machine.user_backend:
+        backend = machine.user_backend
+        if device == "gpu" and not gpu_ready:
+            raise ConfigError(_no_gpu(machine))
+        if device == "gpu" and backend != "jax":
+            raise ConfigError(f"device=gpu runs on Keras' JAX backend, but the backend is {backend!r} "
+                              f"({machine.why_user}); set KERAS_BACKEND=jax, or use device=cpu.")
+        on_gpu = backend == "jax" and gpu_ready and device != "cpu"
+        return Choice(backend, "gpu" if on_gpu else "cpu", f"your choice: {machine.why_user}")
+    if device == "gpu":
+        if not gpu_ready:
+            raise ConfigError(_no_gpu(machine))
+        return Choice("jax", "gpu", "device=gpu")
+    if device == "auto" and gpu_ready:
+        return Choice("jax", "gpu", "device=auto: an NVIDIA GPU is visible and JAX has CUDA")
+    if need_jax:
+        if not machine.jax:
+            raise ConfigError("distribute=data_parallel needs JAX: pip install 'gridlab[distributed]'.")
+        return Choice("jax", "cpu", "distribute=data_parallel runs on JAX")
+    if machine.tensorflow:
+        why = "device=cpu" if device == "cpu" else ("device=auto: no NVIDIA GPU visible" if not machine.gpus else
+                                                    "device=auto: a GPU is visible but JAX has no CUDA plugin "
+                                                    "(pip install 'gridlab[cuda]')")
+        return Choice("tensorflow", "cpu", why + "; TensorFlow is the faster CPU backend")
+    if machine.jax:
+        return Choice("jax", "cpu", f"device={device}: TensorFlow is not installed, JAX is")
+    raise ConfigError("neither TensorFlow nor JAX is installed: pip install gridlab (TensorFlow for CPUs) or "
+                      "pip install 'gridlab[cuda]' (JAX for NVIDIA GPUs).")
+
+
+def _no_gpu(machine: Machine) -> str:
+    if not machine.gpus:
+        return ("device=gpu: no NVIDIA GPU is visible (the driver lists none in /proc/driver/nvidia/gpus, or "
+                "CUDA_VISIBLE_DEVICES hides them). Use device=cpu or device=auto.")
+    return ("device=gpu: a GPU is visible but JAX has no CUDA plugin. pip install 'gridlab[cuda]' (CUDA 13, driver >= "
+            "580) or 'jax[cuda12]' for older drivers.")
+
+
+_CHOSEN: Choice | None = None
+
+
+def use(device: str | None = None, need_jax: bool = False) -> Choice:
+    """Decide (``choose``) and make it so: import Keras on the chosen backend when it is not imported yet, with
+    ``KERAS_BACKEND`` set only while it imports. Returns the choice; a ConfigError when Keras already runs on another
+    backend than one the request needs. ``device=None`` (loading or building a model) keeps the choice already made
+    in this process, else decides as ``auto``."""
+    global _CHOSEN
+    if device is None and _CHOSEN is not None and not need_jax:
+        return _CHOSEN
+    device = device or "auto"
+    machine = look()
+    choice = choose(device, machine, need_jax)
+    if need_jax and choice.backend != "jax":
+        raise ConfigError(f"distribute=data_parallel runs on Keras' JAX backend (keras.distribution), but the backend "
+                          f"is {choice.backend!r}: run with KERAS_BACKEND=jax (TensorFlow's multi-worker strategy "
+                          "does not work with Keras 3's fit, keras-team/keras#20585).")
+    if "keras" not in sys.modules:
+        with _temporarily({"KERAS_BACKEND": choice.backend,
+                           **({"JAX_PLATFORMS": "cpu"} if choice.backend == "jax" and choice.device == "cpu"
+                              and machine.gpus and "JAX_PLATFORMS" not in os.environ else {})}):
+            import keras  # noqa: F401  (reads KERAS_BACKEND now, once; on JAX, jax's config reads JAX_PLATFORMS)
+    _CHOSEN = choice
+    return choice
+
+
+def chosen() -> Choice | None:
+    """The last ``use`` decision in this process (None before any)."""
+    return _CHOSEN
+
+
+@contextlib.contextmanager
+def _temporarily(values: dict):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def gpu_description() -> str:
+    """``NVIDIA H200 (139.8 GiB)``: the first JAX GPU's kind and memory (JAX must be the backend in use)."""
+    import jax
+
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    if not gpus:
+        return "no GPU"
+    stats = {}
+    with contextlib.suppress(Exception):
+        stats = gpus[0].memory_stats() or {}
+    memory = stats.get("bytes_limit")
+    size = f" ({memory / 2**30:.1f} GiB)" if memory else ""
+    more = f" x{len(gpus)}" if len(gpus) > 1 else ""
+    return f"{gpus[0].device_kind}{size}{more}"
+
+
+def gpu_bf16() -> bool:
+    """The first JAX GPU computes bfloat16 natively (compute capability 8.0 or newer: A100, H100/H200, L4, ...)."""
+    import jax
+
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    try:
+        return bool(gpus) and float(getattr(gpus[0], "compute_capability", "0")) >= 8.0
+    except ValueError:
+        return False
+
+
+def device_line(choice: Choice, precision: str) -> str:
+    """The one ``device:`` line training prints: where, on which backend, in which precision, and why."""
+    if choice.device == "gpu":
+        return f"device: GPU {gpu_description()}; backend jax, {precision} ({choice.why})"
+    from .hardware import arithmetic_line
+
+    arithmetic = arithmetic_line(precision).removeprefix("arithmetic: ")
+    return f"device: CPU, backend {choice.backend} ({choice.why}); {arithmetic}"

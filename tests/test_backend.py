@@ -1,0 +1,117 @@
+"""The device and backend choice (gridlab.backend): every combination of GPU seen or not, a backend chosen by the
+user or not, TensorFlow installed or not; the device=gpu refusal; ``import gridlab`` leaving the environment alone;
+and a process without TensorFlow that trains, predicts and reports on JAX."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gridlab import backend
+from gridlab.backend import Machine, choose
+from gridlab.errors import ConfigError
+
+
+def machine(gpus=0, jax_cuda=False, tensorflow=True, jax=True, user=None):
+    return Machine(gpus, jax_cuda, tensorflow, jax, user, "KERAS_BACKEND is set" if user else "")
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+@pytest.mark.parametrize("user", [None, "tensorflow", "jax"])
+@pytest.mark.parametrize("tensorflow", [True, False])
+def test_auto_for_every_combination(gpu, user, tensorflow):
+    m = machine(gpus=int(gpu), jax_cuda=gpu, tensorflow=tensorflow, user=user)
+    c = choose("auto", m)
+    if user:                                   # the user's backend is never overridden
+        assert c.backend == user and c.why == "your choice: KERAS_BACKEND is set"
+        assert c.device == ("gpu" if gpu and user == "jax" else "cpu")
+    elif gpu:
+        assert (c.backend, c.device) == ("jax", "gpu")
+    else:
+        assert (c.backend, c.device) == ("tensorflow" if tensorflow else "jax", "cpu")
+
+
+def test_a_gpu_without_jax_cuda_stays_on_the_cpu_and_says_why():
+    c = choose("auto", machine(gpus=1, jax_cuda=False))
+    assert (c.backend, c.device) == ("tensorflow", "cpu") and "pip install 'gridlab[cuda]'" in c.why
+
+
+def test_device_cpu_on_a_gpu_machine_uses_tensorflow():
+    assert (choose("cpu", machine(gpus=1, jax_cuda=True)).backend, choose("cpu", machine(gpus=1, jax_cuda=True)).device) \
+        == ("tensorflow", "cpu")
+
+
+@pytest.mark.parametrize("m, says", [
+    (machine(gpus=0), "device=gpu: no NVIDIA GPU is visible"),
+    (machine(gpus=1, jax_cuda=False), "device=gpu: a GPU is visible but JAX has no CUDA plugin. pip install "
+                                      "'gridlab[cuda]'"),
+    (machine(gpus=1, jax_cuda=True, user="tensorflow"), "device=gpu runs on Keras' JAX backend, but the backend is "
+                                                        "'tensorflow' (KERAS_BACKEND is set); set KERAS_BACKEND=jax"),
+])
+def test_device_gpu_refusals(m, says):
+    with pytest.raises(ConfigError) as err:
+        choose("gpu", m)
+    assert str(err.value).startswith(says) and "\n" not in str(err.value)
+
+
+def test_device_gpu_is_refused_before_anything_is_written(tmp_path):
+    import gridlab
+
+    if backend.visible_gpus():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="device=gpu: no NVIDIA GPU is visible"):
+        gridlab.train(data="digits", device="gpu", epochs=1, verbose=False)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_data_parallel_needs_jax():
+    assert choose("auto", machine(), need_jax=True).backend == "jax"
+    with pytest.raises(ConfigError, match="needs JAX"):
+        choose("auto", machine(jax=False), need_jax=True)
+
+
+def test_import_gridlab_changes_only_the_documented_variable():
+    probe = ("import json, os; before = dict(os.environ); import gridlab; after = dict(os.environ); "
+             "print(json.dumps({k: after.get(k) for k in set(before) | set(after) if before.get(k) != after.get(k)}))")
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_ENABLE_ONEDNN_OPTS",
+                                                          "TF_CPP_MIN_LOG_LEVEL")}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    changed = json.loads(out.stdout)
+    assert set(changed) <= {"TF_ENABLE_ONEDNN_OPTS"}, changed
+
+
+HIDE_TENSORFLOW = Path(__file__).with_name("without_tensorflow.py")
+
+
+@pytest.mark.slow
+def test_without_tensorflow_gridlab_trains_predicts_and_reports_on_jax(tmp_path):
+    """TensorFlow made unimportable, no KERAS_BACKEND: gridlab picks JAX, and the run works end to end; export says
+    in one line what to install; the child's environment never names a backend."""
+    pytest.importorskip("jax")
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
+
+    def gridlab(*args):
+        return subprocess.run([sys.executable, str(HIDE_TENSORFLOW), *args], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+
+    r = gridlab("train", "data=digits", "model=seed000_cnn", "epochs=2", "limit=500", "name=jx")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "device: CPU, backend jax (device=auto: TensorFlow is not installed, JAX is)" in r.stderr
+    assert (tmp_path / "runs/jx/report.html").is_file()
+    info = json.loads((tmp_path / "runs/jx/run.json").read_text())
+    assert info["versions"]["backend"] == "jax"
+    (tmp_path / "x.npy").write_bytes(b"")
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", np.full((8, 8), 9.0))
+    p = gridlab("predict", "runs/jx", "x.npy", "--explain")
+    assert p.returncode == 0 and "x.npy" in p.stdout and "saliency: 1 PNG file(s)" in p.stdout, p.stderr[-2000:]
+    e = gridlab("export", "runs/jx", "--format", "onnx")
+    assert e.returncode == 2 and e.stderr.strip() == (
+        "gridlab export: error: export to onnx converts through TensorFlow (tf2onnx, the LiteRT converter), which is "
+        "not installed here: pip install tensorflow-cpu 'gridlab[export]' (or --format keras, which needs no "
+        "converter).")
+    assert not (tmp_path / "runs/jx/export").exists()
