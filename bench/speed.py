@@ -1,6 +1,6 @@
 """Time to accuracy on Fashion-MNIST: the seeds' recipes against gridlab's presets, side by side in one run.
 
-Run:  .venv/bin/python bench/speed.py [--best]        (the short mode: under 8 minutes on 2 cores; --best adds
+Run:  .venv/bin/python bench/speed.py [--best] [--gpu [--cpu-check]]   (--gpu: bench/_gpu.py; the short mode: under 8 minutes on 2 cores; --best adds
                                                         preset=best with a budget of 0.6x the seed recipe's time
                                                         to 91.6%, and preset=best itself: about 10 more)
 Every recipe trains in a process of its own, started by this script one after another. The seed recipes run as
@@ -184,7 +184,16 @@ def main() -> int:
     parser.add_argument("--best", action="store_true",
                         help="also run preset=best with max_time = 0.6x the seed recipe's time to 91.6%%, "
                              "and preset=best (about 10 more minutes)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="the GPU mode (bench/_gpu.py): the seed recipe, preset=fast and best, and a plain "
+                             "PyTorch loop, all on the GPU; writes the accelerator section of docs/benchmarks.md")
+    parser.add_argument("--cpu-check", action="store_true",
+                        help="with --gpu: run the same rows on the CPU on a small share of the data, to check the "
+                             "script where no GPU is at hand (nothing is written)")
+    parser.add_argument("--data-dir", help="folder of the Fashion-MNIST IDX files (default: where gridlab finds them)")
     args = parser.parse_args()
+    if args.gpu:
+        return gpu_main(args.data_dir, args.cpu_check)
     cpu = read_cpu()
     print(f"CPU: {cpu.kind}, {cpu.cores} cores; all flags: {' '.join(sorted(cpu.flags))}", flush=True)
     recipes = RECIPES + (BEST_RECIPES if args.best else [])
@@ -255,6 +264,33 @@ def main() -> int:
                   "every round | fastest vs seed 001 float32, TF defaults |\n|---|---|---|---|---|---|---|---|\n"
                   + "\n".join(same_model))
     print("\n".join(table) + best_text + "\n" + timing)
+    return 0
+
+
+def gpu_main(data_dir: str | None, cpu_check: bool) -> int:
+    """``--gpu``: bench/_gpu.py's rows; the table goes to docs/benchmarks.md (section "speed-gpu-<kind>") and, when
+    ``$OUT`` is set (the device machine), to ``$OUT/benchmarks-gpu.md`` as well."""
+    import _gpu
+
+    started = time.perf_counter()
+    rows = _gpu.run_all(data_dir, cpu_check)
+    text = _gpu.table(rows)
+    print(text + f"\nWhole --gpu run: {(time.perf_counter() - started) / 60:.1f} min", flush=True)
+    if cpu_check or not rows:
+        return 0 if rows else 1
+    device = rows[0]["device"]
+    kind = device.split("GPU ", 1)[-1].split(" (")[0].split(";")[0].strip().lower().replace(" ", "-")
+    section = (f"## Training speed on {device.split('; ')[0].removeprefix('device: ')} (`bench/speed.py --gpu`)\n\n"
+               f"Measured {time.strftime('%Y-%m-%d')}; {rows[0]['device']}. Command: `bash bench/gpu.sh` "
+               "(`python bench/speed.py --gpu`). Fashion-MNIST, every row in a process of its own; test accuracy "
+               "after every epoch, its evaluation off the training clock; compile = first epoch less a steady one; "
+               "peak GPU memory of the row's process (JAX: peak_bytes_in_use; PyTorch: max_memory_allocated). "
+               "Ratios: time to 91.6% against the seed recipe and against the PyTorch loop, in this run.\n\n" + text)
+    from _docs import write_section
+
+    write_section(f"speed-gpu-{kind}", section)
+    if os.environ.get("OUT"):
+        Path(os.environ["OUT"], "benchmarks-gpu.md").write_text(section + "\n")
     return 0
 
 

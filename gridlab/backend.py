@@ -146,6 +146,12 @@ def use(device: str | None = None, need_jax: bool = False) -> Choice:
         return _CHOSEN
     device = device or "auto"
     machine = look()
+    if _CHOSEN is not None and "keras" in sys.modules and machine.user_backend == _CHOSEN.backend \
+            and machine.why_user.startswith("Keras was imported"):
+        # Keras runs on what gridlab chose earlier in this process: decide again as then, not as a user's choice
+        earlier = _CHOSEN.why.removeprefix("your choice: ")
+        machine = dataclasses.replace(machine, user_backend=None if not _CHOSEN.why.startswith("your choice")
+                                      else _CHOSEN.backend, why_user=earlier)
     choice = choose(device, machine, need_jax)
     if need_jax and choice.backend != "jax":
         raise ConfigError(f"distribute=data_parallel runs on Keras' JAX backend (keras.distribution), but the backend "

@@ -25,6 +25,8 @@ import warnings
 
 DEBUG_VAR = "GRIDLAB_DEBUG"
 CHATTER = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+                     rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler"
+                     rb" flags\."
                      rb"|[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\] .*)\r?$")
 
 

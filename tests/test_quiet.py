@@ -26,6 +26,8 @@ def test_relay_drops_absl_info_and_warnings_and_keeps_errors():
     os.write(write_in, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
                        b"I0000 00:00:1796161617.378551    3005 port.cc:153] oneDNN custom operations are on.\n"
                        b"W0000 00:00:1796161617.378551    3005 cpu_feature_guard.cc:12] something\n"
+                       b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with "
+                       b"the appropriate compiler flags.\n"
                        b"E0000 00:00:1796161617.378551    3005 kernel.cc:9] a real error\n"
                        b"plain text from a library\nno newline")
     os.close(write_in)

@@ -6,8 +6,9 @@ waits for its autotuning thread, which can be asleep in a timed wait: on the 2-c
 left both cores idle for about 5 s in 2 of every 5 epochs of preset=fast (a 5-second epoch became a 10-second one;
 gdb showed ``RootDataset::Iterator::~Iterator`` waiting on ``model::Model::OptimizeLoop``). A pipeline with
 autotuning off has no such thread. So on TensorFlow gridlab builds the same pipeline as Keras (shuffled indices,
-batches gathered from the arrays, a small prefetch) with autotuning off; other backends get the arrays unchanged.
-``bench/speed.py`` measures both feeds side by side.
+batches gathered from the arrays, a small prefetch) with autotuning off. On JAX the arrays go to Keras unchanged,
+or, when training runs on one GPU, are put on the GPU once (``device_feed``): each step then gathers its batch on
+the device, with no host-to-device copy of the images. ``bench/speed.py`` measures the feeds side by side.
 """
 from __future__ import annotations
 
@@ -41,19 +42,56 @@ def pipeline(x: np.ndarray, y: np.ndarray | None, batch: int, shuffle: bool):
     return order.batch(batch).map(gather).prefetch(PREFETCH).with_options(options)
 
 
-def fit_data(x: np.ndarray, y: np.ndarray, batch: int, shuffle: bool = True) -> dict:
+def fit_data(x: np.ndarray, y: np.ndarray, batch: int, shuffle: bool = True, on_device: bool | None = None) -> dict:
     """Keyword arguments for ``model.fit`` (``x``, and ``y``, ``batch_size``, ``shuffle`` where Keras needs them).
+    On JAX, ``on_device`` (default: when training runs on one GPU and the arrays fit, ``device_feed``) puts the
+    arrays on the device once, so each batch is gathered there instead of copied from the host every step; the
+    order of the examples is the same (Keras draws it from NumPy's seeded generator either way).
 
     >>> model.fit(**fit_data(x_train, y_train, 128), epochs=3)   # doctest: +SKIP
     """
     if _tensorflow():   # the pipeline shuffles itself; Keras' own shuffle flag would only warn that it is ignored
         return {"x": pipeline(x, y, batch, shuffle), "shuffle": False}
+    if device_feed(x, y) if on_device is None else on_device:
+        x, y = to_device(x), to_device(y)
     return {"x": x, "y": y, "batch_size": batch, "shuffle": shuffle}
 
 
-def validation_data(x: np.ndarray, y: np.ndarray, batch: int):
-    """``validation_data`` for ``model.fit``, batched like training."""
-    return pipeline(x, y, batch, shuffle=False) if _tensorflow() else (x, y)
+def validation_data(x: np.ndarray, y: np.ndarray, batch: int, on_device: bool | None = None):
+    """``validation_data`` for ``model.fit``, batched like training (on the device like training's, on JAX)."""
+    if _tensorflow():
+        return pipeline(x, y, batch, shuffle=False)
+    if device_feed(x, y) if on_device is None else on_device:
+        return to_device(x), to_device(y)
+    return x, y
+
+
+DEVICE_SHARE = 0.25    # the training arrays may take at most this share of the GPU's memory to be held there
+
+
+def device_feed(*arrays) -> bool:
+    """Whether to hold ``arrays`` on the accelerator: training runs on one GPU (``backend.chosen``) and they take
+    at most ``DEVICE_SHARE`` of its memory. Several devices (data parallel) keep the host feed, since Keras shards
+    each batch across them."""
+    from ..backend import chosen
+
+    choice = chosen()
+    if choice is None or choice.device != "gpu":
+        return False
+    import jax
+
+    devices = jax.local_devices()
+    if len(devices) != 1:
+        return False
+    limit = (devices[0].memory_stats() or {}).get("bytes_limit", 0)
+    return sum(a.nbytes for a in arrays) <= DEVICE_SHARE * limit
+
+
+def to_device(x: np.ndarray):
+    """``x`` on JAX's default device (once; Keras then gathers each batch there)."""
+    import jax
+
+    return jax.device_put(x)
 
 
 def predict(model, x: np.ndarray, batch: int = 512) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""Metrics computed from predicted probabilities.
+"""Metrics computed from predicted probabilities: scikit-learn's where it has them (confusion matrix, MCC, ROC and
+PR curves and their areas), gridlab's own for what it lacks (ECE and the reliability bins, the temperature, the
+threshold rule).
 
 Conventions: ``y`` holds integer labels (N,), ``proba`` probabilities (N, K). Every ``*_score`` and ``accuracy``
 is higher-is-better; ``loss``, ``log_loss`` and ``ece`` are lower-is-better. For binary tasks a decision threshold
@@ -16,12 +18,15 @@ from ..prediction.decision import predict_labels
 
 
 def confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
-    """Counts (K, K): row = true class, column = predicted class."""
-    return np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
+    """Counts (K, K): row = true class, column = predicted class (scikit-learn's ``confusion_matrix``)."""
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(y, pred, labels=np.arange(k))
 
 
 def per_class(cm: np.ndarray) -> dict:
-    """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined)."""
+    """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined), by scikit-learn's
+    definitions (``precision_recall_fscore_support`` with ``zero_division=0``), read off the matrix."""
     tp = np.diag(cm).astype(float)
     support = cm.sum(axis=1)
     predicted = cm.sum(axis=0)
@@ -32,65 +37,46 @@ def per_class(cm: np.ndarray) -> dict:
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
-def mcc(cm: np.ndarray) -> float:
-    """Matthews correlation coefficient, multiclass (Gorodkin's R_K)."""
-    t = cm.sum(axis=1).astype(float)
-    p = cm.sum(axis=0).astype(float)
-    c, s = float(np.trace(cm)), float(cm.sum())
-    denom = np.sqrt(s * s - p @ p) * np.sqrt(s * s - t @ t)
-    return float((c * s - t @ p) / denom) if denom > 0 else 0.0
+def mcc(y: np.ndarray, pred: np.ndarray) -> float:
+    """Matthews correlation coefficient, multiclass (scikit-learn's ``matthews_corrcoef``)."""
+    from sklearn.metrics import matthews_corrcoef
+
+    return float(matthews_corrcoef(y, pred))
 
 
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="mergesort")
-    sorted_vals = values[order]
-    ranks = np.empty(len(values), dtype=float)
-    # ties share the mean of their positions (1-based)
-    starts = np.flatnonzero(np.r_[True, sorted_vals[1:] != sorted_vals[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    for s, e in zip(starts, ends):
-        ranks[order[s:e]] = (s + e + 1) / 2.0
-    return ranks
+def _one_class(is_pos: np.ndarray) -> bool:
+    return not is_pos.any() or is_pos.all()
 
 
 def binary_roc_auc(is_pos: np.ndarray, score: np.ndarray) -> float:
-    """ROC-AUC by the rank-sum (Mann-Whitney) formula; NaN when only one class is present."""
-    n_pos = int(is_pos.sum())
-    n_neg = len(is_pos) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = _average_ranks(score)
-    return float((ranks[is_pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    """ROC-AUC (scikit-learn's ``roc_auc_score``); NaN when only one class is present."""
+    from sklearn.metrics import roc_auc_score
 
-
-def _counts_by_threshold(is_pos: np.ndarray, score: np.ndarray):
-    """True and false positives when the threshold is each distinct score, highest first, and those scores."""
-    order = np.argsort(-score, kind="mergesort")
-    s, pos = score[order], is_pos[order]
-    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]  # end of each group of tied scores
-    tp = np.cumsum(pos)[last]
-    return tp, (last + 1) - tp, s[last]
+    return float("nan") if _one_class(is_pos) else float(roc_auc_score(is_pos, score))
 
 
 def average_precision(is_pos: np.ndarray, score: np.ndarray) -> float:
-    """Area under the precision-recall curve as a step sum over thresholds (sklearn's definition)."""
-    if not is_pos.any():
-        return float("nan")
-    precision, recall, _ = pr_curve(is_pos, score)
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    """Area under the precision-recall curve (scikit-learn's ``average_precision_score``); NaN with no positive."""
+    from sklearn.metrics import average_precision_score
+
+    return float("nan") if not is_pos.any() else float(average_precision_score(is_pos, score))
 
 
 def roc_curve(is_pos: np.ndarray, score: np.ndarray):
-    """False-positive rate, true-positive rate and thresholds, one point per distinct score."""
-    tp, fp, thresholds = _counts_by_threshold(is_pos, score)
-    n_pos, n_neg = max(int(is_pos.sum()), 1), max(len(is_pos) - int(is_pos.sum()), 1)
-    return np.r_[0.0, fp / n_neg], np.r_[0.0, tp / n_pos], np.r_[np.inf, thresholds]
+    """False-positive rate, true-positive rate and thresholds, one point per distinct score (scikit-learn's
+    ``roc_curve`` without dropping intermediate points)."""
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
+    return sk_roc_curve(is_pos, score, drop_intermediate=False)
 
 
 def pr_curve(is_pos: np.ndarray, score: np.ndarray):
-    """Precision, recall and thresholds, one point per distinct score (highest threshold first)."""
-    tp, fp, thresholds = _counts_by_threshold(is_pos, score)
-    return tp / (tp + fp), tp / max(int(is_pos.sum()), 1), thresholds
+    """Precision, recall and thresholds, one point per distinct score, highest threshold first (scikit-learn's
+    ``precision_recall_curve`` reversed, without its closing (precision 1, recall 0) point)."""
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(is_pos, score)
+    return precision[-2::-1], recall[-2::-1], thresholds[::-1]
 
 
 def log_loss(y: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:
@@ -140,7 +126,7 @@ def compute_metrics(y: np.ndarray, proba: np.ndarray, class_names, threshold: fl
         "balanced_accuracy": float(np.mean(pc["recall"][present])),
         f"top{top_k}_accuracy": top_k_accuracy(y, proba, top_k),
         "log_loss": log_loss(y, proba),
-        "mcc": mcc(cm),
+        "mcc": mcc(y, pred),
         "roc_auc_macro": float(np.nanmean(roc)) if not np.all(np.isnan(roc)) else None,
         "pr_auc_macro": float(np.nanmean(ap)) if not np.all(np.isnan(ap)) else None,
         "ece": calibration(y, proba)["ece"],

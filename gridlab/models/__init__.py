@@ -133,8 +133,11 @@ def for_inference(model):
     state, so the saved file holds the network alone (no optimizer, loss or steps-per-execution: predictions run
     one batch per call, and loading never meets a training-only class). Always a new model; the weights are
     copied, so later changes to it (the temperature) leave the training model alone."""
-    inference = as_float32(without_augmentation(model))
-    copy = type(inference).from_config(inference.get_config())     # clone_model would keep the compile state
+    from ..scopes import keep_random_state
+
+    with keep_random_state():     # building layers draws their initial weights' seeds from Python's random stream
+        inference = as_float32(without_augmentation(model))
+        copy = type(inference).from_config(inference.get_config())     # clone_model would keep the compile state
     copy.set_weights(inference.get_weights())
     return copy
 

@@ -68,7 +68,7 @@ def test_confusion_and_per_class_against_sklearn():
         assert m["per_class"][name]["recall"] == pytest.approx(r[i])
         assert m["per_class"][name]["f1"] == pytest.approx(f[i])
     assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred))
-    assert mcc(confusion(y, pred, 5)) == pytest.approx(skm.matthews_corrcoef(y, pred))
+    assert mcc(y, pred) == pytest.approx(skm.matthews_corrcoef(y, pred))
 
 
 def test_log_loss_and_top_k_against_sklearn():
@@ -148,3 +148,21 @@ def test_temperature_folded_into_the_output_layer_is_exact():
     set_temperature(model, 0.3)
     assert np.allclose(model.predict(x, verbose=0), temper(before, 0.3), atol=1e-5)
     assert (model.predict(x, verbose=0).argmax(1) == before[0].argmax(1)).all()
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_pr_curve_against_a_slow_reference(ties):
+    """Highest threshold first, one point per distinct score: precision and recall counted by hand."""
+    from gridlab.evaluation.metrics import pr_curve, roc_curve
+
+    y, proba = _random(90, 2, 6, ties)
+    is_pos, score = y == 1, proba[:, 1]
+    precision, recall, thresholds = pr_curve(is_pos, score)
+    expected = sorted(set(score.tolist()), reverse=True)
+    assert thresholds.tolist() == expected
+    for p, r, t in zip(precision, recall, thresholds):
+        chosen = score >= t
+        assert p == pytest.approx((chosen & is_pos).sum() / chosen.sum())
+        assert r == pytest.approx((chosen & is_pos).sum() / is_pos.sum())
+    fpr, tpr, roc_thresholds = roc_curve(is_pos, score)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1 and len(roc_thresholds) == len(expected) + 1
