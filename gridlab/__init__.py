@@ -26,7 +26,7 @@ from .errors import (ConfigError, DataFormatError, DataNotFoundError, GridlabErr
 from .evaluation import evaluate, rebuild_report  # noqa: E402
 from .training.crossval import audit  # noqa: E402
 from .evaluation.explain import explain  # noqa: E402
-from .evaluation.results import load_run  # noqa: E402
+from .runs import load_run  # noqa: E402
 from .models import build_model  # noqa: E402
 from .prediction import Predictor, predict  # noqa: E402
 from .training.fit import train  # noqa: E402

@@ -11,6 +11,7 @@ from pathlib import Path
 from . import quiet
 from .config import SPECS
 from .errors import EXIT_SOME_FAILED, ConfigError, GridlabError
+from . import runs
 from .runs import EXPORT_SUFFIX
 from .version import __version__
 
@@ -145,8 +146,8 @@ def _train(args) -> int:
         return 0
     print(f"{run.folder}  accuracy={run.metrics['accuracy']:.4f}  "
           f"balanced_accuracy={run.metrics['balanced_accuracy']:.4f}")
-    if (run.folder / "report.html").is_file():
-        print(f"report: {run.folder / 'report.html'}")
+    if (run.folder / runs.REPORT).is_file():
+        print(f"report: {run.folder / runs.REPORT}")
     return 0
 
 
@@ -165,12 +166,8 @@ def _predict(args) -> int:
         raise ConfigError("--ray and --address stream into Parquet shards: give --out NAME.parquet.")
     if args.out and args.out.endswith(".parquet"):
         if args.ray or args.address:
-            from . import runs
-            from .export import export
-            from .prediction.ray_data import predict_ray
+            from .serving.ray_data import predict_ray
 
-            if not runs.export_path(runs.find_run(args.run), "onnx").is_file():
-                print(f"exported {export(args.run, 'onnx')['path']} (the Ray Data actors run it)")
             summary = predict_ray(args.run, args.files, args.out, args.top_k, args.chunk, args.address)
         else:
             from .prediction.stream import predict_stream
@@ -242,8 +239,8 @@ def _audit(args) -> int:
     if len(result.rows) > 20:
         print(f"... {len(result.rows) - 20:,} more")
     folder = runs.find_run(args.run)
-    print(f"written: {folder / 'suspects.csv'}")
-    if (folder / "report.html").is_file():
+    print(f"written: {folder / runs.SUSPECTS}")
+    if (folder / runs.REPORT).is_file():
         print(f"report: {rebuild_report(folder)}  (section 'Suspect labels')")
     return 0
 
@@ -324,10 +321,15 @@ def _config(args) -> int:
 
 
 def _serve(args) -> int:
+    import logging
+
     from .config import load_config, parse_overrides
     from .serving.app import serve
 
-    serve(args.run, args.host, args.port, load_config(parse_overrides(args.overrides)))
+    config = load_config(parse_overrides(args.overrides))
+    # the command line owns logging: the server's refusals (gridlab.serving) go to stderr with a timestamp
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve(args.run, args.host, args.port, config)
     return 0
 
 

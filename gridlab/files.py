@@ -83,3 +83,22 @@ def _json_default(obj):
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+MAX_ZIP_MEMBER_BYTES = 4 << 30   # every zip gridlab opens (.npz data, .keras models): at most 4 GiB per member...
+MAX_ZIP_RATIO = 1000             # ...and at most 1000x its compressed size; beyond either it is a zip bomb
+
+
+def zip_bomb(zf) -> str | None:
+    """What makes the open ``zipfile.ZipFile`` a possible zip bomb, read from its directory before any member is
+    decompressed: ``"member M would decompress to N bytes from C"`` for the first member over ``MAX_ZIP_MEMBER_BYTES``
+    or ``MAX_ZIP_RATIO``; None when every member is within both. The one check for ``.npz`` data and ``.keras``
+    models."""
+    for info in zf.infolist():
+        if info.file_size > MAX_ZIP_MEMBER_BYTES or (info.compress_size and
+                                                     info.file_size / info.compress_size > MAX_ZIP_RATIO):
+            return (f"member {info.filename} would decompress to {info.file_size:,} bytes from "
+                    f"{info.compress_size:,}; at most {MAX_ZIP_MEMBER_BYTES:,} bytes and a ratio of {MAX_ZIP_RATIO} "
+                    "are allowed")
+    return None
+

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import html
 import io
 import json
 import re
 from pathlib import Path
 
+from .display import format_value, png_data_uri
 from .errors import RunError
 from .files import write_json, write_text
 
 CONFIG, INFO, METRICS, HISTORY = "config.yaml", "run.json", "metrics.json", "history.csv"
 MODEL, LAST, STATE, EXPORTS = "model.keras", "last.keras", "state.json", "export.json"
+SUMMARY, DATA_REPORT, SUSPECTS = "summary.txt", "data_report.csv", "suspects.csv"
+REPORT, REPORT_MD, CURVES, CONFUSION = "report.html", "report.md", "curves.png", "confusion.png"
 RESUME_FILES = (LAST, STATE)
 EXPORT_SUFFIX = {"onnx": ".onnx", "litert": ".tflite", "saved_model": "", "keras": ".keras"}
 
@@ -106,14 +110,22 @@ def choose_run_dir(config) -> tuple[Path, bool]:
     return folder, False
 
 
-def find_run(run: str | Path) -> Path:
-    """Accept a run folder path or a bare run name under ``runs/``."""
+def find_run(run: str | Path, project: str | Path | None = None) -> Path:
+    """A run folder path, or a bare run name under ``project`` (default: the ``project`` key's default, ``runs``).
+
+    Raises:
+        RunError: no finished run (``run.json``) there.
+    """
     path = Path(run)
-    for candidate in (path, Path("runs") / path):
+    if project is None:
+        from .config import SPECS
+
+        project = SPECS["project"].default
+    for candidate in (path, Path(project) / path):
         if (candidate / INFO).is_file():
             return candidate
-    raise RunError(f"{run}: not a finished run folder (no run.json). Pass a folder made by `gridlab train`, "
-                   "for example runs/fashion-mnist-seed001_cnn.")
+    raise RunError(f"{run}: not a finished run folder (no run.json) here or in {project}/. Pass a folder made by "
+                   f"`gridlab train`, for example {Path(project) / 'fashion-mnist-seed001_cnn'}.")
 
 
 # -- reading and writing its files -------------------------------------------------------------------------------
@@ -210,4 +222,69 @@ def write_data_report(folder: Path, dataset) -> None:
         w.writerow(["skipped", "", "", "", "", path, reason])
     for path, reason in dataset.ignored:
         w.writerow(["ignored", "", "", "", "", path, reason])
-    write_text(Path(folder) / "data_report.csv", buf.getvalue())
+    write_text(Path(folder) / DATA_REPORT, buf.getvalue())
+
+
+# -- the handle: a finished run as the Python API hands it back ---------------------------------------------------
+
+HEADLINE = (("accuracy", "accuracy"), ("balanced_accuracy", "balanced accuracy"), ("log_loss", "log loss"),
+            ("ece", "ECE"), ("roc_auc_macro", "ROC-AUC (macro)"), ("examples", "test examples"))
+STYLE = ("font-family:system-ui,sans-serif;border:1px solid #ddd;border-radius:6px;padding:10px 14px;"
+         "max-width:900px")
+
+
+def _metrics_table(metrics: dict) -> str:
+    cells = "".join(f"<tr><th style='text-align:left;padding-right:12px'>{label}</th>"
+                    f"<td style='text-align:right'>{format_value(metrics[key])}</td></tr>"
+                    for key, label in HEADLINE if key in metrics)
+    calibration = metrics.get("calibration")
+    if calibration:
+        cells += (f"<tr><th style='text-align:left;padding-right:12px'>calibration</th><td style='text-align:right'>"
+                  f"T {calibration['temperature']:.3f}, ECE {calibration['ece_before']:.4f} -&gt; "
+                  f"{calibration['ece_after']:.4f}</td></tr>")
+    return f"<table>{cells}</table>"
+
+
+def _image(path: Path, alt: str, width: int) -> str:
+    return f"<img alt='{alt}' style='width:{width}px;margin:4px' src='{png_data_uri(path)}'>" if path.is_file() else ""
+
+
+class Metrics(dict):
+    """Test metrics (a plain dict, as written to metrics.json) that show their headline figures inline."""
+
+    def _repr_html_(self) -> str:
+        return f"<div style='{STYLE}'><b>gridlab metrics</b>{_metrics_table(self)}</div>"
+
+
+class Run:
+    """The handle of a finished run folder: ``folder``, ``info`` (its ``RunInfo``), ``metrics`` (the test metrics).
+    It shows itself inline in a notebook (headline metrics, the training curves, the confusion matrix, a link to the
+    report) and as one line in a terminal.
+
+    >>> run = gridlab.load_run("runs/fashion-mnist-fast")      # doctest: +SKIP
+    """
+
+    def __init__(self, folder: Path, metrics: dict, info: RunInfo):
+        self.folder, self.metrics, self.info = Path(folder), Metrics(metrics), info
+
+    def __repr__(self):
+        return f"Run({str(self.folder)!r}, accuracy={self.metrics.get('accuracy', float('nan')):.4f})"
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        info = self.info
+        report = self.folder / REPORT
+        link = (f"<a href='{e(report.resolve().as_uri())}' target='_blank'>report.html</a>" if report.is_file()
+                else "no report (report=false; <code>gridlab report</code> writes one)")
+        return (f"<div style='{STYLE}'><b>gridlab run {e(info.name)}</b>: {e(info.model)} on {e(info.data)}, "
+                f"{info.parameters:,} parameters, {info.epochs_run} epochs in {info.train_seconds:.1f} s "
+                f"({e(info.precision)}); {link}<br><code>{e(str(self.folder))}</code>"
+                f"{_metrics_table(self.metrics)}"
+                f"{_image(self.folder / CURVES, 'training curves', 520)}"
+                f"{_image(self.folder / CONFUSION, 'confusion matrix', 340)}</div>")
+
+
+def load_run(run, project: str | Path | None = None) -> Run:
+    """A finished run folder (or a name under ``project``, by default ``runs/``) as a ``Run``."""
+    folder = find_run(run, project)
+    return Run(folder, read_metrics(folder), read_info(folder))

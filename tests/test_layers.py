@@ -9,8 +9,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gridlab"
 
 # lowest first; a module may import modules of its own layer or of layers before it, never after it
 LAYERS = [
-    ("gridlab.version", "gridlab.errors", "gridlab.files", "gridlab.hardware", "gridlab.backend", "gridlab.scopes",
-     "gridlab.ray_cluster", "gridlab.quiet"),
+    ("gridlab.version", "gridlab.errors", "gridlab.files", "gridlab.display", "gridlab.hardware", "gridlab.backend",
+     "gridlab.scopes", "gridlab.ray_cluster", "gridlab.quiet"),
     ("gridlab.config",),
     ("gridlab.sources",),
     ("gridlab.datasets",),

@@ -34,7 +34,7 @@ def evaluate(run, data: str | None = None, write: bool = True) -> dict:
     """
     from ..prediction import Predictor
     from .metrics import score
-    from .results import Metrics
+    from ..runs import Metrics
 
     predictor = Predictor(run)
     dataset = run_dataset(predictor, data)

@@ -20,12 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from ..files import write_text
-
-SUSPECTS = "suspects.csv"
+from ..runs import SUSPECTS
 
 
 def class_thresholds(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """t_j = mean P(j) over examples labelled j; classes without examples get 1.0 plus (never reached)."""
+    """t_j = mean P(j) over examples labelled j; classes without examples get infinity (never reached)."""
     k = proba.shape[1]
     return np.asarray([proba[y == j, j].mean() if np.any(y == j) else np.inf for j in range(k)])
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .. import runs
 from ..files import write_text
-from .report import format_value
+from ..display import format_value
 
 COLUMNS = ("accuracy", "balanced_accuracy", "log_loss", "mcc", "roc_auc_macro", "ece")
 
@@ -25,7 +25,8 @@ def compare_rows(run_folders) -> list[dict]:
 
 def compare(run_folders, out: str | Path = "compare.html") -> tuple[list[dict], Path]:
     """Write ``compare.html`` (table + overlaid validation curves, images embedded); return the rows and its path."""
-    from .plots import figure, integer_ticks, png_data_uri, save_png
+    from ..display import png_data_uri
+    from .plots import figure, integer_ticks, save_png
 
     rows = compare_rows(run_folders)
     fig = figure(figsize=(11, 4))

@@ -100,7 +100,7 @@ class Explanation:
     def _repr_html_(self) -> str:
         import tempfile
 
-        from .plots import png_data_uri
+        from ..display import png_data_uri
 
         with tempfile.TemporaryDirectory() as tmp:
             uri = png_data_uri(self.save(Path(tmp) / "explanation.png"))

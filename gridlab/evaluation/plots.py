@@ -28,13 +28,6 @@ def save_png(fig, path: Path) -> Path:
     return Path(path)
 
 
-def png_data_uri(path: Path) -> str:
-    """A PNG file as a ``data:`` URI, for pages that must open as one file."""
-    import base64
-
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
-
-
 def message_png(text: str, path: Path, width: float = 6) -> Path:
     """A one-line figure saying why there is nothing to draw (no mistakes, no suspects)."""
     fig = figure(figsize=(width, 1))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import runs
+from ..display import format_value, png_data_uri
 from ..files import write_text
 from . import plots
 from .metrics import calibration
@@ -51,12 +52,12 @@ def _figures(folder: Path, info, metrics: dict, model, dataset, proba, explain_m
     units = "°C" if dataset.kind == "grid" else ""
     saliency = saliency_maps(model, dataset, proba, explain_method)
     method, maps, right = saliency or ("", None, [])
-    out = [("curves", "Training curves", plots.plot_curves(runs.read_history(folder), folder / "curves.png",
+    out = [("curves", "Training curves", plots.plot_curves(runs.read_history(folder), folder / runs.CURVES,
                                                            info.best_epoch, info.monitor)),
            ("samples", "Sample examples", plots.plot_samples(dataset.x_train, dataset.y_train, dataset.class_names,
                                                              dataset.kind, folder / "samples.png", units=units)),
            ("confusion", "Confusion matrix", plots.plot_confusion(metrics["confusion"], dataset.class_names,
-                                                                  folder / "confusion.png")),
+                                                                  folder / runs.CONFUSION)),
            ("roc-pr", "ROC and precision-recall", plots.plot_roc_pr(y, proba, dataset.class_names,
                                                                    folder / "roc_pr.png")),
            ("calibration", "Calibration", plots.plot_reliability(calibration(y, proba), folder / "reliability.png",
@@ -82,17 +83,6 @@ def _figures(folder: Path, info, metrics: dict, model, dataset, proba, explain_m
     return out
 
 
-def format_value(v) -> str:
-    """A table cell: floats to 4 decimals, whole numbers with thousands separators, None as a dash."""
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:,}"
-    return str(v)
-
-
 def write_report(folder, model, dataset, proba, info: runs.RunInfo | None = None,
                  metrics: dict | None = None, explain_method: str | None = None) -> Path:
     """Write every plot and both report files for a finished run; returns the path of ``report.html``. ``info``
@@ -109,9 +99,9 @@ def write_report(folder, model, dataset, proba, info: runs.RunInfo | None = None
     suspects = read_suspects(folder)
     figures = _figures(folder, info, metrics, model, dataset, proba, explain_method, suspects)
     config = runs.config_text(folder)
-    write_text(folder / "report.html", _html(info, metrics, figures, dataset, config, suspects))
-    write_text(folder / "report.md", _markdown(info, metrics, figures, dataset))
-    return folder / "report.html"
+    write_text(folder / runs.REPORT, _html(info, metrics, figures, dataset, config, suspects))
+    write_text(folder / runs.REPORT_MD, _markdown(info, metrics, figures, dataset))
+    return folder / runs.REPORT
 
 
 def _summary_rows(info) -> list[tuple[str, str]]:
@@ -172,7 +162,7 @@ def _html(info, metrics, figures, dataset, config, suspects=None) -> str:
                      for n, v in pc.items()) + "</table></section>")
     for sid, title, path in figures:
         parts.append(f"<section id='{sid}'><h2>{e(title)}</h2><img alt='{e(title)}' "
-                     f"src='{plots.png_data_uri(path)}'>" + (_suspects_table(suspects) if sid == "suspects" else "")
+                     f"src='{png_data_uri(path)}'>" + (_suspects_table(suspects) if sid == "suspects" else "")
                      + "</section>")
     counts = info.counts
     parts.append("<section id='data'><h2>Data</h2><table><tr><th>class</th><th>train</th><th>val</th><th>test</th>"

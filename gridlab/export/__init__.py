@@ -60,6 +60,20 @@ def _write_model(model, fmt: str, target: Path, meta: dict, sample: np.ndarray) 
             onnx.save(proto, str(tmp))
 
 
+def ensure_export(run, fmt: str = "onnx", progress=print) -> Path:
+    """The run's export in ``fmt``, made (and checked) first when it is missing: the one "export if missing" that
+    ``gridlab serve``, ``gridlab predict --ray`` and ``serving.ray_data.predict_ray`` share. ``progress`` hears one
+    line when an export is made."""
+    from ..runs import find_run
+
+    path = export_path(find_run(run), fmt)
+    if not path.is_file():
+        report = export(run, fmt)
+        progress(f"exported {report['path']} (parity on {report['examples']:,} test examples: argmax agreement "
+                 f"{report['argmax_agreement']:.2%})")
+    return path
+
+
 def export(run, fmt: str = "onnx", out: str | Path | None = None, check: bool = True) -> dict:
     """Export a run and check parity. Returns the report that is also written to ``export.json``. The converters
     draw from Python's random stream; the caller's is put back afterwards.

@@ -8,8 +8,8 @@ import zipfile
 from pathlib import Path
 
 from ..errors import UnsafeModelError, first_line
+from ..files import zip_bomb
 
-MAX_MEMBER_BYTES = 2 << 30
 MAX_CONFIG_BYTES = 16 << 20
 ALLOWED_CLASSES = {
     "Sequential", "Functional", "InputLayer", "Rescaling", "Conv1D", "Conv2D", "SeparableConv2D",
@@ -52,12 +52,9 @@ def check_archive(path: str | Path) -> None:
                                "files. Re-save the model as .keras from a trusted copy.")
     try:
         with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                if info.file_size > MAX_MEMBER_BYTES or (info.compress_size and
-                                                         info.file_size / info.compress_size > 1000):
-                    raise UnsafeModelError(f"{path}: member {info.filename} would decompress to "
-                                           f"{info.file_size:,} bytes from {info.compress_size:,}; refused as a "
-                                           "possible zip bomb.")
+            bomb = zip_bomb(zf)
+            if bomb:
+                raise UnsafeModelError(f"{path}: {bomb}; refused as a possible zip bomb.")
             info = zf.getinfo("config.json")
             if info.file_size > MAX_CONFIG_BYTES:
                 raise UnsafeModelError(f"{path}: config.json is {info.file_size:,} bytes; at most "

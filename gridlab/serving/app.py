@@ -124,14 +124,10 @@ def serve(run, host: str = "127.0.0.1", port: int = 8000, config=None, **overrid
 
     config = config or load_config(overrides)
     if config.serve_runtime == "onnx":
-        from ..export import export
+        from ..export import ensure_export
 
-        if not runs.export_path(runs.find_run(run), "onnx").is_file():
-            report = export(run, "onnx")
-            print(f"exported {report['path']} (parity: argmax agreement {report['argmax_agreement']:.2%})",
-                  flush=True)
+        ensure_export(run, "onnx", lambda line: print(line, flush=True))
     predictor = Predictor(run, config.serve_runtime)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = create_app(predictor, config)
     print(f"serving {predictor.folder} with {config.serve_runtime} on http://{host}:{port}/  (docs at /docs)",
           flush=True)

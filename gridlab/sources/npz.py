@@ -8,10 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError
-
-MAX_MEMBER_BYTES = 4 << 30   # 4 GiB decompressed per array
-MAX_RATIO = 1000             # decompressed / compressed; a higher ratio is a zip bomb
-
+from ..files import zip_bomb
 
 def read_npz(path: str | Path) -> dict:
     """Read a gridlab ``.npz``. Returns a dict with ``x``, ``y`` (int64 class indices), ``class_names`` (list of
@@ -23,16 +20,12 @@ def read_npz(path: str | Path) -> dict:
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                if info.file_size > MAX_MEMBER_BYTES or (
-                        info.compress_size and info.file_size / info.compress_size > MAX_RATIO):
-                    raise DataFormatError(path, f"member {info.filename} would decompress to {info.file_size:,} "
-                                                f"bytes from {info.compress_size:,}; at most {MAX_MEMBER_BYTES:,} "
-                                                f"bytes and a ratio of {MAX_RATIO} are allowed",
-                                          "The archive looks like a zip bomb; it was not opened.")
+            bomb = zip_bomb(zf)
     except zipfile.BadZipFile:
         raise DataFormatError(path, "expected an .npz (zip) archive, received something else",
                               "Save the arrays with numpy.savez(path, x=..., y=...).") from None
+    if bomb:
+        raise DataFormatError(path, bomb, "The archive looks like a zip bomb; it was not opened.")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}

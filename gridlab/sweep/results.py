@@ -134,14 +134,14 @@ def _figures(folder: Path, rows: list, space: dict, metric: str, best: dict | No
         ax.set_title("Parallel coordinates (each line a trial; colour: the metric, bright = better)", fontsize=10)
         ax.grid(alpha=0.3, axis="x")
         out.append(("Parallel coordinates", save_png(fig, folder / "sweep_parallel.png")))
-    if best is not None and best["folder"] and (Path(best["folder"]) / "curves.png").is_file():
-        out.append((f"Best trial's curves ({best['trial']})", Path(best["folder"]) / "curves.png"))
+    if best is not None and best["folder"] and (Path(best["folder"]) / runs.CURVES).is_file():
+        out.append((f"Best trial's curves ({best['trial']})", Path(best["folder"]) / runs.CURVES))
     return out
 
 
 def write_page(folder: Path, rows: list, space: dict, metric: str, mode: str, best: dict | None, doc: dict) -> Path:
     """``sweep.html``: one self-contained page (images embedded)."""
-    from ..evaluation.plots import png_data_uri
+    from ..display import png_data_uri
     from ..evaluation.report import format_value
 
     e = html.escape

@@ -12,7 +12,6 @@ from .. import backend, runs, tracking
 from ..config import load_config, parse_duration, parse_threshold, save_config
 from ..datasets import feed
 from ..errors import TrainingError
-from ..evaluation.results import Run
 from ..files import remove_stale_temporaries, write_text
 from ..hardware import resolve_precision
 from .setup import (class_weights, few_steps_notice, lr_schedule, make_optimizer, seeded, steps_per_epoch,
@@ -24,7 +23,7 @@ def _say(config, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def train(config=None, callbacks=(), clock=None, **overrides) -> Run | None:
+def train(config=None, callbacks=(), clock=None, **overrides) -> runs.Run | None:
     """Train a model as the config says and write its run directory. ``callbacks`` are extra Keras callbacks
     (they run after gridlab's own checkpointing callback); ``clock`` replaces ``time.perf_counter`` for the time
     budget and the timings (tests drive it by hand).
@@ -164,7 +163,7 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock,
                          f"{state['best']} at epoch {state['best_epoch']})")
         else:
             model = _new_model(config, dataset, total_steps)
-        write_text(folder / "summary.txt", _summary(model))
+        write_text(folder / runs.SUMMARY, _summary(model))
         _say(config, f"model: {config.model}, {model.count_params():,} parameters, {precision}")
         _say(config, backend.device_line(backend.use(), precision))
 
@@ -219,7 +218,7 @@ def _fit_linear(config, folder: Path, dataset):
     if notice:
         _say(config, f"notice: {notice}")
     model, record = fit_logistic(config, dataset, weights)
-    write_text(folder / "summary.txt", _summary(model))
+    write_text(folder / runs.SUMMARY, _summary(model))
     _say(config, f"model: {config.model} (scikit-learn), {model.count_params():,} parameters; {record.stop_reason}; "
                  f"validation accuracy {record.rows[0]['val_accuracy']:.4f}")
     runs.write_history(folder, record.rows)
@@ -290,7 +289,7 @@ def _summary(model) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _finish(config, folder: Path, model, dataset, monitor, precision: str, distributed: dict | None = None) -> Run:
+def _finish(config, folder: Path, model, dataset, monitor, precision: str, distributed: dict | None = None) -> runs.Run:
     """Save the model as it will predict, choose the binary threshold on the validation split, score the test
     split, write metrics.json and run.json, drop the resume files, and draw the report (or the curves alone)."""
     final = _inference_model(config, dataset, model)
@@ -330,7 +329,7 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str, distr
     else:
         from ..evaluation.plots import plot_curves
 
-        plot_curves(monitor.rows, folder / "curves.png", monitor.best_epoch, config.monitor)
+        plot_curves(monitor.rows, folder / runs.CURVES, monitor.best_epoch, config.monitor)
     _say(config, f"test: accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}"
                  + (f", threshold {threshold:.4f} on P({dataset.class_names[positive]})" if threshold is not None
                     else "") + f"  ({len(dataset.y_test):,} examples)")
@@ -338,8 +337,8 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str, distr
         uri = config.tracking_uri or tracking.default_uri(config.project)
         run_id = tracking.log_run(folder, uri, experiment=str(dataset.name))
         _say(config, f"MLflow: run {run_id} in experiment {dataset.name!r} at {uri}")
-    _say(config, f"results: {folder}" + (f"  report: {folder / 'report.html'}" if config.report else ""))
-    return Run(folder, metrics, info)
+    _say(config, f"results: {folder}" + (f"  report: {folder / runs.REPORT}" if config.report else ""))
+    return runs.Run(folder, metrics, info)
 
 
 def _audit(config, folder: Path, dataset, val_proba) -> None:
@@ -349,7 +348,7 @@ def _audit(config, folder: Path, dataset, val_proba) -> None:
     result = validation_audit(dataset, val_proba)
     write_suspects(folder, result.rows)
     _say(config, f"label audit: {len(result.rows):,} suspect label(s) among {result.examples:,} validation examples "
-                 f"-> {folder / 'suspects.csv'}")
+                 f"-> {folder / runs.SUSPECTS}")
 
 
 MIN_CALIBRATION_EXAMPLES = 100   # below this a validation split all predicted right drives the temperature to its bound

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import errors, ray_cluster, runs
 from ..errors import ConfigError
-from ..evaluation.results import Run, load_run
+from ..runs import Run, load_run
 
 PATH_KEYS = ("project", "data", "data_dir", "model")    # made absolute: Ray's workers may run in another folder
 

@@ -3,7 +3,7 @@
 
 Files are read and decoded in parallel Ray tasks by ``Predictor.read_file`` (the readers and checks of every other
 path), and predicted by a pool of actors that each hold one ONNX Runtime session of the run's export (made first
-when missing). The driver writes the rows as the same atomic Parquet shards as ``stream.predict_stream``, so the
+when missing, ``export.ensure_export``). The driver writes the rows as the same atomic Parquet shards as ``stream.predict_stream``, so the
 output, the resume rule and the summary are the same; on a cluster, every node must reach the input files and the
 run folder, and have gridlab installed.
 """
@@ -14,14 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RunError
 
 _READER = {}
 
 
 def read_batch(batch: dict, run: str) -> dict:
     """Ray task: decode a batch of files; an unreadable one gets a zero input and its error."""
-    from . import Predictor
+    from ..prediction import Predictor
 
     predictor = _READER.get(run) or _READER.setdefault(run, Predictor(run))   # reads run.json only
     x, errors = predictor.read_files([str(f) for f in batch["file"]])
@@ -35,7 +34,7 @@ class OnnxPredictor:
     """Ray actor: one ONNX Runtime session, reused for every batch it is given."""
 
     def __init__(self, run: str, top_k: int):
-        from . import Predictor
+        from ..prediction import Predictor
 
         self.predictor, self.top_k = Predictor(run, "onnx"), top_k
 
@@ -55,7 +54,7 @@ class OnnxPredictor:
 
 def _rows(batch: dict, threshold) -> list[dict]:
     """The actors' columns as shard rows (``stream.shard_row``)."""
-    from .stream import shard_row
+    from ..prediction.stream import shard_row
 
     rows = []
     for i, f in enumerate(batch["file"]):
@@ -70,12 +69,11 @@ def predict_ray(run, inputs, out, top_k: int = 3, chunk: int = 1024, address: st
                 actors: int | None = None, progress=print) -> dict:
     """``stream.predict_stream`` with the reading and the predicting spread over Ray (see the module docstring)."""
     from .. import ray_cluster, runs
-    from .stream import SHARD, done_files, expand_inputs, summarize, write_shard, write_summary
+    from ..export import ensure_export
+    from ..prediction.stream import SHARD, done_files, expand_inputs, summarize, write_shard, write_summary
 
     folder = runs.find_run(run)
-    if not runs.export_path(folder, "onnx").is_file():
-        raise RunError(f"{folder}: no ONNX export yet, which the Ray Data actors run. Run `gridlab export {folder} "
-                       "--format onnx` first (gridlab predict --ray does it for you).")
+    ensure_export(folder, "onnx", progress)        # the Ray Data actors run the ONNX export
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = expand_inputs(inputs)
