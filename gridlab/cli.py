@@ -228,8 +228,6 @@ def _sweep(args) -> int:
 
 
 def _audit(args) -> int:
-    from . import runs
-    from .evaluation import rebuild_report
     from .training.crossval import audit
 
     result = audit(args.run, args.folds)
@@ -238,10 +236,9 @@ def _audit(args) -> int:
                  for r in result.rows[:20]], ("rank", "example", "given", "suggested", "score"))
     if len(result.rows) > 20:
         print(f"... {len(result.rows) - 20:,} more")
-    folder = runs.find_run(args.run)
-    print(f"written: {folder / runs.SUSPECTS}")
-    if (folder / runs.REPORT).is_file():
-        print(f"report: {rebuild_report(folder)}  (section 'Suspect labels')")
+    print(f"written: {result.suspects}")
+    if result.report:
+        print(f"report: {result.report}  (section 'Suspect labels')")
     return 0
 
 

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from gridlab.config import SPECS, load_config, parse_duration, parse_overrides
@@ -103,3 +105,27 @@ def test_typed_view_is_current():
     from gridlab.config.typed import ConfigView
 
     assert list(ConfigView.__annotations__) == list(config.SPECS)
+
+
+def test_every_range_holds_its_default_and_presets_match_the_choices():
+    ranged = {k: s for k, s in SPECS.items() if s.range}
+    assert {"batch", "epochs", "val_split", "augment_shift", "sweep_concurrent"} <= set(ranged)
+    assert all(s.out_of_range(s.default) is None for s in ranged.values())
+    assert tuple(PRESETS) == SPECS["preset"].choices
+
+
+@pytest.mark.parametrize("key, value, says", [
+    ("batch", 0, "batch must be at least 1, received 0."),
+    ("val_split", 1.0, "val_split must be between 0 and 1 (exclusive), received 1.0."),
+    ("augment_shift", 0.5, "augment_shift must be between 0 and 0.5 (0.5 excluded), received 0.5."),
+    ("lr", 0.0, "lr must be over 0, received 0.0."),
+])
+def test_out_of_range_values_are_refused_before_anything_is_written(key, value, says, tmp_path):
+    import gridlab
+    from gridlab.sweep import plan
+
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        gridlab.train(data="digits", verbose=False, **{key: value})
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        plan([f"{key}=[{value},{SPECS[key].default}]"])          # a sweep choice out of range
+    assert not (tmp_path / "runs").exists()

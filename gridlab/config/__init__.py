@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from .typed import ConfigView
 
 DEFAULT_FILE = Path(__file__).with_name("default.yaml")
-_LINE = re.compile(r"^(?P<key>[a-z_][a-z0-9_]*):\s*(?P<value>.*?)\s+#\s*\((?P<type>[a-z|]+)\)\s*(?P<help>.*)$")
+_LINE = re.compile(r"^(?P<key>[a-z_][a-z0-9_]*):\s*(?P<value>.*?)\s+#\s*\((?P<type>[a-z|]+)"
+                   r"(?:,\s*(?P<range>[\[(][^,\])]*,[^,\])]*[\])]))?\)\s*(?P<help>.*)$")
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool, "list": list, "null": type(None)}
 
 
@@ -35,6 +36,27 @@ class KeySpec:
     types: tuple[str, ...]
     help: str
     choices: tuple[str, ...] = ()
+    range: str = ""          # an interval such as "[1, inf)" or "(0, 1)", written after the type in default.yaml
+
+    def out_of_range(self, value) -> str | None:
+        """Why ``value`` is outside this key's range ("must be at least 1"), or None when it is inside (or the key
+        has no range, or the value is null).
+
+        >>> KeySpec("batch", 32, ("int",), "", range="[1, inf)").out_of_range(0)
+        'must be at least 1'
+        """
+        if not self.range or value is None or isinstance(value, (bool, str, list)):
+            return None
+        low_open, high_open = self.range[0] == "(", self.range[-1] == ")"
+        low, high = (float(v) for v in self.range[1:-1].split(","))
+        inside = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        if inside:
+            return None
+        if high == float("inf"):
+            return f"must be {'over' if low_open else 'at least'} {low:g}"
+        ends = {(True, True): "exclusive", (False, False): "inclusive", (False, True): f"{high:g} excluded",
+                (True, False): f"{low:g} excluded"}[(low_open, high_open)]
+        return f"must be between {low:g} and {high:g} ({ends})"
 
 
 class _Loader(yaml.SafeLoader):
@@ -72,7 +94,8 @@ def _read_specs() -> dict[str, KeySpec]:
         value = load_yaml(m["value"])
         listed = _CHOICE_LIST.match(m["help"])
         choices = tuple(listed[1].split(" | ")) if listed else ()
-        specs[m["key"]] = KeySpec(m["key"], value, tuple(m["type"].split("|")), m["help"], choices)
+        specs[m["key"]] = KeySpec(m["key"], value, tuple(m["type"].split("|")), m["help"], choices,
+                                  m["range"] or "")
     return specs
 
 
@@ -200,12 +223,10 @@ def _validate(c) -> None:
         value = getattr(c, key)
         if value not in choices:
             raise ConfigError(f"{key}={value!r} is not one of {', '.join(choices)}.{did_you_mean(value, choices)}")
-    for key in ("val_split", "test_split"):
-        if not 0.0 < getattr(c, key) < 1.0:
-            raise ConfigError(f"{key} must be between 0 and 1 (exclusive), received {getattr(c, key)}.")
-    for key in ("epochs", "batch", "steps_per_execution"):
-        if getattr(c, key) < 1:
-            raise ConfigError(f"{key} must be at least 1, received {getattr(c, key)}.")
+    for key, spec in SPECS.items():        # the ranges default.yaml declares beside each key
+        problem = spec.out_of_range(getattr(c, key))
+        if problem:
+            raise ConfigError(f"{key} {problem}, received {getattr(c, key)}.")
     for key in ("image_size", "grid_rows", "grid_cols", "grid_shape"):
         value = getattr(c, key)
         if value is not None and (len(value) != 2 or not all(isinstance(v, int) and v >= 0 for v in value)):
@@ -216,9 +237,6 @@ def _validate(c) -> None:
     if c.tta and not c.augment:
         raise ConfigError("tta=true averages predictions over mirror images, which needs a model trained on them: "
                           "set augment=true as well (or tta=false).")
-    if not 0.0 <= c.augment_shift < 0.5:
-        raise ConfigError(f"augment_shift must be between 0 and 0.5 (a share of height and width), received "
-                          f"{c.augment_shift}.")
 
 
 def parse_duration(text) -> float:
@@ -281,5 +299,6 @@ def typed_view_source() -> str:
 
 def describe_keys() -> str:
     """A table of every key, its default and meaning, for ``gridlab config``."""
-    rows = [f"{s.name:<16} {_show(s.default):<12} ({'|'.join(s.types)}) {s.help}" for s in SPECS.values()]
+    rows = [f"{s.name:<16} {_show(s.default):<12} ({'|'.join(s.types)}{', ' + s.range if s.range else ''}) {s.help}"
+            for s in SPECS.values()]
     return "\n".join(rows)

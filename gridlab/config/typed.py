@@ -48,6 +48,7 @@ class ConfigView(Protocol):
     calibrate: bool
     tta: bool
     max_time: str | None
+    device: Literal['auto', 'cpu', 'gpu']
     seed: int
     deterministic: bool
     resume: bool

@@ -16,6 +16,7 @@ import dataclasses
 
 import numpy as np
 
+from ..config import SPECS
 from ..errors import ConfigError
 
 
@@ -91,7 +92,7 @@ def choose_scaling(kind: str, x_train: np.ndarray) -> dict:
         return {"kind": "per_frame", "scale": 1.0, "offset": 0.0}
     if kind == "none":
         return {"kind": "none", "scale": 1.0, "offset": 0.0}
-    raise ConfigError(f"scaling={kind!r} is not one of auto, divide255, standardize, per_frame, none.")
+    raise ConfigError(f"scaling={kind!r} is not one of {', '.join(SPECS['scaling'].choices)}.")
 
 
 def build_dataset(source, config) -> Dataset:

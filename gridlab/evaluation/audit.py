@@ -59,6 +59,8 @@ class Audit:
     examples: int
     method: str
     thresholds: list
+    suspects: Path | None = None       # suspects.csv, once written
+    report: Path | None = None         # report.html, when the audit rebuilt it
 
     def _repr_html_(self) -> str:
         import html
@@ -134,3 +136,11 @@ def validation_audit(dataset, val_proba: np.ndarray) -> Audit:
     on them)."""
     rows, t = audit_rows(dataset, dataset.val_index, dataset.y_val, val_proba, ["val"] * len(dataset.y_val))
     return Audit(rows, len(dataset.y_val), "validation split", t.tolist())
+
+
+def audit_validation(folder: Path, dataset, val_proba: np.ndarray) -> Audit:
+    """``validation_audit`` written to the run folder's ``suspects.csv``: what training does after it fits, and
+    ``gridlab audit RUN`` without folds."""
+    result = validation_audit(dataset, val_proba)
+    result.suspects = write_suspects(folder, result.rows)
+    return result

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import runs
+from ..config import SPECS
 from ..datasets import feed
 from ..errors import DataFormatError, RunError
 from .decision import predict_labels
@@ -37,7 +38,7 @@ class Predictor:
                 raise RunError(f"{path}: no ONNX export yet. Run `gridlab export {self.folder} --format onnx` first.")
             self._run = load_runner("onnx", path)
         else:
-            raise RunError(f"runtime {runtime!r} is not one of keras, onnx.")
+            raise RunError(f"runtime {runtime!r} is not one of {', '.join(SPECS['serve_runtime'].choices)}.")
         self.class_names = self.info.class_names
         self.input_shape = tuple(self.info.input_shape)
         self.threshold = self.info.threshold

@@ -26,9 +26,10 @@ import dataclasses
 
 import numpy as np
 
+from ..config import SPECS
 from ..errors import ConfigError
 
-METHODS = ("auto", "gradcam", "occlusion", "integrated_gradients")
+METHODS = tuple(c for c in SPECS["explain_method"].choices if c != "none")    # default.yaml's, but "none"
 
 
 @dataclasses.dataclass

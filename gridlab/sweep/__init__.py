@@ -51,9 +51,6 @@ def plan(items=(), cfg: str | None = None, **overrides):
     space = read_space(config.sweep_space) if config.sweep_space else {}
     space.update(parse_space(cli_space, "command line"))
     check_search(space, config.sweep_search)
-    for key in ("sweep_cpus_per_trial", "sweep_concurrent"):
-        if getattr(config, key) is not None and getattr(config, key) < 1:
-            raise ConfigError(f"{key} must be at least 1, received {getattr(config, key)}.")
     for key, param in space.items():     # each value must make a valid config with the rest (e.g. tta needs augment)
         for value in (param.values if param.kind == "choice" else (param.low,)):
             load_config({**given, key: value}, cfg)

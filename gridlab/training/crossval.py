@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import runs
 from ..errors import ConfigError
-from ..evaluation.audit import Audit, audit_rows, validation_audit, write_suspects
+from ..evaluation.audit import Audit, audit_rows, audit_validation, write_suspects
 
 
 def kfold_probabilities(overrides: dict, dataset, folds: int,
@@ -67,7 +67,11 @@ def audit(run, folds: int | None = None, progress=print) -> Audit:
         positions, y, proba, splits = kfold_probabilities(saved, dataset, folds, progress)
         rows, t = audit_rows(dataset, positions, y, proba, splits)
         result = Audit(rows, len(y), f"{folds}-fold cross-validation", t.tolist())
+        result.suspects = write_suspects(predictor.folder, result.rows)
     else:
-        result = validation_audit(dataset, predictor.predict_arrays(dataset.x_val))
-    write_suspects(predictor.folder, result.rows)
+        result = audit_validation(predictor.folder, dataset, predictor.predict_arrays(dataset.x_val))
+    if (predictor.folder / runs.REPORT).is_file():
+        from ..evaluation import rebuild_report
+
+        result.report = rebuild_report(predictor.folder)
     return result

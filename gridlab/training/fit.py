@@ -343,10 +343,9 @@ def _finish(config, folder: Path, model, dataset, monitor, precision: str, distr
 
 def _audit(config, folder: Path, dataset, val_proba) -> None:
     """Rank the validation split's labels by how likely they are wrong (``suspects.csv``; evaluation.audit)."""
-    from ..evaluation.audit import validation_audit, write_suspects
+    from ..evaluation.audit import audit_validation
 
-    result = validation_audit(dataset, val_proba)
-    write_suspects(folder, result.rows)
+    result = audit_validation(folder, dataset, val_proba)
     _say(config, f"label audit: {len(result.rows):,} suspect label(s) among {result.examples:,} validation examples "
                  f"-> {folder / runs.SUSPECTS}")
 
