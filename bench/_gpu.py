@@ -48,8 +48,9 @@ def keras_row(name: str, device: str, data_dir, cpu: bool) -> dict:
 
     backend.use(device)
     sys.path.insert(0, str(Path(__file__).parent))
-    import gridlab
     from _curve import TestAccuracy
+
+    import gridlab
     from gridlab.config import load_config
 
     label, overrides = RECIPES[name]

@@ -30,8 +30,9 @@ RECIPES = [
 
 
 def main() -> int:
-    import gridlab
     from _docs import machine, write_section
+
+    import gridlab
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="digits only")

@@ -55,6 +55,7 @@ def run(label: str, name: str, tmp: Path, processes: int, env: dict) -> dict:
 
 def main() -> int:
     from _docs import machine, write_section
+
     from gridlab.hardware import read_cpu
 
     cpu = read_cpu()

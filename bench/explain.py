@@ -77,16 +77,16 @@ def cost_ms(model, x, classes, method) -> float:
 def main() -> int:
     import keras
     import numpy as np
+    from _docs import machine, write_section
 
     import gridlab
-    from _docs import machine, write_section
     from gridlab.evaluation import rebuild_report, run_dataset
-    from gridlab.training.crossval import audit
     from gridlab.evaluation.explain import Explanation
     from gridlab.hardware import read_cpu
     from gridlab.models import build_model
     from gridlab.prediction import Predictor
     from gridlab.prediction.saliency import explain
+    from gridlab.training.crossval import audit
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--folds", type=int, default=4)

@@ -59,9 +59,10 @@ def plot(curves: dict[str, list], path: Path) -> None:
 
 
 def main() -> int:
-    import gridlab
     from _curve import TestAccuracy
     from _docs import machine, write_section
+
+    import gridlab
     from gridlab.config import load_config
     from gridlab.sources.catalog import load_idx_set
 

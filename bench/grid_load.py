@@ -21,8 +21,8 @@ def main() -> int:
     import os
 
     import numpy as np
-
     from _docs import machine, write_section
+
     from gridlab.config import load_config
     from gridlab.sources.layout import discover
     from gridlab.sources.sensor_grid import GridFormat, read_sensor_folder
@@ -61,7 +61,8 @@ def main() -> int:
 
     ref = timed("baseline: numpy.loadtxt, one process", baseline)
     cold = timed("gridlab cold (no cache)", lambda: read_sensor_folder(data, fmt, c.grid_glob, cache=False).x_train, 3)
-    first = timed("gridlab first load (parse + write cache)", lambda: read_sensor_folder(data, fmt, c.grid_glob).x_train)
+    first = timed("gridlab first load (parse + write cache)",
+                  lambda: read_sensor_folder(data, fmt, c.grid_glob).x_train)
     warm = timed("gridlab warm (cache hit)", lambda: read_sensor_folder(data, fmt, c.grid_glob).x_train, 7)
     same = np.array_equal(np.sort(ref.ravel()), np.sort(cold.ravel())) and np.array_equal(cold, warm) and \
         np.array_equal(cold, first)

@@ -167,7 +167,6 @@ def _lookahead(alpha: float):
 
 def child(lever: str, seed: int, project: str) -> None:
     import gridlab
-
     from gridlab.config import parse_overrides
 
     extra = apply(lever)

@@ -78,6 +78,7 @@ def timed(argv, cwd) -> tuple[float, float, float]:
 
 def main() -> int:
     from _docs import machine, write_section
+
     from gridlab.hardware import read_cpu
 
     parser = argparse.ArgumentParser(description=__doc__)

@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main() -> int:
     import numpy as np
+    from _docs import machine, write_section
     from sklearn.metrics import roc_auc_score
 
     import gridlab
-    from _docs import machine, write_section
     from gridlab.evaluation import run_dataset
     from gridlab.prediction import Predictor
 

@@ -102,10 +102,10 @@ def wrk_load(url, body: bytes, concurrency: int, seconds: int = 5):
 
 
 def main() -> int:
+    from _docs import machine, write_section
     from PIL import Image
 
     import gridlab
-    from _docs import machine, write_section
     from gridlab.evaluation import run_dataset
     from gridlab.export import export, export_path
     from gridlab.export.runtimes import load_runner
@@ -169,7 +169,8 @@ def main() -> int:
     table += [f"| {label} | {p50:.3f} | {p99:.3f} |" for label, p50, p99 in rows]
     table += ["", "| batch prediction of 10,000 test images | images/s |", "|---|---|",
               f"| Keras model.predict (batch 1000, median of 3 passes) | {keras_ips:,.0f} |",
-              f"| ONNX Runtime (batch 1000, median of 3 passes) | {onnx_ips:,.0f} ({onnx_ips / keras_ips:.1f}x Keras) |",
+              f"| ONNX Runtime (batch 1000, median of 3 passes) | {onnx_ips:,.0f} "
+              f"({onnx_ips / keras_ips:.1f}x Keras) |",
               "",
               f"| server (POST /predict, 28x28 PNG upload, ONNX Runtime; load client {client}) | requests/s | p50 ms "
               "| p99 ms | errors |",
@@ -181,7 +182,8 @@ def main() -> int:
                   "\nCommand: `.venv/bin/python bench/serve.py`. Targets: ONNX batch-1 p50 <= 1 ms; batch >= 15,000 "
                   "images/s; server >= 500 requests/s at concurrency 8 with p99 <= 50 ms. The load client runs on "
                   "the same 2 cores as the server; with Debian's `wrk` installed (`apt-get install wrk`) it is used, "
-                  "else a Python httpx client, which itself limits the figures to about 400 requests/s here.\n\n" + "\n".join(table))
+                  "else a Python httpx client, which itself limits the figures to about 400 requests/s here.\n\n"
+                  + "\n".join(table))
     return 0
 
 

@@ -1,8 +1,10 @@
 """Time to accuracy on Fashion-MNIST: the seeds' recipes against gridlab's presets, side by side in one run.
 
-Run:  .venv/bin/python bench/speed.py [--best] [--gpu [--cpu-check]]   (--gpu: bench/_gpu.py; the short mode: under 8 minutes on 2 cores; --best adds
+Run:  .venv/bin/python bench/speed.py [--best] [--gpu [--cpu-check]]
+                                                       (the short mode: under 8 minutes on 2 cores; --best adds
                                                         preset=best with a budget of 0.6x the seed recipe's time
-                                                        to 91.6%, and preset=best itself: about 10 more)
+                                                        to 91.6%, and preset=best itself: about 10 more;
+                                                        --gpu: bench/_gpu.py, the GPU rows)
 Every recipe trains in a process of its own, started by this script one after another. The seed recipes run as
 their notes ran them: plain Keras on TensorFlow's defaults (TensorFlow is imported before gridlab, so gridlab's
 arithmetic choices do not apply); gridlab's rows use what gridlab picks for the CPU (hardware.arithmetic_line).
@@ -127,8 +129,9 @@ BEST_RECIPES = [(BEST_ONLY[0], {"preset": "best"}, False), (BEST_ONLY[1], {"pres
 def child(kind: str, index: int, extra: dict | None = None) -> int:
     """Run one part in this process and print its result as one JSON line (``recipe`` or ``throughput``);
     ``extra`` adds config keys to the recipe (the budget recipe's ``max_time``)."""
-    import gridlab
     from _curve import TestAccuracy
+
+    import gridlab
     from gridlab.config import load_config
     from gridlab.hardware import arithmetic_line
     from gridlab.sources.catalog import load_idx_set
@@ -178,6 +181,7 @@ def _in_process(kind: str, index: int, tf_defaults: bool, extra: dict | None = N
 def main() -> int:
     from _curve import first_at
     from _docs import machine, write_section
+
     from gridlab.hardware import read_cpu
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -198,7 +202,7 @@ def main() -> int:
     print(f"CPU: {cpu.kind}, {cpu.cores} cores; all flags: {' '.join(sorted(cpu.flags))}", flush=True)
     recipes = RECIPES + (BEST_RECIPES if args.best else [])
     rows, script_start = [], time.perf_counter()
-    for index, (label, overrides, tf_defaults) in enumerate(recipes):
+    for index, (label, _, tf_defaults) in enumerate(recipes):
         wall, extra = time.perf_counter(), {}
         if label == BEST_ONLY[0]:      # the seed recipe ran first; one that never reached 91.6% lends its whole run
             extra["max_time"] = f"{BUDGET_SHARE * (rows[0]['reached'] or rows[0]['train_s']):.0f}s"
@@ -219,7 +223,7 @@ def main() -> int:
     throughput = [_in_process("throughput", 0, tf_defaults) for tf_defaults in (True, False)]
     for part in throughput:
         print(f"{part['onednn']}: {part['arithmetic']}", flush=True)
-        for name, p, spe, how, ips, mean, rounds in part["rows"]:
+        for name, p, spe, _how, ips, mean, _rounds in part["rows"]:
             print(f"  {name}, {p}, {spe} steps per call: {ips:,.0f} images/s fastest, {mean:,.0f} mean", flush=True)
     throughput_wall = time.perf_counter() - wall
     total = time.perf_counter() - script_start

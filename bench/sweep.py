@@ -45,6 +45,7 @@ def main() -> int:
     import json
 
     from _docs import machine, write_section
+
     from gridlab.hardware import read_cpu
 
     cpu = read_cpu()
@@ -98,7 +99,8 @@ def main() -> int:
                   f"| `gridlab sweep ... sweep_search=grid` (local Ray, 1 CPU per trial: 2 side by side; ASHA) | "
                   f"{sweep_s:.0f} s | {len(stopped)} of 8 | lr={best['lr']}, batch={best['batch']} | "
                   f"{float(best['val_accuracy']):.4f} | {float(best['test_accuracy'] or 'nan'):.4f} |\n"
-                  f"| the same 8 by `gridlab train`, one after another (2 cores each; report included, as in the trials) | "
+                  "| the same 8 by `gridlab train`, one after another (2 cores each; report included, as in the "
+                  "trials) | "
                   f"{sequential:.0f} s | - | "
                   f"lr={seq_best[0]}, batch={seq_best[1]} | {seq_best[2]:.4f} | {seq_best[3]:.4f} |\n\n"
                   f"The sweep took {ratio:.2f}x less wall time (target >= 1.6x): two trials share the two cores, "

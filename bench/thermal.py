@@ -24,8 +24,9 @@ RECIPES = [
 
 
 def main() -> int:
-    import gridlab
     from _docs import machine, write_section
+
+    import gridlab
 
     data = sys.argv[1] if len(sys.argv) > 1 else "data/thermal"
     if not Path(data).is_dir():

@@ -17,19 +17,26 @@ from . import hardware
 # are chosen when a model is built, trained or loaded (gridlab.backend), and never left in the environment.
 hardware.configure()
 
-from .version import __version__  # noqa: E402,F401  (gridlab.__version__)
-
 from .config import load_config  # noqa: E402
 from .datasets import load_dataset  # noqa: E402
-from .errors import (ConfigError, DataFormatError, DataNotFoundError, GridlabError, ModelSpecError,  # noqa: E402
-                     RunError, TrainingError, UnsafeModelError)
+from .errors import (  # noqa: E402
+    ConfigError,
+    DataFormatError,
+    DataNotFoundError,
+    GridlabError,
+    ModelSpecError,
+    RunError,
+    TrainingError,
+    UnsafeModelError,
+)
 from .evaluation import evaluate, rebuild_report  # noqa: E402
-from .training.crossval import audit  # noqa: E402
 from .evaluation.explain import explain  # noqa: E402
-from .runs import load_run  # noqa: E402
 from .models import build_model  # noqa: E402
 from .prediction import Predictor, predict  # noqa: E402
+from .runs import load_run  # noqa: E402
+from .training.crossval import audit  # noqa: E402
 from .training.fit import train  # noqa: E402
+from .version import __version__  # noqa: E402,F401  (gridlab.__version__)
 
 __all__ = ["load_config", "load_dataset", "build_model", "train", "load_run", "evaluate", "rebuild_report", "predict",
            "explain", "audit",

@@ -8,9 +8,10 @@
   CUDA plugin is missing, or the user chose a backend that cannot reach the GPU.
 
 The user's choice always wins: ``KERAS_BACKEND``, a ``backend`` other than the default in ``~/.keras/keras.json``
-(Keras writes ``tensorflow`` there by itself on first use), or a Keras already imported with its backend. gridlab never sets ``KERAS_BACKEND`` for good: when it must pick JAX, it sets the variable
-only while it imports Keras and removes it right after (``use``), so a child process never mistakes gridlab's choice
-for the user's. Nothing here imports Keras, TensorFlow or JAX until ``use`` runs.
+(Keras writes ``tensorflow`` there by itself on first use), or a Keras already imported with its backend. gridlab
+never sets ``KERAS_BACKEND`` for good: when it must pick JAX, it sets the variable only while it imports Keras and
+removes it right after (``use``), so a child process never mistakes gridlab's choice for the user's. Nothing here
+imports Keras, TensorFlow or JAX until ``use`` runs.
 """
 from __future__ import annotations
 

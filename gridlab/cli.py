@@ -8,10 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from . import quiet
+from . import quiet, runs
 from .config import SPECS
 from .errors import EXIT_SOME_FAILED, ConfigError, GridlabError
-from . import runs
 from .runs import EXPORT_SUFFIX
 from .version import __version__
 

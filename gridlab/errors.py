@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 
-
 # Exit codes of the command line: 0 done, 2 refused (a GridlabError: nothing was done, or nothing written), 3 done
 # with some inputs failed (a batch of files where some could not be read: the good ones were predicted, each bad one
 # is a row with its error), 130 interrupted.

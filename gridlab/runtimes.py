@@ -19,7 +19,8 @@ def load_runner(fmt: str, path: str | Path):
         try:
             import onnxruntime as ort
         except ImportError:
-            raise GridlabError("ONNX Runtime is not installed. Install it with: pip install 'gridlab[export]'") from None
+            raise GridlabError("ONNX Runtime is not installed. Install it with: "
+                               "pip install 'gridlab[export]'") from None
         options = ort.SessionOptions()
         options.intra_op_num_threads = 0
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install gridlab with its test dependencies (and Debian's chromium + chromium-driver for the browser tests when
-# apt is permitted), then run the whole test suite. Extra arguments go to pytest.
+# apt is permitted), then check the code with ruff and run the whole test suite. Extra arguments go to pytest.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 ensure_venv "[dev]"
 apt_install chromium chromium-driver || echo "==> chromium not installable here: browser tests will be skipped"
 cd "$ROOT"
+echo "==> ruff check (lint and import order; config in pyproject.toml)"
+"$VENV/bin/ruff" check gridlab tests bench
 export TF_CPP_MIN_LOG_LEVEL=3
 exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"

@@ -78,7 +78,7 @@ def write_grid_set(root, n_per_class=(12, 4), shape=(6, 5), header=("# frame", "
     from gridlab.sources.sensor_grid import write_frame
 
     rng = np.random.default_rng(seed)
-    for c, (name, n) in enumerate(zip(("face", "other"), n_per_class)):
+    for name, n in zip(("face", "other"), n_per_class):
         for i in range(n):
             frame = rng.normal(22.0, 0.5, shape)
             if name == "face":

@@ -39,8 +39,8 @@ def test_a_gpu_without_jax_cuda_stays_on_the_cpu_and_says_why():
 
 
 def test_device_cpu_on_a_gpu_machine_uses_tensorflow():
-    assert (choose("cpu", machine(gpus=1, jax_cuda=True)).backend, choose("cpu", machine(gpus=1, jax_cuda=True)).device) \
-        == ("tensorflow", "cpu")
+    c = choose("cpu", machine(gpus=1, jax_cuda=True))
+    assert (c.backend, c.device) == ("tensorflow", "cpu")
 
 
 @pytest.mark.parametrize("m, says", [

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from gridlab import hardware
 from gridlab.hardware import choose_onednn, read_cpu, resolve_precision
 
 ZEN3 = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse2 avx fma avx2\n\nprocessor\t: 1\n" \

@@ -33,8 +33,8 @@ def evaluate(run, data: str | None = None, write: bool = True) -> dict:
     ``evaluation-<data>.json`` (other data) in the run folder.
     """
     from ..prediction import Predictor
-    from .metrics import score
     from ..runs import Metrics
+    from .metrics import score
 
     predictor = Predictor(run)
     dataset = run_dataset(predictor, data)

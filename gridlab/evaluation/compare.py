@@ -5,8 +5,8 @@ import html
 from pathlib import Path
 
 from .. import runs
-from ..files import write_text
 from ..display import format_value
+from ..files import write_text
 
 COLUMNS = ("accuracy", "balanced_accuracy", "log_loss", "mcc", "roc_auc_macro", "ece")
 

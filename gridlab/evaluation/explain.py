@@ -13,6 +13,7 @@ import numpy as np
 
 from .plots import figure, message_png, overlay, save_png, show
 
+
 def plot_explanation(x, saliency, proba, class_names, kind, path, method: str, title: str = "", units: str = ""):
     """One input: as it is, with its saliency, and its class probabilities."""
     fig = figure(figsize=(10, 3.4))
@@ -135,7 +136,7 @@ def explain_files(run, files, out: str | None = None, top_k: int = 3, runtime: s
     """``gridlab predict --explain``: predict ``files`` and write one PNG per file (input, saliency overlay,
     probabilities) into ``<out without .csv>-explain/`` beside the CSV (``explain/`` without ``--out``). Each row
     gains ``explanation``: the PNG's path (empty for a file that could not be read, whose row has its error)."""
-    from ..prediction import Predictor, Predictions, write_predictions_csv
+    from ..prediction import Predictions, Predictor, write_predictions_csv
 
     predictor = Predictor(run, runtime)
     paths = [Path(f) for f in files]

@@ -143,8 +143,9 @@ def _html(info, metrics, figures, dataset, config, suspects=None) -> str:
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>gridlab report: {e(info.name)}"
              "</title><style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
              "color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
-             "text-align:right}td:first-child,th:first-child,#summary td{text-align:left}img{max-width:100%;border:1px solid "
-             "#eee}section{margin-bottom:2em}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head><body>",
+             "text-align:right}td:first-child,th:first-child,#summary td{text-align:left}"
+             "img{max-width:100%;border:1px solid #eee}section{margin-bottom:2em}"
+             "pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head><body>",
              f"<h1>gridlab report: {e(info.name)}</h1>"]
     parts.append("<section id='summary'><h2>Summary</h2><table>" + "".join(
         f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _summary_rows(info)) + "</table></section>")

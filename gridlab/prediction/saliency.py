@@ -169,7 +169,8 @@ def integrated_gradients(model, x: np.ndarray, classes: np.ndarray, steps: int =
     for i in range(len(x)):
         path = baseline[i] + alphas * (x[i] - baseline[i])             # (steps, H, W, C)
         target = np.full(steps, classes[i])
-        grads = _gradient(lambda t: _pick(_log_softmax(_logits(layers[-1], _forward(layers[:-1], t))), target),
+        grads = _gradient(lambda t, target=target: _pick(_log_softmax(_logits(layers[-1], _forward(layers[:-1], t))),
+                                                         target),
                           path)
         out.append(np.abs((x[i] - baseline[i]) * grads.mean(axis=0)).sum(axis=-1))
     return _normalize(np.stack(out) if out else np.zeros((0, *x.shape[1:3]), np.float32))

@@ -106,7 +106,7 @@ def predict_stream(run, inputs, out, top_k: int = 3, runtime: str = "keras", chu
         progress(f"{len(files) - len(todo):,} of {len(files):,} file(s) already in {out}: continuing with "
                  f"{len(todo):,}")
     started = time.perf_counter()
-    for n, lo in enumerate(range(0, len(todo), chunk), start=1):
+    for lo in range(0, len(todo), chunk):
         write_shard(out / SHARD.format(shard), _rows(predictor, todo[lo:lo + chunk], top_k))
         shard += 1
         finished = min(lo + chunk, len(todo))

@@ -3,9 +3,9 @@
 
 Files are read and decoded in parallel Ray tasks by ``Predictor.read_file`` (the readers and checks of every other
 path), and predicted by a pool of actors that each hold one ONNX Runtime session of the run's export (made first
-when missing, ``export.ensure_export``). The driver writes the rows as the same atomic Parquet shards as ``stream.predict_stream``, so the
-output, the resume rule and the summary are the same; on a cluster, every node must reach the input files and the
-run folder, and have gridlab installed.
+when missing, ``export.ensure_export``). The driver writes the rows as the same atomic Parquet shards as
+``stream.predict_stream``, so the output, the resume rule and the summary are the same; on a cluster, every node
+must reach the input files and the run folder, and have gridlab installed.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 
 _READER = {}
 

@@ -12,6 +12,7 @@ from ..errors import DataFormatError
 from .layout import FolderData, discover, kept_files
 from .skips import Skipped
 
+
 class ImageTooLargeError(DataFormatError):
     """An image over the pixel limit, or a decompression bomb."""
 

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import DataFormatError
 from ..files import zip_bomb
 
+
 def read_npz(path: str | Path) -> dict:
     """Read a gridlab ``.npz``. Returns a dict with ``x``, ``y`` (int64 class indices), ``class_names`` (list of
     str) and, when present, ``x_test``, ``y_test``.

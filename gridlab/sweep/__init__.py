@@ -20,8 +20,7 @@ from .. import ray_cluster
 from ..config import SPECS, load_config, load_yaml, parse_overrides
 from ..errors import ConfigError
 from ..files import write_text
-from .space import (as_yaml, check_search, dump_yaml, grid_size, parse_space, read_space, split_items,
-                    to_tune)
+from .space import as_yaml, check_search, dump_yaml, grid_size, parse_space, read_space, split_items, to_tune
 
 SWEEP, TRIALS, BEST, PAGE = "sweep.yaml", "trials.csv", "best.yaml", "sweep.html"
 RAY_DIR = "ray"

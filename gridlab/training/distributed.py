@@ -62,8 +62,8 @@ def coordinates(config, environ=None) -> Processes:
     index = config.distribute_process_id if config.distribute_process_id is not None else _int(environ, ENV_INDEX)
     if address is None and count in (None, 1) and index in (None, 0):
         return LOCAL          # one process over this machine's devices (several GPUs): no coordinator to join
-    for value, key, env in ((address, "distribute_coordinator", ENV_ADDRESS), (count, "distribute_processes", ENV_COUNT),
-                            (index, "distribute_process_id", ENV_INDEX)):
+    for value, key, env in ((address, "distribute_coordinator", ENV_ADDRESS),
+                            (count, "distribute_processes", ENV_COUNT), (index, "distribute_process_id", ENV_INDEX)):
         if value is None:
             raise ConfigError(f"distribute=data_parallel needs {key} (or the environment variable {env}): every "
                               "process is given the coordinator's HOST:PORT, the number of processes and its own "

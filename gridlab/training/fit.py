@@ -1,7 +1,7 @@
-"""``train``: config -> data -> model -> fit -> test metrics -> run folder (prepare, fit, finish)."""
+"""``train``: config -> data -> model -> fit -> run folder: ``_prepare`` (config, data, the run folder), ``_fit``
+(build or resume, then train), and ``finish.finish`` (everything after the fit)."""
 from __future__ import annotations
 
-import platform
 import sys
 import time
 from pathlib import Path
@@ -9,18 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import backend, runs, tracking
-from ..config import load_config, parse_duration, parse_threshold, save_config
+from ..config import load_config, parse_duration, save_config
 from ..datasets import feed
 from ..errors import TrainingError
 from ..files import remove_stale_temporaries, write_text
 from ..hardware import resolve_precision
-from .setup import (class_weights, few_steps_notice, lr_schedule, make_optimizer, seeded, steps_per_epoch,
-                    timed_schedule)
-
-
-def _say(config, message: str) -> None:
-    if config.verbose:
-        print(message, file=sys.stderr, flush=True)
+from .finish import augmented, finish, say
+from .setup import class_weights, few_steps_notice, lr_schedule, make_optimizer, seeded, steps_per_epoch, timed_schedule
 
 
 def train(config=None, callbacks=(), clock=None, **overrides) -> runs.Run | None:
@@ -44,7 +39,7 @@ def train(config=None, callbacks=(), clock=None, **overrides) -> runs.Run | None
                                   else None)
     if processes is None:
         model, monitor = _fit(config, folder, dataset, state, precision, callbacks, clock or time.perf_counter)
-        return _finish(config, folder, model, dataset, monitor, precision)
+        return finish(config, folder, model, dataset, monitor, precision)
     return _fit_data_parallel(config, folder, dataset, precision, callbacks, clock or time.perf_counter, processes)
 
 
@@ -71,7 +66,7 @@ def _fit_data_parallel(config, folder: Path, dataset, precision, callbacks, cloc
     from . import distributed
 
     devices = distributed.start(processes, config.batch)
-    _say(config, f"data parallel: {processes}, {len(devices)} device(s) in all ({devices[0]}"
+    say(config, f"data parallel: {processes}, {len(devices)} device(s) in all ({devices[0]}"
                  f"{', ...' if len(devices) > 1 else ''}); global batch {config.batch}, "
                  f"{config.batch // len(devices)} per device")
     try:
@@ -93,7 +88,7 @@ def _fit_data_parallel(config, folder: Path, dataset, precision, callbacks, cloc
     info = {"processes": processes.count, "coordinator": processes.coordinator,
             "batch_per_process": config.batch // processes.count, "devices": len(devices),
             "weights_sha256": digest}
-    return _finish(config, folder, model, dataset, monitor, precision, distributed=info)
+    return finish(config, folder, model, dataset, monitor, precision, distributed=info)
 
 
 def _prepare(config, processes=None):
@@ -125,11 +120,11 @@ def _prepare(config, processes=None):
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder)
     save_config(config, folder / runs.CONFIG)
-    _say(config, f"run directory: {folder}" + (" (resuming)" if resuming else ""))
+    say(config, f"run directory: {folder}" + (" (resuming)" if resuming else ""))
     for notice in dataset.notices:
-        _say(config, f"notice: {notice}")
+        say(config, f"notice: {notice}")
     runs.write_data_report(folder, dataset)
-    _say(config, f"data: {dataset.name} from {dataset.origin}: train {len(dataset.y_train):,}, "
+    say(config, f"data: {dataset.name} from {dataset.origin}: train {len(dataset.y_train):,}, "
                  f"val {len(dataset.y_val):,}, test {len(dataset.y_test):,} ({dataset.test_origin}); "
                  f"input {dataset.input_shape}, {dataset.num_classes} classes, scaling {dataset.scaling['kind']}")
     return config, folder, dataset, (runs.read_state(folder) if resuming else None)
@@ -139,7 +134,7 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock,
     """Build (or resume) the model and train it under ``precision``; returns the model holding the best
     checkpoint's weights, and the Monitor that watched training. With ``processes`` (data parallel), this process
     trains on its share of the splits with its share of each batch."""
-    import keras   # only now: data readers may fork worker processes, which is unsafe once TensorFlow runs
+    import keras  # only now: data readers may fork worker processes, which is unsafe once TensorFlow runs
 
     from ..models import precision as precision_scope
     from .callbacks import Monitor
@@ -151,21 +146,21 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock,
     seed = config.seed + 1000 * (state["epochs_done"] if state else 0)
     with precision_scope(precision), seeded(seed, config.deterministic):
         total_steps = steps_per_epoch(len(dataset.y_train), config.batch) * config.epochs
-        weights, notice = class_weights(dataset.y_train, dataset.num_classes, config.class_weight)
-        for notice in (notice, few_steps_notice(len(dataset.y_train), config.batch, config.epochs)):
+        weights, weights_notice = class_weights(dataset.y_train, dataset.num_classes, config.class_weight)
+        for notice in (weights_notice, few_steps_notice(len(dataset.y_train), config.batch, config.epochs)):
             if notice:
-                _say(config, f"notice: {notice}")
+                say(config, f"notice: {notice}")
         if state:
             from ..models.io import load_model
 
             model = load_model(folder / runs.LAST, compile=True)
-            _say(config, f"resuming after epoch {state['epochs_done']} (best {state['monitor']} "
+            say(config, f"resuming after epoch {state['epochs_done']} (best {state['monitor']} "
                          f"{state['best']} at epoch {state['best_epoch']})")
         else:
             model = _new_model(config, dataset, total_steps)
         write_text(folder / runs.SUMMARY, _summary(model))
-        _say(config, f"model: {config.model}, {model.count_params():,} parameters, {precision}")
-        _say(config, backend.device_line(backend.use(), precision))
+        say(config, f"model: {config.model}, {model.count_params():,} parameters, {precision}")
+        say(config, backend.device_line(backend.use(), precision))
 
         budget = parse_duration(config.max_time) if config.max_time else None
         monitor = Monitor(folder, config.monitor, config.patience, budget, state, clock)
@@ -174,7 +169,7 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock,
             from .callbacks import ScheduleByTime
 
             own.append(ScheduleByTime(lr_schedule(config, total_steps), total_steps, budget, monitor.elapsed))
-            _say(config, f"learning rate: the {config.schedule} schedule fits whichever ends first, "
+            say(config, f"learning rate: the {config.schedule} schedule fits whichever ends first, "
                          f"max_time={config.max_time} or epochs={config.epochs}")
         if tracking.wants(config, "tensorboard"):
             own.append(tracking.tensorboard_callback(folder))
@@ -193,7 +188,7 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock,
             raise TrainingError(f"{folder}: {monitor.stop_reason}; training stopped and {kept}. "
                                 f"Lower the learning rate (lr={config.lr}).")
         if monitor.stop_reason:
-            _say(config, f"stopped: {monitor.stop_reason}")
+            say(config, f"stopped: {monitor.stop_reason}")
         if (folder / runs.MODEL).is_file():     # the best epoch's weights, also after a resume
             model.load_weights(folder / runs.MODEL)
     return model, monitor
@@ -216,10 +211,10 @@ def _fit_linear(config, folder: Path, dataset):
 
     weights, notice = class_weights(dataset.y_train, dataset.num_classes, config.class_weight)
     if notice:
-        _say(config, f"notice: {notice}")
+        say(config, f"notice: {notice}")
     model, record = fit_logistic(config, dataset, weights)
     write_text(folder / runs.SUMMARY, _summary(model))
-    _say(config, f"model: {config.model} (scikit-learn), {model.count_params():,} parameters; {record.stop_reason}; "
+    say(config, f"model: {config.model} (scikit-learn), {model.count_params():,} parameters; {record.stop_reason}; "
                  f"validation accuracy {record.rows[0]['val_accuracy']:.4f}")
     runs.write_history(folder, record.rows)
     save_model(model, folder / runs.MODEL)
@@ -232,19 +227,6 @@ def _progress(config) -> int:
     if not config.verbose:
         return 0
     return 1 if sys.stderr.isatty() or "ipykernel" in sys.modules else 2
-
-
-def _inference_model(config, dataset, model):
-    """The model as saved for prediction and export (``models.for_inference``: no augmentation layers, float32, no
-    compile state), with the test-time views when ``tta`` asks for them."""
-    from ..models import for_inference, with_test_time_views
-
-    model = for_inference(model)
-    if config.tta and _augmented(config, dataset):
-        model = with_test_time_views(model)
-        _say(config, "test-time views: model.keras averages each image's prediction with its mirror image's and "
-                     "both moved one pixel")
-    return model
 
 
 def _stopped(state: dict, config) -> bool:
@@ -262,9 +244,9 @@ def _new_model(config, dataset, total_steps: int):
                         config.dropout, config.whiten)
     # from all of the training split, so every data-parallel process builds the same layer
     if not fill_whitening(model, dataset.x_train) and config.whiten:
-        _say(config, f"notice: whiten=true skipped: model {config.model} has no square, stride-1 Conv2D to replace "
+        say(config, f"notice: whiten=true skipped: model {config.model} has no square, stride-1 Conv2D to replace "
                      "(set whiten=false to silence this)")
-    if _augmented(config, dataset):
+    if augmented(config, dataset):
         from ..models import with_augmentation
 
         model = with_augmentation(model, config.augment_shift)
@@ -279,129 +261,7 @@ def _new_model(config, dataset, total_steps: int):
     return model
 
 
-def _augmented(config, dataset) -> bool:
-    return bool(config.augment) and dataset.kind == "image"
-
-
 def _summary(model) -> str:
     lines = []
     model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=100)
     return "\n".join(lines) + "\n"
-
-
-def _finish(config, folder: Path, model, dataset, monitor, precision: str, distributed: dict | None = None) -> runs.Run:
-    """Save the model as it will predict, choose the binary threshold on the validation split, score the test
-    split, write metrics.json and run.json, drop the resume files, and draw the report (or the curves alone)."""
-    final = _inference_model(config, dataset, model)
-    calibration = _calibrate(config, dataset, final) if config.calibrate else None
-    from .callbacks import save_model
-
-    save_model(final, folder / runs.MODEL)      # the checkpoint holds the training model; save the one that predicts
-    model = final
-    # the saved model's validation probabilities, for the binary threshold and the label audit
-    val_proba = feed.predict(model, dataset.x_val).astype(np.float64) if (
-        dataset.num_classes == 2 or config.audit) else None
-    positive, threshold = _threshold(config, dataset, val_proba)
-    started = time.perf_counter()
-    proba = feed.predict(model, dataset.x_test).astype(np.float64)
-    predict_seconds = time.perf_counter() - started
-    from ..evaluation.metrics import score
-
-    metrics = score(dataset.y_test, proba, dataset.class_names, threshold, positive if positive is not None else 1)
-    if calibration:
-        calibration.update(ece_after=metrics["ece"], log_loss_after=metrics["log_loss"])
-        metrics["calibration"] = calibration
-        _say(config, f"calibration: temperature {calibration['temperature']:.3f} (fitted on the validation split); "
-                     f"test ECE {calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f}, log loss "
-                     f"{calibration['log_loss_before']:.4f} -> {calibration['log_loss_after']:.4f}")
-    info = _run_info(config, folder, model, dataset, monitor, precision, positive, threshold, predict_seconds,
-                     calibration["temperature"] if calibration else None, distributed)
-    runs.write_metrics(folder, metrics)
-    runs.write_info(folder, info)
-    runs.remove_resume_files(folder)
-    if config.audit:
-        _audit(config, folder, dataset, val_proba)
-    if config.report:
-        from ..evaluation.report import write_report
-
-        write_report(folder, model=model, dataset=dataset, proba=proba, info=info, metrics=metrics,
-                     explain_method=config.explain_method)
-    else:
-        from ..evaluation.plots import plot_curves
-
-        plot_curves(monitor.rows, folder / runs.CURVES, monitor.best_epoch, config.monitor)
-    _say(config, f"test: accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}"
-                 + (f", threshold {threshold:.4f} on P({dataset.class_names[positive]})" if threshold is not None
-                    else "") + f"  ({len(dataset.y_test):,} examples)")
-    if tracking.wants(config, "mlflow"):
-        uri = config.tracking_uri or tracking.default_uri(config.project)
-        run_id = tracking.log_run(folder, uri, experiment=str(dataset.name))
-        _say(config, f"MLflow: run {run_id} in experiment {dataset.name!r} at {uri}")
-    _say(config, f"results: {folder}" + (f"  report: {folder / runs.REPORT}" if config.report else ""))
-    return runs.Run(folder, metrics, info)
-
-
-def _audit(config, folder: Path, dataset, val_proba) -> None:
-    """Rank the validation split's labels by how likely they are wrong (``suspects.csv``; evaluation.audit)."""
-    from ..evaluation.audit import audit_validation
-
-    result = audit_validation(folder, dataset, val_proba)
-    _say(config, f"label audit: {len(result.rows):,} suspect label(s) among {result.examples:,} validation examples "
-                 f"-> {folder / runs.SUSPECTS}")
-
-
-MIN_CALIBRATION_EXAMPLES = 100   # below this a validation split all predicted right drives the temperature to its bound
-
-
-def _calibrate(config, dataset, model) -> dict | None:
-    """Fit a temperature on the validation split and fold it into ``model`` (Guo et al. 2017). Returns the test
-    split's figures before it: ECE, log loss and the reliability bins (the report draws both curves); None, with a
-    notice, when the validation split is too small to fit one."""
-    if len(dataset.y_val) < MIN_CALIBRATION_EXAMPLES:
-        _say(config, f"notice: calibration skipped: the validation split has {len(dataset.y_val):,} examples, too "
-                     f"few to fit a temperature (at least {MIN_CALIBRATION_EXAMPLES}); raise val_split or add data.")
-        return None
-    from ..evaluation.metrics import calibration, fit_temperature, log_loss, temper
-    from ..models import temperature as temperature_scaling
-
-    t = fit_temperature(dataset.y_val, temperature_scaling.views(model, dataset.x_val))
-    before = temper(temperature_scaling.views(model, dataset.x_test), 1.0)
-    bins = calibration(dataset.y_test, before)
-    temperature_scaling.set_temperature(model, t)
-    return {"temperature": round(t, 6), "fitted_on": f"validation split ({len(dataset.y_val):,} examples)",
-            "ece_before": bins["ece"], "log_loss_before": log_loss(dataset.y_test, before),
-            "reliability_before": {k: np.asarray(bins[k]).tolist() for k in ("edges", "count", "accuracy",
-                                                                             "confidence")}}
-
-
-def _threshold(config, dataset, val_proba) -> tuple[int | None, float | None]:
-    """Binary tasks: the positive class (the minority) and its decision threshold, chosen on the validation split
-    by the config's rule. (None, None) otherwise."""
-    if dataset.num_classes != 2:
-        return None, None
-    from ..evaluation.metrics import choose_threshold
-
-    counts = np.bincount(dataset.y_train, minlength=2)
-    positive = int(np.argmin(counts)) if counts[0] != counts[1] else 1
-    return positive, choose_threshold(dataset.y_val == positive, val_proba[:, positive],
-                                      parse_threshold(config.threshold))
-
-
-def _run_info(config, folder, model, dataset, monitor, precision, positive, threshold, predict_seconds,
-              temperature, distributed=None):
-    import keras
-
-    from ..version import __version__
-
-    return runs.RunInfo(
-        name=folder.name, data=dataset.name, origin=dataset.origin, kind=dataset.kind,
-        class_names=dataset.class_names, input_shape=list(dataset.input_shape),
-        input_dtype=str(dataset.x_train.dtype), reader=dataset.reader, scaling=dataset.scaling,
-        model=str(config.model), parameters=int(model.count_params()), precision=precision, threshold=threshold,
-        threshold_rule=config.threshold if threshold is not None else None, positive_class=positive,
-        counts=dataset.counts(), test_origin=dataset.test_origin, skipped_files=len(dataset.skipped),
-        epochs_run=len(monitor.rows), best_epoch=monitor.best_epoch, monitor=config.monitor,
-        stop_reason=monitor.stop_reason, train_seconds=round(monitor.seconds, 2),
-        test_predict_seconds=round(predict_seconds, 3), temperature=temperature, distributed=distributed,
-        versions={"gridlab": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
-                  "python": platform.python_version()})

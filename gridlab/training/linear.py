@@ -12,8 +12,6 @@ import types
 
 import numpy as np
 
-from ..models import SKLEARN as MODELS  # the names live with the models', for check_model_name
-
 
 def fit_logistic(config, dataset, weights: dict | None):
     """Fit the regression and return ``(keras model, record)``; ``record`` has the attributes training reports

@@ -5,8 +5,17 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from gridlab.evaluation.metrics import (average_precision, binary_roc_auc, calibration, choose_threshold,
-                                        compute_metrics, confusion, log_loss, mcc, top_k_accuracy)
+from gridlab.evaluation.metrics import (
+    average_precision,
+    binary_roc_auc,
+    calibration,
+    choose_threshold,
+    compute_metrics,
+    confusion,
+    log_loss,
+    mcc,
+    top_k_accuracy,
+)
 
 
 def _random(n=200, k=4, seed=0, ties=False):

@@ -14,7 +14,7 @@ def test_yaml_layer_list(tmp_path):
     path = _spec(tmp_path, "layers:\n  - Conv2D: {filters: 4, kernel_size: 3}\n  - Flatten\n"
                            "  - Dense: {units: 8, activation: relu}\n")
     model = build_model(path, (8, 8, 1), 3)
-    assert [type(l).__name__ for l in model.layers] == ["Conv2D", "Flatten", "Dense", "Dense"]
+    assert [type(layer).__name__ for layer in model.layers] == ["Conv2D", "Flatten", "Dense", "Dense"]
     assert model.count_params() == (9 * 4 + 4) + (6 * 6 * 4 * 8 + 8) + (8 * 3 + 3)
 
 

@@ -1,4 +1,5 @@
 import numpy as np
+
 import gridlab
 from gridlab.models import build_model
 from gridlab.models.io import load_model

@@ -2,9 +2,19 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gridlab.errors import DataFormatError
-from gridlab.sources.sensor_grid import GridFormat, parse_frame, read_sensor_folder, write_frame
+from gridlab.sources.sensor_grid import (
+    GridFormat,
+    parse_frame,
+    parse_frames,
+    parse_frames_parallel,
+    read_sensor_folder,
+    write_frame,
+)
+from gridlab.sources.skips import Skipped
 
 
 def test_round_trip(tmp_path):
@@ -83,11 +93,6 @@ def test_cache_hit_and_invalidation(grid_folder):
 
 
 # --- the batched fast path must agree with the strict parser -------------------------------------------------------
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from gridlab.sources.sensor_grid import parse_frames, parse_frames_parallel
-from gridlab.sources.skips import Skipped
 
 
 def _write(tmp_path, name, text):

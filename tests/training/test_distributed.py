@@ -72,7 +72,7 @@ def test_checks_before_anything_runs(keys, says):
 
 
 def test_the_tensorflow_backend_is_refused_with_the_fix():
-    import keras     # the test process runs on TensorFlow (conftest)
+    import keras  # the test process runs on TensorFlow (conftest)
 
     assert keras.backend.backend() == "tensorflow"
     with pytest.raises(ConfigError, match="runs on Keras' JAX backend .* but the backend is 'tensorflow': run with "
