@@ -242,9 +242,9 @@ def _audit(args) -> int:
 
 
 def _models(args) -> int:
+    from .models import SKLEARN as LINEAR_MODELS
     from .models import build_model
     from .models.zoo import ZOO
-    from .training.linear import MODELS as LINEAR_MODELS
 
     rows = []
     for e in ZOO.values():

@@ -47,8 +47,8 @@ def _processes(config):
     """This process's place in a data-parallel group (training.distributed), or None for a run of its own."""
     if config.distribute != "data_parallel":
         return None
+    from ..models import SKLEARN as LINEAR_MODELS
     from . import distributed
-    from .linear import MODELS as LINEAR_MODELS
 
     if config.model in LINEAR_MODELS:
         raise TrainingError(f"model={config.model} is fitted by scikit-learn in one process; distribute=data_parallel "
@@ -136,9 +136,9 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock,
     trains on its share of the splits with its share of each batch."""
     import keras  # only now: data readers may fork worker processes, which is unsafe once TensorFlow runs
 
+    from ..models import SKLEARN as LINEAR_MODELS
     from ..models import precision as precision_scope
     from .callbacks import Monitor
-    from .linear import MODELS as LINEAR_MODELS
 
     if config.model in LINEAR_MODELS:
         return _fit_linear(config, folder, dataset)

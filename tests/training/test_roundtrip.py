@@ -10,8 +10,8 @@ from PIL import Image
 
 import gridlab
 from gridlab.config import SPECS
+from gridlab.models import SKLEARN as LINEAR_MODELS
 from gridlab.models.zoo import ZOO
-from gridlab.training.linear import MODELS as LINEAR_MODELS
 from tests.conftest import write_idx_set
 
 LAYERS_YAML = """\
