@@ -293,7 +293,9 @@ def _info(args) -> int:
             ("input", f"{tuple(info.input_shape)} {info.input_dtype}, scaling {info.scaling['kind']}"),
             ("classes", ", ".join(info.class_names)),
             ("model", f"{info.model} ({info.parameters:,} parameters, {info.precision})"),
-            ("training", f"{info.epochs_run} epochs, best {info.best_epoch}, {info.train_seconds:.1f} s"),
+            ("training", f"{info.epochs_run} epochs, best {info.best_epoch}, {info.train_seconds:.1f} s"
+                         + (f" (first-epoch compile about {info.compile_seconds:.1f} s)"
+                            if info.compile_seconds is not None else "")),
             ("test accuracy", f"{metrics['accuracy']:.4f}"),
             ("balanced accuracy", f"{metrics['balanced_accuracy']:.4f}")]
     if info.threshold is not None:

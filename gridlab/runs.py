@@ -56,6 +56,7 @@ class RunInfo:
     monitor: str = "val_loss"
     stop_reason: str | None = None
     train_seconds: float = 0.0
+    compile_seconds: float | None = None   # the first epoch's time less a later epoch's (tracing and compiling)
     test_predict_seconds: float = 0.0
     temperature: float | None = None   # calibration folded into the output layer (None: not calibrated)
     distributed: dict | None = None    # data-parallel training: processes, coordinator, per-process batch, weights

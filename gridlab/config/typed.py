@@ -81,6 +81,7 @@ class ConfigView(Protocol):
     sweep_search: Literal['optuna', 'random', 'grid']
     sweep_scheduler: Literal['asha', 'none']
     sweep_cpus_per_trial: int
+    sweep_gpus_per_trial: float
     sweep_concurrent: int | None
     sweep_max_time: str | None
     sweep_address: str | None

@@ -178,8 +178,8 @@ def score(y: np.ndarray, proba: np.ndarray, class_names, threshold: float | None
 
 
 def temper(views, temperature: float) -> np.ndarray:
-    """Probabilities at a temperature: each view's ``softmax(log p / T)``, averaged over views (one view, or the
-    image and its mirror image for a test-time-flip model). ``log p`` equals the logits up to a constant per row,
+    """Probabilities at a temperature: each view's ``softmax(log p / T)``, averaged over views (one view, or
+    the views a test-time-view model averages). ``log p`` equals the logits up to a constant per row,
     which softmax ignores, so this is exactly ``softmax(z / T)``: dividing the output layer's weights by T."""
     out = 0.0
     for p in views:

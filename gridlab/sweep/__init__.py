@@ -130,15 +130,22 @@ def sweep(items=(), cfg: str | None = None, progress=print, **overrides) -> Swee
     from .trial import run_trial
 
     trials = grid_size(space) if config.sweep_search == "grid" else config.sweep_trials
-    cpus = config.sweep_cpus_per_trial
+    cpus, gpus = config.sweep_cpus_per_trial, config.sweep_gpus_per_trial
     started = ray_cluster.start(address)
     try:
         total = int(ray.cluster_resources().get("CPU", 1))
         concurrent = max(1, min(total // cpus, config.sweep_concurrent or total))
-        progress(f"sweep {folder.name}: {trials} trial(s), {concurrent} at a time ({cpus} CPU each of {total}); "
-                 f"{config.sweep_search} search, scheduler {config.sweep_scheduler}, optimising {metric} ({mode})")
-        trainable = tune.with_resources(tune.with_parameters(run_trial, base=base, folder=str(folder), cpus=cpus),
-                                        {"cpu": cpus})
+        if gpus:
+            total_gpus = float(ray.cluster_resources().get("GPU", 0))
+            if total_gpus < gpus:
+                raise ConfigError(f"sweep_gpus_per_trial={gpus:g}, but the Ray cluster has {total_gpus:g} GPU(s); "
+                                  "use sweep_gpus_per_trial=0 to sweep on CPUs.")
+            concurrent = max(1, min(concurrent, int(total_gpus / gpus)))
+        progress(f"sweep {folder.name}: {trials} trial(s), {concurrent} at a time ({cpus} CPU each of {total}"
+                 + (f", {gpus:g} GPU each" if gpus else "") + f"); {config.sweep_search} search, scheduler "
+                 f"{config.sweep_scheduler}, optimising {metric} ({mode})")
+        trainable = tune.with_resources(tune.with_parameters(run_trial, base=base, folder=str(folder), cpus=cpus,
+                                                             gpus=gpus), {"cpu": cpus, "gpu": gpus})
         grid = _tuner(config, space, trainable, folder, metric, mode, trials, concurrent, progress).fit()
     finally:
         if started:

@@ -33,12 +33,15 @@ def _reporter():
     return ReportToTune()
 
 
-def run_trial(params: dict, base: dict, folder: str, cpus: int) -> None:
-    """Ray Tune's function trainable: ``base`` overrides + this trial's ``params``."""
+def run_trial(params: dict, base: dict, folder: str, cpus: int, gpus: float = 0.0) -> None:
+    """Ray Tune's function trainable: ``base`` overrides + this trial's ``params``. Ray sets CUDA_VISIBLE_DEVICES
+    to the trial's GPU (none when ``gpus`` is 0), so ``device=auto`` trains where Ray placed the trial."""
     # TensorFlow reads its thread counts once, when it starts: each trial gets the CPUs Ray gave it, so trials
     # side by side do not fight over the cores
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(cpus))
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    if 0 < gpus < 1:      # trials share a GPU: JAX must not take 75% of its memory at start
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     from ray import tune
 
     from .. import runs

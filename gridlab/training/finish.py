@@ -151,6 +151,22 @@ def _run_info(config, folder, model, dataset, monitor, precision, positive, thre
         counts=dataset.counts(), test_origin=dataset.test_origin, skipped_files=len(dataset.skipped),
         epochs_run=len(monitor.rows), best_epoch=monitor.best_epoch, monitor=config.monitor,
         stop_reason=monitor.stop_reason, train_seconds=round(monitor.seconds, 2),
+        compile_seconds=compile_seconds(monitor.rows),
         test_predict_seconds=round(predict_seconds, 3), temperature=temperature, distributed=distributed,
         versions={"gridlab": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
                   "python": platform.python_version()})
+
+
+def compile_seconds(rows: list[dict]) -> float | None:
+    """How much longer the first epoch took than a steady one (the median of the others): the time spent tracing
+    and compiling, reported apart from training. None with fewer than two epochs.
+
+    >>> compile_seconds([{"seconds": 9.0}, {"seconds": 5.0}, {"seconds": 5.2}])
+    3.8
+    """
+    times = [r["seconds"] for r in rows if "seconds" in r]
+    if len(times) < 2:
+        return None
+    later = sorted(times[1:])
+    return round(max(0.0, times[0] - later[len(later) // 2]), 2)
+

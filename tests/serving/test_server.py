@@ -147,7 +147,8 @@ def _wait_for(condition, what: str, bound: float = 60.0):
 
 def test_over_the_concurrency_limit_gets_fast_503(served_run):
     """Two requests fill the limit and are held in a long batch window; a third, sent once /health shows both in
-    flight, is refused at once: its 503 arrives while the first two are still held, well before the window ends."""
+    flight, is refused at once: its 503 arrives while the first two are still held (no clock is read: /health
+    says they are still in flight after the refusal)."""
     window = 5.0
     s = Server(served_run, "serve_max_concurrent=2", f"serve_batch_window_ms={window * 1000:g}", "serve_max_batch=64")
     try:
@@ -156,14 +157,12 @@ def test_over_the_concurrency_limit_gets_fast_503(served_run):
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             held = [pool.submit(one, i) for i in range(2)]
             _wait_for(lambda: httpx.get(s.url + "/health").json()["in_flight"] == 2, "two requests in flight")
-            start = time.perf_counter()
             refused = one(2)
-            seconds = time.perf_counter() - start
             still_held = httpx.get(s.url + "/health").json()["in_flight"]
             codes = [f.result().status_code for f in held]
         assert refused.status_code == 503 and "over 2 requests in flight" in refused.json()["detail"]
         assert refused.headers["retry-after"] == "1"
-        assert still_held == 2 and seconds < window       # answered while the batch window was still open
+        assert still_held == 2          # refused while both held requests were still in flight, not after them
         assert codes == [200, 200]
     finally:
         s.stop()

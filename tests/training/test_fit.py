@@ -24,7 +24,9 @@ def test_run_directory_contents(idx_dir):
     info = json.loads((run.folder / "run.json").read_text())
     assert info["class_names"] == list("0123456789") and info["input_shape"] == [8, 8, 1]
     metrics = json.loads((run.folder / "metrics.json").read_text())
-    assert 0 <= metrics["accuracy"] <= 1 and "loss" in metrics and metrics["examples"] == 12
+    assert metrics["examples"] == 12 and metrics["loss"] == metrics["log_loss"]
+    again = gridlab.evaluate(run.folder, write=False)          # the saved model scores the same on the test split
+    assert again["accuracy"] == metrics["accuracy"] and again["log_loss"] == pytest.approx(metrics["log_loss"])
     assert "dense" in (run.folder / "summary.txt").read_text()
 
 
@@ -157,11 +159,12 @@ def test_class_weights_ignore_classes_without_examples():
 
 
 def test_augmentation_and_presets_train(idx_dir):
+    from gridlab.hardware import resolve_precision
     from gridlab.models.io import load_model
 
     run = _train(idx_dir, preset="fast", epochs=1, batch=16, augment=True)
-    assert run.info.precision in ("float32", "mixed_bfloat16")
-    assert np.isfinite(run.metrics["log_loss"])
+    assert run.info.precision == resolve_precision("auto")          # what the CPU's bf16 instructions decide
+    assert run.info.epochs_run == 1 and run.info.parameters > 0 and 0 < run.metrics["log_loss"] < 10
     # the saved model carries no random layers: they do nothing at inference and exporters cannot convert them
     names = [type(layer).__name__ for layer in load_model(run.folder / "model.keras").layers]
     assert "Dense" in names and not [n for n in names if n.startswith("Random")]
