@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _bench
+
 TARGETS = (0.916, 0.935, 0.940)
 RECIPES = {
     "seed": ("seed 001 CNN, seed recipe (Keras on JAX, fp32, batch 32, Adam, early stopping 2)",
@@ -151,7 +153,7 @@ def run_all(data_dir: str | None, cpu: bool) -> list[dict]:
         if out.returncode != 0:
             print(f"{name} failed:\n{out.stderr[-3000:]}", flush=True)
             continue
-        row = json.loads(out.stdout.strip().splitlines()[-1])
+        row = _bench.last_line(out.stdout)
         row["wall_s"] = time.perf_counter() - wall
         row["reached"] = {f"{t:.1%}": _first_at(row["curve"], t) for t in TARGETS}
         rows.append(row)

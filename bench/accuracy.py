@@ -7,14 +7,11 @@ Writes the table into docs/benchmarks.md (section "accuracy").
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
-from pathlib import Path
 
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RECIPES = [
     # (label, target, seeds, overrides). The target applies to the mean over the seeds. The MLP trains in about
@@ -30,7 +27,7 @@ RECIPES = [
 
 
 def main() -> int:
-    from _docs import machine, write_section
+    from _bench import machine, write_section
 
     import gridlab
 

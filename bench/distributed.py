@@ -10,7 +10,6 @@ and the test accuracy. Writes the section "distributed" of docs/benchmarks.md.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -18,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-BASE = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-BASE.update(TF_CPP_MIN_LOG_LEVEL="3")
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
+
+BASE = _bench.child_env(drop=("KERAS_BACKEND",))     # each row names its backend, or lets gridlab choose
 ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 TRAIN = ["-m", "gridlab", "train", "data=fashion-mnist", "preset=fast", "report=false", "audit=false", "-q"]
 
@@ -54,7 +53,7 @@ def run(label: str, name: str, tmp: Path, processes: int, env: dict) -> dict:
 
 
 def main() -> int:
-    from _docs import machine, write_section
+    from _bench import machine, write_section
 
     from gridlab.hardware import read_cpu
 

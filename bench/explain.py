@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
+
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SHARE = 0.02
 
@@ -77,7 +77,7 @@ def cost_ms(model, x, classes, method) -> float:
 def main() -> int:
     import keras
     import numpy as np
-    from _docs import machine, write_section
+    from _bench import machine, write_section
 
     import gridlab
     from gridlab.evaluation import rebuild_report, run_dataset

@@ -14,12 +14,12 @@ docs/benchmarks.md: per recipe the best accuracy within 120 s, the time to 93.5%
 """
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
+
 TARGET, BUDGET = 0.935, 120.0
 DEEP = {"preset": "best", "model": "gridlab_deep", "weight_decay": 0.0005, "epochs": 20}
 RECIPES = [
@@ -59,8 +59,8 @@ def plot(curves: dict[str, list], path: Path) -> None:
 
 
 def main() -> int:
+    from _bench import machine, write_section
     from _curve import TestAccuracy
-    from _docs import machine, write_section
 
     import gridlab
     from gridlab.config import load_config

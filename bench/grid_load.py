@@ -14,14 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
 
 
 def main() -> int:
     import os
 
     import numpy as np
-    from _docs import machine, write_section
+    from _bench import machine, write_section
 
     from gridlab.config import load_config
     from gridlab.sources.layout import discover

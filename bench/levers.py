@@ -21,9 +21,9 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
+
 RECIPE = {"preset": "fast", "epochs": 15, "augment": True, "augment_shift": 0.07, "tta": True, "calibrate": False}
 
 

@@ -18,9 +18,10 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
+
 PEAK = Path(__file__).with_name("_peak.py")
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_USAGE_STATS_ENABLED": "0"}
+ENV = _bench.child_env()
 
 
 def write_images(folder: Path, n: int) -> None:
@@ -77,7 +78,7 @@ def timed(argv, cwd) -> tuple[float, float, float]:
 
 
 def main() -> int:
-    from _docs import machine, write_section
+    from _bench import machine, write_section
 
     from gridlab.hardware import read_cpu
 

@@ -8,16 +8,14 @@ Run:  .venv/bin/python bench/seed000_auc.py        Writes docs/benchmarks.md (se
 """
 from __future__ import annotations
 
-import sys
 import tempfile
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
 
 
 def main() -> int:
     import numpy as np
-    from _docs import machine, write_section
+    from _bench import machine, write_section
     from sklearn.metrics import roc_auc_score
 
     import gridlab

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
+
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SEED = {"data": "fashion-mnist", "val_split": 0.2, "batch": 32, "patience": 0, "report": False, "verbose": False}
 OPTIMIZERS = (("sgd", 0.01), ("adagrad", 0.001), ("rmsprop", 0.001), ("adam", 0.001))   # Keras' default rates

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
 
 
 def percentiles(times_s):
@@ -102,7 +101,7 @@ def wrk_load(url, body: bytes, concurrency: int, seconds: int = 5):
 
 
 def main() -> int:
-    from _docs import machine, write_section
+    from _bench import machine, write_section
     from PIL import Image
 
     import gridlab
@@ -137,7 +136,7 @@ def main() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = _bench.child_env()
     server = subprocess.Popen([sys.executable, "-m", "gridlab", "serve", str(run), "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import httpx

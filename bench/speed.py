@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
+
 TARGET = 0.916
 BEST_TARGET = 0.935
 BUDGET_SHARE = 0.6   # issue 16: preset=best with a time budget of 0.6x the seed recipe's time to 91.6%
@@ -171,16 +172,16 @@ def _in_process(kind: str, index: int, tf_defaults: bool, extra: dict | None = N
     code = ("import sys; sys.path.insert(0, {bench!r}); " + ("import tensorflow; " if tf_defaults else "")
             + "import speed; raise SystemExit(speed.child({kind!r}, {index}, {extra!r}))").format(
         bench=str(Path(__file__).parent), kind=kind, index=index, extra=extra or {})
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = _bench.child_env()
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{kind} {index} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _bench.last_line(out.stdout)
 
 
 def main() -> int:
+    from _bench import machine, write_section
     from _curve import first_at
-    from _docs import machine, write_section
 
     from gridlab.hardware import read_cpu
 
@@ -290,7 +291,7 @@ def gpu_main(data_dir: str | None, cpu_check: bool) -> int:
                "after every epoch, its evaluation off the training clock; compile = first epoch less a steady one; "
                "peak GPU memory of the row's process (JAX: peak_bytes_in_use; PyTorch: max_memory_allocated). "
                "Ratios: time to 91.6% against the seed recipe and against the PyTorch loop, in this run.\n\n" + text)
-    from _docs import write_section
+    from _bench import write_section
 
     write_section(f"speed-gpu-{kind}", section)
     if os.environ.get("OUT"):

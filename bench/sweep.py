@@ -15,16 +15,16 @@ Every command runs as a user would type it (subprocesses). Writes the section "s
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
+
 LRS, BATCHES = (0.002, 0.004, 0.008, 0.016), (128, 256)
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RAY_USAGE_STATS_ENABLED": "0"}
+ENV = _bench.child_env()
 
 
 def gridlab(*args, cwd, show: bool = False) -> float:
@@ -44,7 +44,7 @@ def gridlab(*args, cwd, show: bool = False) -> float:
 def main() -> int:
     import json
 
-    from _docs import machine, write_section
+    from _bench import machine, write_section
 
     from gridlab.hardware import read_cpu
 
@@ -84,7 +84,7 @@ def main() -> int:
                 "    gridlab.train(data='digits', model='seed003_mlp', epochs=1, report=False, audit=False, "
                 "calibrate=False, batch=b, name=f'p{b}', verbose=False)\nprint(time.perf_counter() - start)")
         out = subprocess.run([sys.executable, "-c", code], cwd=tmp, env=ENV, capture_output=True, text=True)
-        in_process = float(out.stdout.strip().splitlines()[-1])
+        in_process = float(_bench.last_line(out.stdout, as_json=False))
         print(f"tiny: sweep {ray_s:.1f} s, one gridlab train process {plain_s:.1f} s, 4 trainings in one process "
               f"{in_process:.1f} s", flush=True)
 

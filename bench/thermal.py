@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _bench  # noqa: E402,F401  (the project root on sys.path; the shared helpers)
 
 RECIPES = [
     ("seed 004 as written: MLP, /255, no class weights, argmax", {
@@ -24,7 +24,7 @@ RECIPES = [
 
 
 def main() -> int:
-    from _docs import machine, write_section
+    from _bench import machine, write_section
 
     import gridlab
 

@@ -1,0 +1,52 @@
+"""What every bench script shares: the project root on ``sys.path`` (importing this module puts it there), the
+environment of the child processes it starts, the last line a child printed, the machine described, and a marked
+section of docs/benchmarks.md replaced."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+DOC = ROOT / "docs" / "benchmarks.md"
+
+
+def child_env(drop=(), **extra) -> dict:
+    """The environment for a child process: this one's, with TensorFlow's C++ logs and Ray's usage stats off, the
+    names in ``drop`` removed and ``extra`` added."""
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", RAY_USAGE_STATS_ENABLED="0", **extra)
+    return env
+
+
+def last_line(stdout: str, as_json: bool = True):
+    """The last line a child printed (its result), parsed as JSON unless ``as_json`` is false."""
+    line = stdout.strip().splitlines()[-1]
+    return json.loads(line) if as_json else line
+
+
+def machine() -> str:
+    """The CPU kind (gridlab.hardware.read_cpu), cores, memory, Python and Keras with its backend."""
+    from gridlab.hardware import read_cpu
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import keras
+
+    return (f"{read_cpu().kind}, {os.cpu_count()} cores, {mem:.0f} GiB; Python {platform.python_version()}, "
+            f"Keras {keras.__version__} ({keras.backend.backend()} backend)")
+
+
+def write_section(name: str, text: str) -> None:
+    """Replace the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` (appended when missing)."""
+    from gridlab.files import write_text
+
+    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    block = f"<!-- {name}:start -->\n{text.rstrip()}\n<!-- {name}:end -->"
+    pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
+    doc = pattern.sub(lambda _: block, doc) if pattern.search(doc) else doc.rstrip() + "\n\n" + block + "\n"
+    write_text(DOC, doc)
