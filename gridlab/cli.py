@@ -185,11 +185,12 @@ def _predict(args) -> int:
         from .prediction import predict
 
         rows = predict(args.run, args.files, args.top_k, args.out, args.runtime)
+    like = {True: "NO", False: "yes", None: "n/a"}
     table = [(r["file"], r["class"], f"{r['probability']:.4f}",
-              "" if r["threshold"] is None else f"{r['threshold']:.4f}",
+              "" if r["threshold"] is None else f"{r['threshold']:.4f}", like[r["ood"]],
               ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top_k"])) if not r["error"] else
-             (r["file"], "-", "-", "-", f"error: {r['error']}") for r in rows]
-    _print_rows(table, ("file", "class", "probability", "threshold", f"top {args.top_k}"))
+             (r["file"], "-", "-", "-", "-", f"error: {r['error']}") for r in rows]
+    _print_rows(table, ("file", "class", "probability", "threshold", "like training data", f"top {args.top_k}"))
     if args.out:
         print(f"written: {args.out}")
     explained = [r["explanation"] for r in rows if r.get("explanation")]

@@ -17,14 +17,17 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+
 from .display import format_value, png_data_uri
 from .errors import RunError
 from .files import write_json, write_text
 
 CONFIG, INFO, METRICS, HISTORY = "config.yaml", "run.json", "metrics.json", "history.csv"
 MODEL, LAST, STATE, EXPORTS = "model.keras", "last.keras", "state.json", "export.json"
-SUMMARY, DATA_REPORT, SUSPECTS = "summary.txt", "data_report.csv", "suspects.csv"
+SUMMARY, DATA_REPORT, SUSPECTS, OOD = "summary.txt", "data_report.csv", "suspects.csv", "ood.npz"
 REPORT, REPORT_MD, CURVES, CONFUSION = "report.html", "report.md", "curves.png", "confusion.png"
+OOD_PLOT = "ood.png"
 RESUME_FILES = (LAST, STATE)
 EXPORT_SUFFIX = {"onnx": ".onnx", "litert": ".tflite", "saved_model": "", "keras": ".keras"}
 
@@ -194,6 +197,29 @@ def saved_overrides(folder: Path) -> dict:
 def config_text(folder: Path) -> str:
     path = Path(folder) / CONFIG
     return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def write_ood(folder: Path, arrays: dict) -> None:
+    """``ood.npz``: the fitted out-of-distribution score (``prediction.ood.Detector.arrays``), NumPy's own format."""
+    from .files import write_bytes
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_bytes(Path(folder) / OOD, buf.getvalue())
+
+
+def read_ood(folder: Path) -> dict | None:
+    """The arrays ``write_ood`` stored, or None for a run without them (trained before OOD scores, or ood=none)."""
+    path = Path(folder) / OOD
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def ood_export_path(folder: Path) -> Path:
+    """The ONNX export with two outputs, probabilities and penultimate features, that ONNX Runtime scores with."""
+    return Path(folder) / "export" / "model-ood.onnx"
 
 
 def export_path(folder: Path, fmt: str) -> Path:

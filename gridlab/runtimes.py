@@ -13,7 +13,8 @@ from .runs import EXPORT_SUFFIX
 FORMATS = tuple(EXPORT_SUFFIX)
 
 
-def load_runner(fmt: str, path: str | Path):
+def load_runner(fmt: str, path: str | Path, all_outputs: bool = False):
+    """A function from raw inputs to the model's output (``all_outputs``: the list of every output; ONNX only)."""
     path = str(path)
     if fmt == "onnx":
         try:
@@ -25,6 +26,8 @@ def load_runner(fmt: str, path: str | Path):
         options.intra_op_num_threads = 0
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
+        if all_outputs:
+            return lambda x: session.run(None, {name: x})
         return lambda x: session.run(None, {name: x})[0]
     if fmt == "litert":
         import warnings

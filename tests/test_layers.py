@@ -116,7 +116,7 @@ def test_imports_point_down_the_layers():
 def test_function_level_imports_are_seen():
     edges = graph()
     assert "gridlab.runs" in edges["gridlab.prediction"]
-    assert "gridlab.evaluation.report" in edges["gridlab.training.fit"]     # imported inside _finish
+    assert "gridlab.evaluation.report" in edges["gridlab.training.finish"]     # imported inside finish()
 
 
 @pytest.mark.parametrize("module", ["gridlab.runs", "gridlab.config", "gridlab.sources", "gridlab.hardware"])

@@ -46,6 +46,8 @@ class ConfigView(Protocol):
     augment: bool
     augment_shift: float
     calibrate: bool
+    ood: Literal['auto', 'energy', 'mahalanobis', 'knn', 'msp', 'none']
+    ood_pass_rate: float
     tta: bool
     max_time: str | None
     device: Literal['auto', 'cpu', 'gpu']

@@ -94,21 +94,28 @@ def to_device(x: np.ndarray):
     return jax.device_put(x)
 
 
-def predict(model, x: np.ndarray, batch: int = 512) -> np.ndarray:
+def predict(model, x: np.ndarray, batch: int = 512):
     """``model.predict`` over ``x`` in batches, without the end-of-pass stall. Up to ``batch`` examples (a served
     request) go through ``predict_on_batch``, which builds no pipeline at all. A longer ``x`` is predicted in batches
     of exactly ``batch`` examples, the last one padded, so that each model's predict function is traced once: a
     partial last batch is a new shape, which retraces it (TensorFlow then warns about retracing when a run predicts
-    with several models in a row)."""
+    with several models in a row). A model with several outputs gives a list of arrays, one per output."""
     if len(x) <= batch:
-        return np.asarray(model.predict_on_batch(x))
+        return _arrays(model.predict_on_batch(x))
     full = len(x) - len(x) % batch
     if _tensorflow():
         head = model.predict(pipeline(x[:full], None, batch, shuffle=False), verbose=0)
     else:
         head = model.predict(x[:full], batch_size=batch, verbose=0)
     if full == len(x):
-        return np.asarray(head)
+        return _arrays(head)
     tail = np.zeros((batch, *x.shape[1:]), x.dtype)
     tail[:len(x) - full] = x[full:]
-    return np.concatenate([np.asarray(head), np.asarray(model.predict_on_batch(tail))[:len(x) - full]])
+    rest = model.predict_on_batch(tail)
+    if isinstance(head, (list, tuple)):
+        return [np.concatenate([np.asarray(h), np.asarray(r)[:len(x) - full]]) for h, r in zip(head, rest)]
+    return np.concatenate([np.asarray(head), np.asarray(rest)[:len(x) - full]])
+
+
+def _arrays(out):
+    return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else np.asarray(out)

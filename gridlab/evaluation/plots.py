@@ -275,3 +275,23 @@ def _rectangle(*args, **kwargs):
     from matplotlib.patches import Rectangle
 
     return Rectangle(*args, **kwargs)
+
+
+def plot_ood(scores: dict, method: str, path):
+    """The OOD score's histogram: the test split (in distribution) against each probe set, with the threshold."""
+    fig = figure(figsize=(9, 3.6))
+    ax = fig.subplots()
+    values = {k: np.asarray(v) for k, v in scores.items() if k != "threshold"}
+    low = min(np.percentile(v, 1) for v in values.values())
+    high = max(np.percentile(v, 99.5) for v in values.values())
+    bins = np.linspace(low, high, 60)
+    for name, v in values.items():
+        ax.hist(np.clip(v, low, high), bins=bins, alpha=0.45 if name != "in" else 0.8, density=True,
+                label="test split (in distribution)" if name == "in" else name,
+                color="tab:blue" if name == "in" else None)
+    ax.axvline(scores["threshold"], color="k", linestyle="--", label="threshold")
+    ax.set(xlabel=f"{method} score (higher = more like the training data)", ylabel="density",
+           title="Out-of-distribution score: test split against probe sets")
+    ax.legend(fontsize=7)
+    return save_png(fig, path)
+

@@ -79,8 +79,23 @@ def _figures(folder: Path, info, metrics: dict, model, dataset, proba, explain_m
         shown = suspects[:GALLERY]
         out.append(("suspects", "Suspect labels", plot_suspects(suspect_images(dataset, shown), shown, dataset.kind,
                                                                  folder / "suspects.png")))
+    if (folder / runs.OOD_PLOT).is_file() and metrics.get("ood"):     # drawn when the score was fitted
+        out.append(("ood", "Out-of-distribution inputs", folder / runs.OOD_PLOT))
     out.append(("model", "Model", plots.plot_model(model, folder / "model.png")))
     return out
+
+
+def _ood_table(ood: dict) -> str:
+    """AUROC and FPR at the pass rate, per probe set and method (the run's own method first)."""
+    e = html.escape
+    methods = [ood["method"], *[m for m in next(iter(ood["probes"].values())) if m != ood["method"]]]
+    head = "".join(f"<th>{e(m)} AUROC</th><th>{e(m)} FPR</th>" for m in methods)
+    rows = "".join(f"<tr><td>{e(p)}</td>" + "".join(f"<td>{v[m]['auroc']:.4f}</td><td>{v[m]['fpr']:.4f}</td>"
+                                                     for m in methods) + "</tr>" for p, v in ood["probes"].items())
+    return (f"<p>Score: <b>{e(ood['method'])}</b>; threshold {ood['threshold']:.4g} lets {ood['pass_rate']:.0%} of "
+            f"the validation split pass; {ood['test_flagged']:.1%} of the test split is flagged. AUROC: test split "
+            f"against each probe set (1 = always told apart); FPR: the share of a probe set that passes the "
+            f"threshold.</p><table><tr><th>probe set</th>{head}</tr>{rows}</table>")
 
 
 def write_report(folder, model, dataset, proba, info: runs.RunInfo | None = None,
@@ -164,6 +179,7 @@ def _html(info, metrics, figures, dataset, config, suspects=None) -> str:
     for sid, title, path in figures:
         parts.append(f"<section id='{sid}'><h2>{e(title)}</h2><img alt='{e(title)}' "
                      f"src='{png_data_uri(path)}'>" + (_suspects_table(suspects) if sid == "suspects" else "")
+                     + (_ood_table(metrics["ood"]) if sid == "ood" else "")
                      + "</section>")
     counts = info.counts
     parts.append("<section id='data'><h2>Data</h2><table><tr><th>class</th><th>train</th><th>val</th><th>test</th>"

@@ -15,7 +15,7 @@ import numpy as np
 from ..backend import installed
 from ..errors import GridlabError, first_line
 from ..files import atomic_path, write_json
-from ..runs import export_path, record_export
+from ..runs import export_path, ood_export_path, record_export
 from ..runtimes import FORMATS, load_runner, run_batched
 from ..scopes import keep_random_state
 
@@ -126,12 +126,42 @@ def _export(run, fmt: str, out, check: bool) -> dict:
         agree = float(np.mean(predictor.decide(got) == predictor.decide(reference)))
         report.update({"argmax_agreement": agree, "max_abs_diff": float(np.max(np.abs(got - reference))),
                        "passed": agree == 1.0})
+    if fmt == "onnx" and predictor.ood is not None:
+        report["ood"] = _export_ood(predictor, x, meta, check)
+        report["passed"] = report.get("passed", True) and report["ood"].get("passed", True)
     record_export(predictor.folder, fmt, report)
+    if check and report.get("ood", {}).get("passed") is False:
+        raise ExportError(f"{report['ood']['path']}: parity check failed: its OOD flags agree with Keras on "
+                          f"{report['ood']['flag_agreement']:.2%} of {len(x)} test examples; the file is kept for "
+                          "inspection.")
     if check and not report["passed"]:
         raise ExportError(f"{target}: parity check failed: the {fmt} export agrees with Keras on "
                           f"{report['argmax_agreement']:.2%} of {len(x)} test examples (max probability "
                           f"difference {report['max_abs_diff']:.2e}); the file is kept for inspection.")
     return report
+
+
+def _export_ood(predictor, x: np.ndarray, meta: dict, check: bool) -> dict:
+    """``model-ood.onnx`` beside the ONNX export: the model with a second output, its penultimate features, so that
+    ONNX Runtime (``gridlab serve``, ``--runtime onnx``, Ray Data) computes the run's OOD score in the same pass; its
+    scores and flags are checked against Keras'."""
+    target = ood_export_path(predictor.folder)
+    try:
+        _write_model(predictor.scoring_model, "onnx", target, meta, x[:1])
+    except Exception as exc:  # converters raise many types; report them on one line
+        raise ExportError(f"{target}: export of the OOD scoring model failed "
+                          f"({first_line(exc, with_type=True)}).") from None
+    out = {"path": str(target), "bytes": _size(target)}
+    if check:
+        _, reference = predictor.predict_scored(x)
+        runner = load_runner("onnx", target, all_outputs=True)
+        features = np.concatenate([runner(x[lo:lo + 1024])[1] for lo in range(0, len(x), 1024)])
+        got = predictor.ood.score(features)
+        agree = float(np.mean(predictor.ood.flag(got) == predictor.ood.flag(reference)))
+        scale = float(np.max(np.abs(reference))) or 1.0
+        out.update({"flag_agreement": agree, "max_score_diff": float(np.max(np.abs(got - reference))),
+                    "passed": agree >= 0.999 and float(np.max(np.abs(got - reference))) <= 1e-3 * scale})
+    return out
 
 
 def _size(path: Path) -> int:

@@ -13,6 +13,7 @@ from ..config import SPECS
 from ..datasets import feed
 from ..errors import DataFormatError, RunError
 from .decision import predict_labels
+from .ood import Detector
 
 
 class Predictor:
@@ -27,9 +28,14 @@ class Predictor:
         self.folder = runs.find_run(run)
         self.info = runs.read_info(self.folder)
         self.runtime = runtime
-        self._model = None
+        self._model = self._scoring = None
+        arrays = runs.read_ood(self.folder)
+        self.ood = Detector.from_arrays(arrays) if arrays is not None else None
+        self._run_scored = None
         if runtime == "keras":
             self._run = lambda x: feed.predict(self.model, x, batch=256)
+            if self.ood is not None:
+                self._run_scored = lambda x: feed.predict(self.scoring_model, x, batch=256)
         elif runtime == "onnx":
             from ..runtimes import load_runner
 
@@ -37,12 +43,30 @@ class Predictor:
             if not path.is_file():
                 raise RunError(f"{path}: no ONNX export yet. Run `gridlab export {self.folder} --format onnx` first.")
             self._run = load_runner("onnx", path)
+            scored = runs.ood_export_path(self.folder)
+            if self.ood is not None and scored.is_file():
+                self._run_scored = load_runner("onnx", scored, all_outputs=True)
         else:
             raise RunError(f"runtime {runtime!r} is not one of {', '.join(SPECS['serve_runtime'].choices)}.")
         self.class_names = self.info.class_names
         self.input_shape = tuple(self.info.input_shape)
         self.threshold = self.info.threshold
         self.positive = self.info.positive_class
+
+    @property
+    def ood_available(self) -> bool:
+        """Whether predictions carry an OOD score: the run fitted one (runs trained before OOD scores, or with
+        ood=none, did not) and the runtime can compute it (ONNX needs the export's ``model-ood.onnx``)."""
+        return self._run_scored is not None
+
+    @property
+    def scoring_model(self):
+        """The Keras model giving (probabilities, penultimate features) in one pass (``ood.feature_model``)."""
+        if self._scoring is None:
+            from .ood import feature_model
+
+            self._scoring = feature_model(self.model)[0]
+        return self._scoring
 
     @property
     def model(self):
@@ -115,15 +139,23 @@ class Predictor:
         return array.reshape(self.input_shape)
 
     # -- predicting -----------------------------------------------------------------------------------------------
+    def _cast(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if self.info.input_dtype == "uint8":
+            return np.clip(np.rint(x), 0, 255).astype(np.uint8) if x.dtype != np.uint8 else x
+        return x.astype(np.float32)
+
     def predict_arrays(self, x: np.ndarray) -> np.ndarray:
         """Probabilities (N, K) for raw inputs of shape (N, *input_shape)."""
-        dtype = self.info.input_dtype
-        x = np.asarray(x)
-        if dtype == "uint8":
-            x = np.clip(np.rint(x), 0, 255).astype(np.uint8) if x.dtype != np.uint8 else x
-        else:
-            x = x.astype(np.float32)
-        return np.asarray(self._run(x), dtype=np.float64)
+        return np.asarray(self._run(self._cast(x)), dtype=np.float64)
+
+    def predict_scored(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities (N, K), OOD scores (N,)) in one pass; the scores are None where ``ood_available`` is
+        false. A score below ``self.ood.threshold`` means: not like the training data."""
+        if not self.ood_available:
+            return self.predict_arrays(x), None
+        proba, features = self._run_scored(self._cast(x))
+        return np.asarray(proba, dtype=np.float64), self.ood.score(features)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         return predict_labels(proba, self.threshold, self.info.positive)
@@ -169,21 +201,30 @@ class Predictor:
         x, errors = self.read_files(paths)
         if len(paths) == 1 and errors[0]:
             self.read_file(paths[0])              # raises the file's own error, typed
-        proba = self.predict_arrays(x) if len(x) else np.zeros((0, len(self.class_names)))
-        return Predictions(self.rows(paths, errors, proba, top_k))
+        proba, scores = self.predict_scored(x) if len(x) else (np.zeros((0, len(self.class_names))), None)
+        return Predictions(self.rows(paths, errors, proba, top_k, scores))
 
-    def rows(self, files, errors, proba: np.ndarray, top_k: int = 3) -> list[dict]:
+    def ood_fields(self, score) -> dict:
+        """``ood_score`` and ``ood`` (True: not like the training data) for one prediction; both None where the
+        score is not available."""
+        if score is None or self.ood is None:
+            return {"ood_score": None, "ood": None}
+        return {"ood_score": float(score), "ood": bool(score < self.ood.threshold)}
+
+    def rows(self, files, errors, proba: np.ndarray, top_k: int = 3, scores=None) -> list[dict]:
         """The one row builder every multi-file path uses: ``files`` and ``errors`` aligned (None = read), and
-        ``proba`` holding the readable files' probabilities in order."""
+        ``proba`` (and the OOD ``scores``, when there are any) holding the readable files' values in order."""
         labels = iter(self.decide(proba)) if len(proba) else iter(())
         probas = iter(proba)
+        found = iter(scores) if scores is not None else None
         out = []
         for f, error in zip(files, errors):
             if error:
                 out.append({"file": str(f), "class": None, "probability": None, "top_k": [],
-                            "threshold": self.threshold, "error": error})
+                            "threshold": self.threshold, "ood_score": None, "ood": None, "error": error})
             else:
-                out.append({"file": str(f), **self.describe(next(probas), int(next(labels)), top_k), "error": None})
+                out.append({"file": str(f), **self.describe(next(probas), int(next(labels)), top_k),
+                            **self.ood_fields(next(found) if found is not None else None), "error": None})
         return out
 
 
@@ -233,18 +274,22 @@ def summarize_failures(predicted: int, failures) -> str:
 
 
 def write_predictions_csv(rows: list[dict], path) -> None:
-    """``file,class,probability,threshold,top_k,error`` per row (and ``explanation``, the PNG of each saliency map,
-    when the rows have one), atomically. A file that could not be read has an empty class and its error."""
+    """``file,class,probability,threshold,top_k,ood_score,ood,error`` per row (and ``explanation``, the PNG of each
+    saliency map, when the rows have one), atomically. A file that could not be read has an empty class and its
+    error."""
     from ..files import write_text
 
     buf = io.StringIO()
     w = csv.writer(buf)
     explained = any("explanation" in r for r in rows)
-    w.writerow(["file", "class", "probability", "threshold", "top_k", "error"] + (["explanation"] if explained else []))
+    w.writerow(["file", "class", "probability", "threshold", "top_k", "ood_score", "ood", "error"]
+               + (["explanation"] if explained else []))
     for r in rows:
         w.writerow([r["file"], r["class"] or "", "" if r["probability"] is None else f"{r['probability']:.6f}",
                     "" if r["threshold"] is None else f"{r['threshold']:.6f}",
-                    " ".join(f"{t['class']}:{t['probability']:.4f}" for t in r["top_k"]), r.get("error") or ""]
+                    " ".join(f"{t['class']}:{t['probability']:.4f}" for t in r["top_k"]),
+                    "" if r.get("ood_score") is None else f"{r['ood_score']:.6g}",
+                    "" if r.get("ood") is None else str(r["ood"]).lower(), r.get("error") or ""]
                    + ([r.get("explanation", "")] if explained else []))
     write_text(path, buf.getvalue())
 

@@ -56,20 +56,23 @@ def done_files(out: Path) -> tuple[set, int]:
 
 
 def shard_row(file, threshold, error: str | None = None, cls: str | None = None, probability: float | None = None,
-              top_k=(), top_k_probability=()) -> dict:
-    """One row of a shard: a prediction, or (with ``error``) a file that could not be read."""
+              top_k=(), top_k_probability=(), ood_score: float | None = None, ood: bool | None = None) -> dict:
+    """One row of a shard: a prediction (with its OOD score and flag, None where unavailable), or (with ``error``)
+    a file that could not be read."""
     return {"file": str(file), "class": None if error else cls, "probability": None if error else probability,
             "threshold": threshold, "top_k": [] if error else list(top_k),
-            "top_k_probability": [] if error else list(top_k_probability), "error": error}
+            "top_k_probability": [] if error else list(top_k_probability),
+            "ood_score": None if error else ood_score, "ood": None if error else ood, "error": error}
 
 
 def _rows(predictor, paths, top_k: int) -> list[dict]:
     """One shard row per file, in order (``Predictor.rows``: a file that cannot be read is a row with its error)."""
     x, errors = predictor.read_files(paths)
-    proba = predictor.predict_arrays(x) if len(x) else np.zeros((0, len(predictor.class_names)))
+    proba, scores = predictor.predict_scored(x) if len(x) else (np.zeros((0, len(predictor.class_names))), None)
     return [shard_row(r["file"], r["threshold"], r["error"], r["class"], r["probability"],
-                      [t["class"] for t in r["top_k"]], [t["probability"] for t in r["top_k"]])
-            for r in predictor.rows(paths, errors, proba, top_k)]
+                      [t["class"] for t in r["top_k"]], [t["probability"] for t in r["top_k"]], r["ood_score"],
+                      r["ood"])
+            for r in predictor.rows(paths, errors, proba, top_k, scores)]
 
 
 def write_shard(path: Path, rows: list[dict]) -> None:
@@ -80,7 +83,8 @@ def write_shard(path: Path, rows: list[dict]) -> None:
 
     table = pa.Table.from_pylist(rows, schema=pa.schema([
         ("file", pa.string()), ("class", pa.string()), ("probability", pa.float64()), ("threshold", pa.float64()),
-        ("top_k", pa.list_(pa.string())), ("top_k_probability", pa.list_(pa.float64())), ("error", pa.string())]))
+        ("top_k", pa.list_(pa.string())), ("top_k_probability", pa.list_(pa.float64())),
+        ("ood_score", pa.float64()), ("ood", pa.bool_()), ("error", pa.string())]))
     buf = io.BytesIO()
     pq.write_table(table, buf)
     write_bytes(path, buf.getvalue())          # atomically: a killed job leaves no half shard

@@ -49,8 +49,11 @@ def create_app(predictor, config):
     It only wires routes: reading requests is ``serving.requests``, batching ``serving.batcher``."""
     from .limits import BodyLimit
 
-    batcher = Batcher(predictor.predict_arrays, config.serve_max_batch, config.serve_batch_window_ms,
-                      config.serve_max_concurrent)
+    def predict(x):   # probabilities and the OOD score as one array: its last column (NaN where unavailable)
+        proba, scores = predictor.predict_scored(x)
+        return np.concatenate([proba, (np.full(len(x), np.nan) if scores is None else scores)[:, None]], axis=1)
+
+    batcher = Batcher(predict, config.serve_max_batch, config.serve_batch_window_ms, config.serve_max_concurrent)
     model_id = _model_id(predictor)
 
     async def lifespan(_app):
@@ -67,7 +70,8 @@ def create_app(predictor, config):
             for refusal in filter(None, refusals):
                 log.warning("%s %s -> %s: %s", request.method, request.url.path, refusal.status, refusal.detail)
             x = np.stack([a for a in arrays if a is not None])
-            proba = await batcher.submit(x, config.serve_timeout)
+            scored = await batcher.submit(x, config.serve_timeout)
+            proba, scores = scored[:, :-1], scored[:, -1]
         except RequestError as exc:
             log.warning("%s %s -> %s: %s", request.method, request.url.path, exc.status, exc.detail)
             return JSONResponse({"detail": exc.detail}, exc.status)
@@ -76,7 +80,7 @@ def create_app(predictor, config):
                                 503, headers={"Retry-After": "1"})
         except asyncio.TimeoutError:
             return JSONResponse({"detail": f"prediction took over {config.serve_timeout} s."}, 504)
-        results = answer_rows(predictor, x, proba, echo=bool(request.query_params.get("echo")))
+        results = answer_rows(predictor, x, proba, echo=bool(request.query_params.get("echo")), scores=scores)
         if request.query_params.get("explain", "").lower() in ("1", "true", "yes"):
             try:
                 saliency = await asyncio.to_thread(predictor.explain, x, predictor.decide(proba))

@@ -39,7 +39,7 @@ class OnnxPredictor:
 
     def __call__(self, batch: dict) -> dict:
         p = self.predictor
-        proba = p.predict_arrays(batch["x"])
+        proba, scores = p.predict_scored(batch["x"])
         labels = p.decide(proba)
         k = min(self.top_k, len(p.class_names))
         order = np.argsort(-proba, axis=1)[:, :k]
@@ -48,7 +48,9 @@ class OnnxPredictor:
         return {"file": batch["file"], "class": np.where(ok, names[labels], None),
                 "probability": np.where(ok, proba[np.arange(len(labels)), labels], np.nan),
                 "top_k": names[order], "top_k_probability": np.take_along_axis(proba, order, axis=1),
-                "error": batch["error"]}
+                "ood_score": np.full(len(labels), np.nan) if scores is None else scores,
+                "ood": (np.zeros(len(labels), bool) if scores is None else p.ood.flag(scores)),
+                "ood_available": np.full(len(labels), scores is not None), "error": batch["error"]}
 
 
 def _rows(batch: dict, threshold) -> list[dict]:
@@ -58,9 +60,11 @@ def _rows(batch: dict, threshold) -> list[dict]:
     rows = []
     for i, f in enumerate(batch["file"]):
         error = str(batch["error"][i]) or None
+        scored = bool(batch["ood_available"][i])
         rows.append(shard_row(f, threshold, error) if error else shard_row(
             f, threshold, None, str(batch["class"][i]), float(batch["probability"][i]),
-            [str(c) for c in batch["top_k"][i]], [float(v) for v in batch["top_k_probability"][i]]))
+            [str(c) for c in batch["top_k"][i]], [float(v) for v in batch["top_k_probability"][i]],
+            float(batch["ood_score"][i]) if scored else None, bool(batch["ood"][i]) if scored else None))
     return rows
 
 

@@ -112,13 +112,16 @@ def _each(names, readers) -> tuple[list[str], list, list]:
     return list(names), arrays, refusals
 
 
-def answer_rows(predictor, x: np.ndarray, proba: np.ndarray, echo: bool = False) -> list[dict]:
-    """One JSON-ready row per input: class, probability, top-k, threshold, every class's probability (and the
-    input itself with ``echo``)."""
+def answer_rows(predictor, x: np.ndarray, proba: np.ndarray, echo: bool = False, scores=None) -> list[dict]:
+    """One JSON-ready row per input: class, probability, top-k, threshold, the OOD score and flag (``ood``: true =
+    not like the training data; null where the run has no score), every class's probability (and the input itself
+    with ``echo``)."""
     labels = predictor.decide(proba)
     rows = []
     for i in range(len(x)):
         row = predictor.describe(proba[i], int(labels[i]), top_k=min(5, len(predictor.class_names)))
+        score = None if scores is None or np.isnan(scores[i]) else scores[i]
+        row.update(predictor.ood_fields(score))
         row["probabilities"] = {n: float(p) for n, p in zip(predictor.class_names, proba[i])}
         if echo:
             row["input"] = x[i][..., 0].tolist() if x[i].shape[-1] == 1 else x[i].tolist()

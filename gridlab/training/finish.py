@@ -48,8 +48,9 @@ def finish(config, folder: Path, model, dataset, monitor, precision: str, distri
     save_model(final, folder / runs.MODEL)      # the checkpoint holds the training model; save the one that predicts
     model = final
     # the saved model's validation probabilities, for the binary threshold and the label audit
-    val_proba = feed.predict(model, dataset.x_val).astype(np.float64) if (
-        dataset.num_classes == 2 or config.audit) else None
+    val_proba, ood_metrics = _fit_ood(config, folder, dataset, model)
+    if val_proba is None and (dataset.num_classes == 2 or config.audit):
+        val_proba = feed.predict(model, dataset.x_val).astype(np.float64)
     positive, threshold = _threshold(config, dataset, val_proba)
     started = time.perf_counter()
     proba = feed.predict(model, dataset.x_test).astype(np.float64)
@@ -57,6 +58,8 @@ def finish(config, folder: Path, model, dataset, monitor, precision: str, distri
     from ..evaluation.metrics import score
 
     metrics = score(dataset.y_test, proba, dataset.class_names, threshold, positive if positive is not None else 1)
+    if ood_metrics:
+        metrics["ood"] = ood_metrics
     if calibration:
         calibration.update(ece_after=metrics["ece"], log_loss_after=metrics["log_loss"])
         metrics["calibration"] = calibration
@@ -97,6 +100,47 @@ def _audit(config, folder: Path, dataset, val_proba) -> None:
     result = audit_validation(folder, dataset, val_proba)
     say(config, f"label audit: {len(result.rows):,} suspect label(s) among {result.examples:,} validation examples "
                  f"-> {folder / runs.SUSPECTS}")
+
+
+OOD_EVAL = 2000    # test examples, and examples per probe set, in the report's OOD table
+
+
+def _fit_ood(config, folder: Path, dataset, model) -> tuple[np.ndarray | None, dict | None]:
+    """Fit the out-of-distribution score (``prediction.ood``) on the training split's features, its threshold on the
+    validation split, and write ``ood.npz``; measure every method against the probe sets (``ood.png`` and the
+    metrics' ``ood`` table). Returns the validation probabilities it computed on the way, and that table (None, None
+    with ``ood=none``)."""
+    from ..prediction import ood
+
+    method = ood.resolve(config.ood)
+    if method is None:
+        return None, None
+    scoring, last = ood.feature_model(model)
+    rng = np.random.default_rng(config.seed)
+    pick = np.sort(rng.choice(len(dataset.y_train), min(ood.FIT_MAX, len(dataset.y_train)), replace=False))
+    _, h_train = feed.predict(scoring, dataset.x_train[pick], 512)
+    val_proba, h_val = feed.predict(scoring, dataset.x_val, 512)
+    w, b = last.get_weights()
+    detector = ood.fit(method, h_train, dataset.y_train[pick], h_val, w, b, config.ood_pass_rate, config.seed)
+    runs.write_ood(folder, detector.arrays())
+    # every method against the probe sets, the test split as the in-distribution side (a sample: the report's table)
+    test = np.sort(rng.choice(len(dataset.y_test), min(OOD_EVAL, len(dataset.y_test)), replace=False))
+    _, h_in = feed.predict(scoring, dataset.x_test[test], 512)
+    h_probes = {name: feed.predict(scoring, x, 512)[1]
+                for name, x in ood.probes(dataset.x_val, dataset.kind, OOD_EVAL, config.seed).items()}
+    found = ood.evaluate(h_train, dataset.y_train[pick], h_val, h_in, h_probes, w, b, config.ood_pass_rate,
+                         config.seed)
+    from ..evaluation.plots import plot_ood
+
+    plot_ood(found["scores"][method], method, folder / runs.OOD_PLOT)
+    flagged = float(np.mean(detector.flag(detector.score(h_in))))
+    worst = min(v[method]["auroc"] for v in found["table"].values())
+    say(config, f"out-of-distribution: {method} score; threshold {detector.threshold:.4g} lets "
+                f"{config.ood_pass_rate:.0%} of the validation split pass; test split flagged {flagged:.1%}; probe "
+                f"sets' AUROC {worst:.3f} at worst ({len(h_probes)} sets)")
+    return np.asarray(val_proba, np.float64), {"method": method, "threshold": detector.threshold,
+                                               "pass_rate": config.ood_pass_rate, "test_flagged": flagged,
+                                               "probes": found["table"]}
 
 
 MIN_CALIBRATION_EXAMPLES = 100   # below this a validation split all predicted right drives the temperature to its bound

@@ -72,7 +72,7 @@ def test_csv_and_screen_keep_the_good_rows_and_exit_3(run_and_inbox, tmp_path, c
     lines = out.splitlines()
     assert len(lines) == 1 + 300 + 1 and lines[-1] == "written: plain.csv"
     shown = {line.split()[0]: line for line in lines[1:-1]}
-    assert all(f"- - - error: {files[i]}: {REASON}" in re.sub(r"\s+", " ", shown[str(files[i])]) for i in CORRUPT)
+    assert all(f"- - - - error: {files[i]}: {REASON}" in re.sub(r"\s+", " ", shown[str(files[i])]) for i in CORRUPT)
     assert err.strip().splitlines() == [f"gridlab predict: 297 predicted, 3 failed: 3 x {REASON} (the PNG "
                                         "signature is followed by no image Pillow can identify)"]
 
