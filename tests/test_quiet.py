@@ -10,7 +10,8 @@ import pytest
 from gridlab import quiet
 
 # every line a training run prints: gridlab's own, and Keras' per-epoch progress lines
-GRIDLAB_LINE = re.compile(r"^(run directory|data|notice|model|device|out-of-distribution|learning rate|Epoch \d+/\d+|\d+/\d+ - |"
+GRIDLAB_LINE = re.compile(r"^(run directory|data|notice|model|device|out-of-distribution|learning rate|"
+                          r"Epoch \d+/\d+|\d+/\d+ - |"
                           r"calibration|label audit|test|results|report|stopped|runs/|test-time views)")
 
 

@@ -75,6 +75,20 @@ def test_batch_of_300_with_3_corrupt_answers_297(server):
     assert one_bad.status_code == 422 and one_bad.json()["detail"].startswith("0100.png: expected a valid PNG")
 
 
+def test_every_answer_carries_the_ood_score_of_the_keras_model(server, served_run):
+    """The server (ONNX Runtime, with the export's model-ood.onnx) scores as the run's Keras model does; noise is
+    flagged next to its class."""
+    from gridlab.prediction import Predictor
+
+    rng = np.random.default_rng(4)
+    grids = [rng.integers(0, 256, (28, 28)).tolist(), np.zeros((28, 28)).tolist()]
+    body = httpx.post(server.url + "/predict/batch", json={"grids": grids}).json()
+    _, expected = Predictor(served_run).predict_scored(np.asarray(grids, np.uint8)[..., None])
+    got = [r["ood_score"] for r in body["results"]]
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-3 * np.abs(expected).max())
+    assert body["results"][0]["ood"] is True and body["results"][0]["class"] in "0123456789"
+
+
 def test_explain_returns_a_saliency_map_per_input(server):
     """?explain=true: the map comes from the run's Keras model (the server itself runs the ONNX export)."""
     grid = np.random.default_rng(0).integers(0, 256, (28, 28)).tolist()

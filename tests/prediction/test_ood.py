@@ -1,0 +1,91 @@
+"""Out-of-distribution scores: each method on features with a known answer, and on a tiny trained run: noise and
+blank inputs flagged, held-out in-distribution examples passing at about the chosen rate, Keras and ONNX Runtime
+giving the same score, and a run trained before OOD scores still predicting with the flag unavailable."""
+import csv
+import shutil
+
+import numpy as np
+import pytest
+
+import gridlab
+from gridlab import runs
+from gridlab.prediction import Predictor, ood
+from tests.conftest import make_images, write_idx_set
+
+
+def _clusters(n, seed):
+    """Three classes of 6-d features around distinct centres, and logits from a matching linear head."""
+    rng = np.random.default_rng(seed)
+    centres = np.eye(3, 6) * 6
+    y = rng.integers(0, 3, n)
+    return centres[y] + rng.normal(0, 1, (n, 6)), y
+
+
+@pytest.mark.parametrize("method", ood.METHODS)
+def test_every_method_passes_the_chosen_share_and_flags_far_points(method):
+    h_train, y_train = _clusters(3000, 0)
+    h_val, _ = _clusters(2000, 1)
+    h_test, _ = _clusters(2000, 2)
+    w, b = np.eye(6, 3) * 2, np.zeros(3)
+    det = ood.fit(method, h_train, y_train, h_val, w, b, pass_rate=0.9)
+    assert abs((1 - det.flag(det.score(h_test)).mean()) - 0.9) < 0.03        # held-out data passes at the rate
+    far = np.full((50, 6), 3.0) + np.random.default_rng(3).normal(0, 0.1, (50, 6))  # between the classes
+    if method in ("mahalanobis", "knn"):
+        assert det.flag(det.score(far)).all()
+    again = ood.Detector.from_arrays(det.arrays())
+    assert np.array_equal(again.score(h_test), det.score(h_test)) and again.threshold == det.threshold
+
+
+def test_probe_sets_have_the_data_shape():
+    x, _ = make_images(20, 28, 3)
+    sets = ood.probes(x[..., None], "image", n=40)
+    assert set(sets) == {"uniform noise", "Gaussian noise", "constant", "inverted", "digits (upscaled)"}
+    assert all(v.shape[1:] == (28, 28, 1) and v.dtype == np.uint8 for v in sets.values())
+    grids = ood.probes(np.random.default_rng(0).normal(22, 1, (30, 6, 5, 1)).astype(np.float32), "grid", n=30)
+    assert {"dead sensor rows", "saturated block", "ambient only"} <= set(grids)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ood")
+    write_idx_set(root / "idx", per_class=120, size=8, test_per_class=40)
+    r = gridlab.train(data="mnist", data_dir=str(root / "idx"), model="seed002_mlp", epochs=4, batch=16,
+                      project=str(root / "runs"), verbose=False, report=True, audit=False)
+    return r
+
+
+def test_a_trained_run_flags_noise_and_blanks_and_passes_its_test_split(run):
+    p = Predictor(run.folder)
+    assert p.ood_available and p.ood.method == ood.DEFAULT and run.metrics["ood"]["method"] == ood.DEFAULT
+    rng = np.random.default_rng(0)
+    _, noise = p.predict_scored(rng.integers(0, 256, (100, 8, 8, 1)).astype(np.uint8))
+    _, blank = p.predict_scored(np.zeros((20, 8, 8, 1), np.uint8))
+    from gridlab.evaluation import run_dataset
+
+    _, inside = p.predict_scored(run_dataset(p).x_test)
+    assert p.ood.flag(noise).mean() >= 0.9 and p.ood.flag(blank).all()
+    assert 0.8 <= 1 - p.ood.flag(inside).mean() <= 1.0                        # about 95% pass (120 test examples)
+    html = (run.folder / runs.REPORT).read_text()
+    assert "Out-of-distribution inputs" in html and "uniform noise" in html
+
+
+def test_keras_and_onnx_give_the_same_score(run):
+    from gridlab.export import export
+
+    report = export(run.folder, "onnx")
+    assert report["ood"]["passed"] and report["ood"]["flag_agreement"] == 1.0
+    x = np.random.default_rng(1).integers(0, 256, (64, 8, 8, 1)).astype(np.uint8)
+    _, keras_scores = Predictor(run.folder).predict_scored(x)
+    _, onnx_scores = Predictor(run.folder, "onnx").predict_scored(x)
+    assert np.allclose(keras_scores, onnx_scores, rtol=1e-4, atol=1e-3 * np.abs(keras_scores).max())
+
+
+def test_a_run_trained_before_ood_scores_predicts_with_the_flag_unavailable(run, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(run.folder, old)
+    (old / runs.OOD).unlink()
+    np.save(tmp_path / "a.npy", np.zeros((8, 8), np.uint8))
+    rows = gridlab.predict(old, [tmp_path / "a.npy", tmp_path / "a.npy"], out=str(tmp_path / "p.csv"))
+    assert [(r["ood"], r["ood_score"]) for r in rows] == [(None, None)] * 2 and rows[0]["class"] is not None
+    table = list(csv.DictReader(open(tmp_path / "p.csv")))
+    assert [(t["ood"], t["ood_score"]) for t in table] == [("", "")] * 2
