@@ -328,6 +328,12 @@ def _serve(args) -> int:
     config = load_config(parse_overrides(args.overrides))
     # the command line owns logging: the server's refusals (gridlab.serving) go to stderr with a timestamp
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if config.serve_access_log:   # serve_access_log=true: one JSON object per line on stderr, nothing around it
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access = logging.getLogger("gridlab.access")
+        access.addHandler(handler)
+        access.propagate = False
     serve(args.run, args.host, args.port, config)
     return 0
 

@@ -14,8 +14,10 @@ class Overloaded(Exception):
 
 
 class Batcher:
-    def __init__(self, predict, max_batch: int = 64, window_ms: float = 2.0, max_concurrent: int = 64):
+    def __init__(self, predict, max_batch: int = 64, window_ms: float = 2.0, max_concurrent: int = 64,
+                 on_batch=None):
         self.predict = predict                       # (N, *shape) -> (N, K) probabilities, called in a thread
+        self.on_batch = on_batch                     # called with each batch's size (the server's metrics)
         self.max_batch, self.window = max_batch, window_ms / 1000.0
         self.max_concurrent = max_concurrent
         self.in_flight = 0
@@ -73,6 +75,8 @@ class Batcher:
                 continue
             self.batches += 1
             self.examples += len(batch)
+            if self.on_batch:
+                self.on_batch(len(batch))
             start = 0
             for x, f in live:
                 if not f.done():

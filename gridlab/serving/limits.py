@@ -7,14 +7,16 @@ import json
 
 
 class BodyLimit:
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, on_reject=None):
         self.app, self.max_bytes = app, max_bytes
+        self.on_reject = on_reject or (lambda: None)   # called once per refused body (the server's metrics)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            self.on_reject()
             return await _reject(send, int(declared), self.max_bytes)
         seen = 0
         started = rejected = False
@@ -28,6 +30,7 @@ class BodyLimit:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     rejected = True
+                    self.on_reject()
                     if not started:
                         await _reject(send, seen, self.max_bytes)
                     return {"type": "http.disconnect"}   # the app sees a client that went away
