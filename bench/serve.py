@@ -1,14 +1,20 @@
 """Serving speed of the seed 001 CNN on Fashion-MNIST (loopback only, bounded in count and time).
 
 Run:  .venv/bin/python bench/serve.py [RUN]     (without RUN: trains seed001_cnn on Fashion-MNIST for 1 epoch)
+      .venv/bin/python bench/serve.py --metrics [RUN]     (only the /metrics overhead)
 Prints single-image latency p50/p99 for Keras and ONNX Runtime, images/s of batch prediction on 10,000 test images,
 and requests/s with p50/p99 latency at concurrency 1, 8 and 32 against a running `gridlab serve`. Writes
 docs/benchmarks.md (section "serve"). Client and server share the machine's cores.
+
+Then the cost of watching: two servers of the same run, one with ``serve_metrics=false`` and one with /metrics
+scraped every second (as Prometheus would, by a thread parsing each scrape), loaded in turn (A B A B ...) at
+concurrency 8; the median requests/s of each and their ratio go to docs/benchmarks.md (section "serve-metrics").
 """
 from __future__ import annotations
 
 import asyncio
 import io
+import shutil
 import socket
 import subprocess
 import sys
@@ -100,6 +106,89 @@ def wrk_load(url, body: bytes, concurrency: int, seconds: int = 5):
             {"non-2xx": int(errors[1]) if errors else 0})
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(run, *overrides) -> tuple[subprocess.Popen, str]:
+    """``gridlab serve RUN`` on a free loopback port, once /health answers: (process, base URL)."""
+    import httpx
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "gridlab", "serve", str(run), "--port", str(port), *overrides],
+                              env=_bench.child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError(f"gridlab serve {run} did not answer /health in 120 s")
+
+
+def measure(url, body, concurrency, seconds=5):
+    return wrk_load(url, body, concurrency, seconds) or asyncio.run(load(url, body, concurrency, 200 * seconds))
+
+
+def metrics_overhead(run, body: bytes, rounds: int = 5, concurrency: int = 8):
+    """Median requests/s without /metrics and with /metrics scraped every second, measured in turn."""
+    import threading
+
+    import httpx
+    import numpy as np
+    from prometheus_client.parser import text_string_to_metric_families
+
+    plain, plain_url = start_server(run, "serve_metrics=false")
+    watched, watched_url = start_server(run, "serve_metrics=true")
+    stop, scrapes = threading.Event(), []
+
+    def scraper():
+        while not stop.wait(1.0):
+            text = httpx.get(watched_url + "/metrics", timeout=5).text
+            scrapes.append(sum(1 for _ in text_string_to_metric_families(text)))
+
+    rates = {"without": [], "with": []}
+    try:
+        for url in (plain_url, watched_url):   # warm-up
+            measure(url + "/predict", body, concurrency, 2)
+        thread = threading.Thread(target=scraper, daemon=True)
+        thread.start()
+        for r in range(rounds):
+            for label, url in (("without", plain_url), ("with", watched_url))[::1 if r % 2 == 0 else -1]:
+                rps, p50, p99, codes = measure(url + "/predict", body, concurrency)
+                rates[label].append(rps)
+                print(f"round {r + 1}: {label} /metrics: {rps:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                      f"{codes}", flush=True)
+        stop.set()
+        thread.join(5)
+    finally:
+        for server in (plain, watched):
+            server.terminate()
+            server.wait(10)
+    without, with_ = float(np.median(rates["without"])), float(np.median(rates["with"]))
+    return without, with_, len(scrapes), rates
+
+
+def write_metrics_section(without, with_, scrapes, rates, rounds, client):
+    from _bench import machine, write_section
+
+    write_section("serve-metrics", "## Serving with /metrics scraped (`bench/serve.py --metrics`)\n\n"
+                  f"Measured on: {machine()}. Two servers of the same seed 001 CNN run (ONNX Runtime), loaded in "
+                  f"turn at concurrency 8 for 5 s each, {rounds} rounds (order alternating); the second has "
+                  f"`serve_metrics=true` and its /metrics scraped and parsed every second ({scrapes} scrapes). Load "
+                  f"client: {client}. Target: throughput within 5% of the server without /metrics.\n\n"
+                  "| server | median requests/s | each round |\n|---|---|---|\n"
+                  f"| serve_metrics=false | {without:,.0f} | {', '.join(f'{r:,.0f}' for r in rates['without'])} |\n"
+                  f"| serve_metrics=true, scraped every 1 s | {with_:,.0f} | "
+                  f"{', '.join(f'{r:,.0f}' for r in rates['with'])} |\n"
+                  f"| ratio | {with_ / without:.3f} | |")
+
+
 def main() -> int:
     from _bench import machine, write_section
     from PIL import Image
@@ -107,14 +196,25 @@ def main() -> int:
     import gridlab
     from gridlab.evaluation import run_dataset
     from gridlab.export import export, export_path
-    from gridlab.export.runtimes import load_runner
+    from gridlab.runtimes import load_runner
     from gridlab.prediction import Predictor
 
+    args = [a for a in sys.argv[1:] if a != "--metrics"]
     tmp = tempfile.mkdtemp(prefix="gridlab-serve-bench-")
-    run = Path(sys.argv[1]) if len(sys.argv) > 1 else gridlab.train(
+    run = Path(args[0]) if args else gridlab.train(
         data="fashion-mnist", model="seed001_cnn", epochs=1, project=tmp, report=False, verbose=False).folder
     if not export_path(run, "onnx").is_file():
         export(run, "onnx")
+    if "--metrics" in sys.argv:
+        keras_p = Predictor(run, "keras")
+        buf = io.BytesIO()
+        Image.fromarray(run_dataset(keras_p).x_test[0][..., 0]).save(buf, format="PNG")
+        client = "wrk (C)" if shutil.which("wrk") else "httpx (Python)"
+        without, with_, scrapes, rates = metrics_overhead(run, buf.getvalue())
+        print(f"median requests/s: without /metrics {without:,.0f}, with /metrics scraped every 1 s {with_:,.0f} "
+              f"(ratio {with_ / without:.3f}; {scrapes} scrapes)", flush=True)
+        write_metrics_section(without, with_, scrapes, rates, len(rates["with"]), client)
+        return 0
     keras_p = Predictor(run, "keras")
     x = run_dataset(keras_p).x_test[:10000]
     onnx_run = load_runner("onnx", export_path(run, "onnx"))
