@@ -174,11 +174,11 @@ def metrics_overhead(run, body: bytes, rounds: int = 5, concurrency: int = 8):
     return without, with_, len(scrapes), rates
 
 
-def write_metrics_section(without, with_, scrapes, rates, rounds, client):
+def write_metrics_section(without, with_, scrapes, rates, rounds, client, model):
     from _bench import machine, write_section
 
     write_section("serve-metrics", "## Serving with /metrics scraped (`bench/serve.py --metrics`)\n\n"
-                  f"Measured on: {machine()}. Two servers of the same seed 001 CNN run (ONNX Runtime), loaded in "
+                  f"Measured on: {machine()}. Two servers of the same run ({model}, ONNX Runtime), loaded in "
                   f"turn at concurrency 8 for 5 s each, {rounds} rounds (order alternating); the second has "
                   f"`serve_metrics=true` and its /metrics scraped and parsed every second ({scrapes} scrapes). Load "
                   f"client: {client}. Target: throughput within 5% of the server without /metrics.\n\n"
@@ -196,8 +196,8 @@ def main() -> int:
     import gridlab
     from gridlab.evaluation import run_dataset
     from gridlab.export import export, export_path
-    from gridlab.runtimes import load_runner
     from gridlab.prediction import Predictor
+    from gridlab.runtimes import load_runner
 
     args = [a for a in sys.argv[1:] if a != "--metrics"]
     tmp = tempfile.mkdtemp(prefix="gridlab-serve-bench-")
@@ -213,7 +213,8 @@ def main() -> int:
         without, with_, scrapes, rates = metrics_overhead(run, buf.getvalue())
         print(f"median requests/s: without /metrics {without:,.0f}, with /metrics scraped every 1 s {with_:,.0f} "
               f"(ratio {with_ / without:.3f}; {scrapes} scrapes)", flush=True)
-        write_metrics_section(without, with_, scrapes, rates, len(rates["with"]), client)
+        write_metrics_section(without, with_, scrapes, rates, len(rates["with"]), client,
+                              f"{keras_p.info.model} on {run.name}")
         return 0
     keras_p = Predictor(run, "keras")
     x = run_dataset(keras_p).x_test[:10000]
