@@ -1,14 +1,23 @@
 """Out-of-distribution (OOD) scores: "this input is not like anything the model was trained on".
 
 Every score is higher-is-more-in-distribution, computed from the model's penultimate features ``h`` (the input of
-its final ``Dense(softmax)``) and its logits ``z = h W + b`` (the calibrated ones: the temperature is folded into
-``W`` and ``b``):
+its final ``Dense(softmax)``; the first ``len(W)`` columns of what ``feature_model`` returns) and its logits
+``z = h W + b`` (the calibrated ones: the temperature is folded into ``W`` and ``b``):
 
 - ``msp``: the maximum softmax probability (Hendrycks and Gimpel 2017), the baseline;
 - ``energy``: ``logsumexp(z)``, the negative free energy (Liu et al. 2020);
 - ``mahalanobis``: minus the smallest Mahalanobis distance of ``h`` to a class mean, with one covariance shared by
   the classes (Lee et al. 2018);
-- ``knn``: minus the distance of the L2-normalised ``h`` to its k-th nearest training example (Sun et al. 2022).
+- ``mahalanobis_layers``: the same distance on ``h`` extended by each convolutional stage's channel means and standard
+  deviations (the last feature map at each spatial resolution, pooled over space): Lee et al.'s feature ensemble
+  in one distance. Noise, blank frames and inverted images differ most from the training data in those early
+  statistics, which the penultimate features of a small classifier partly discard. A model without convolutions
+  gets ``mahalanobis``'s features.
+- ``knn``: minus the distance of the L2-normalised ``h`` to its k-th nearest training example (Sun et al. 2022);
+- ``ensemble``: ``mahalanobis_layers`` plus ``knn``, each standardised by its mean and deviation on the validation
+  split. The two fail on different probes (the layer statistics catch noise, blank and inverted frames; the
+  neighbours catch another data set's images that land between the classes), so their sum is the default
+  (``auto``), measured in docs/benchmarks.md ("ood").
 
 ``fit`` estimates what a method needs on the training split and sets the threshold on the validation split so that
 ``pass_rate`` of it passes (95% by default); ``Detector.flag`` marks a score below the threshold. A test-time-view
@@ -18,6 +27,7 @@ folder (``runs.write_ood``), so every path that predicts (files, the server, str
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -25,7 +35,7 @@ from ..config import SPECS
 from ..errors import ConfigError
 
 METHODS = tuple(c for c in SPECS["ood"].choices if c not in ("auto", "none"))
-DEFAULT = "mahalanobis"      # what `auto` means: the best across the probe sets in docs/benchmarks.md ("ood")
+DEFAULT = "ensemble"         # what `auto` means: the best across the probe sets in docs/benchmarks.md ("ood")
 KNN_K = 10                   # the k-th neighbour, in a bank of at most KNN_BANK training examples
 KNN_BANK = 10_000
 FIT_MAX = 20_000             # training examples the statistics are estimated from (a stratified-enough sample)
@@ -34,7 +44,8 @@ FIT_MAX = 20_000             # training examples the statistics are estimated fr
 @dataclasses.dataclass
 class Detector:
     """A fitted OOD score: ``method``, its ``threshold`` (scores below it are flagged), the output layer's ``w``,
-    ``b``, and the method's statistics (class ``means`` and ``precision`` matrix, or the normalised ``bank``)."""
+    ``b``, and the method's statistics: class ``means`` and ``precision`` matrix (Mahalanobis), the normalised
+    ``bank`` (kNN), and for ``ensemble`` the validation mean and deviation of both parts' scores (``scale``)."""
 
     method: str
     threshold: float
@@ -44,24 +55,42 @@ class Detector:
     means: np.ndarray | None = None
     precision: np.ndarray | None = None
     bank: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+    @functools.cached_property
+    def whitener(self) -> np.ndarray:
+        """``L`` with ``precision = L L^T`` (from its eigendecomposition; the precision is symmetric PSD)."""
+        values, vectors = np.linalg.eigh((self.precision + self.precision.T) / 2)
+        return vectors * np.sqrt(np.maximum(values, 0.0))
 
     def logits(self, h: np.ndarray) -> np.ndarray:
-        return np.asarray(h, np.float64) @ self.w + self.b
+        return np.asarray(h, np.float64)[:, :len(self.w)] @ self.w + self.b
 
     def score(self, h: np.ndarray) -> np.ndarray:
-        """The score of each row of penultimate features ``h`` (N, D): higher = more like the training data."""
+        """The score of each row of ``feature_model``'s features ``h`` (N, D): higher = more like the training
+        data."""
         h = np.asarray(h, np.float64)
+        penultimate = h[:, :len(self.w)]
         if self.method in ("msp", "energy"):
             z = self.logits(h)
             top = z.max(axis=1, keepdims=True)
             lse = (top + np.log(np.exp(z - top).sum(axis=1, keepdims=True)))[:, 0]
             return np.exp(top[:, 0] - lse) if self.method == "msp" else lse
         if self.method == "mahalanobis":
-            best = np.full(len(h), np.inf)
-            for mean in self.means:
-                d = h - mean
-                best = np.minimum(best, np.einsum("ij,jk,ik->i", d, self.precision, d))
-            return -best
+            return self._mahalanobis(penultimate)
+        if self.method == "mahalanobis_layers":
+            return self._mahalanobis(h)
+        if self.method == "knn":
+            return self._knn(penultimate)
+        return self._ensemble(self._mahalanobis(h), self._knn(penultimate))
+
+    def _mahalanobis(self, h):
+        # (h - m) P (h - m) = |hL - mL|^2 with P = L L^T: one matrix product for every class (BLAS)
+        z, m = h @ self.whitener, self.means @ self.whitener
+        d2 = (z * z).sum(axis=1)[:, None] - 2.0 * z @ m.T + (m * m).sum(axis=1)[None, :]
+        return -np.maximum(d2.min(axis=1), 0.0)
+
+    def _knn(self, h):
         unit = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
         out = np.empty(len(h))
         for lo in range(0, len(h), 512):               # distances a chunk at a time: memory stays bounded
@@ -69,6 +98,10 @@ class Detector:
             kth = -np.partition(-sim, KNN_K - 1, axis=1)[:, KNN_K - 1]
             out[lo:lo + 512] = -np.sqrt(np.maximum(2.0 - 2.0 * kth, 0.0))
         return out
+
+    def _ensemble(self, mahalanobis, knn):
+        (m_mean, m_std), (k_mean, k_std) = self.scale
+        return (mahalanobis - m_mean) / m_std + (knn - k_mean) / k_std
 
     def flag(self, scores: np.ndarray) -> np.ndarray:
         """True where a score is below the threshold: not like the training data."""
@@ -78,7 +111,7 @@ class Detector:
         """What ``runs.write_ood`` stores."""
         out = {"method": np.asarray(self.method), "threshold": np.asarray(self.threshold),
                "pass_rate": np.asarray(self.pass_rate), "w": self.w, "b": self.b}
-        for key in ("means", "precision", "bank"):
+        for key in ("means", "precision", "bank", "scale"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
@@ -86,7 +119,8 @@ class Detector:
     @classmethod
     def from_arrays(cls, arrays: dict) -> "Detector":
         return cls(str(arrays["method"]), float(arrays["threshold"]), float(arrays["pass_rate"]), arrays["w"],
-                   arrays["b"], arrays.get("means"), arrays.get("precision"), arrays.get("bank"))
+                   arrays["b"], arrays.get("means"), arrays.get("precision"), arrays.get("bank"),
+                   arrays.get("scale"))
 
 
 def resolve(method: str) -> str | None:
@@ -108,24 +142,30 @@ def fit(method: str, h_train: np.ndarray, y_train: np.ndarray, h_val: np.ndarray
     if len(h_train) > FIT_MAX:
         keep = rng.choice(len(h_train), FIT_MAX, replace=False)
         h_train, y_train = h_train[keep], y_train[keep]
-    h_train = np.asarray(h_train, np.float64)
     det = Detector(method, 0.0, pass_rate, np.asarray(w, np.float64), np.asarray(b, np.float64))
-    if method == "mahalanobis":
+    h_train, h_val = np.asarray(h_train, np.float64), np.asarray(h_val, np.float64)
+    penultimate = h_train[:, :len(det.w)]
+    if method in ("mahalanobis", "mahalanobis_layers", "ensemble"):
+        h = penultimate if method == "mahalanobis" else h_train
         classes = np.unique(y_train)
-        det.means = np.stack([h_train[y_train == c].mean(axis=0) for c in classes])
-        centred = h_train - det.means[np.searchsorted(classes, y_train)]
-        cov = centred.T @ centred / max(len(h_train) - 1, 1)
+        det.means = np.stack([h[y_train == c].mean(axis=0) for c in classes])
+        centred = h - det.means[np.searchsorted(classes, y_train)]
+        cov = centred.T @ centred / max(len(h) - 1, 1)
         det.precision = np.linalg.pinv(cov + 1e-6 * np.trace(cov) / len(cov) * np.eye(len(cov)))
-    elif method == "knn":
-        bank = h_train[rng.choice(len(h_train), min(KNN_BANK, len(h_train)), replace=False)]
+    if method in ("knn", "ensemble"):
+        bank = penultimate[rng.choice(len(penultimate), min(KNN_BANK, len(penultimate)), replace=False)]
         det.bank = bank / np.maximum(np.linalg.norm(bank, axis=1, keepdims=True), 1e-12)
+    if method == "ensemble":     # each part standardised on the validation split, so that they weigh the same
+        parts = det._mahalanobis(h_val), det._knn(h_val[:, :len(det.w)])
+        det.scale = np.array([[p.mean(), max(p.std(), 1e-12)] for p in parts])
     det.threshold = float(np.quantile(det.score(h_val), 1.0 - pass_rate))
     return det
 
 
 def feature_model(model):
-    """A Keras model from the saved model's input to ``(probabilities, penultimate features)`` in one pass, and the
-    output layer (whose weights give the logits)."""
+    """A Keras model from the saved model's input to ``(probabilities, features)`` in one pass, and the output layer
+    (whose weights give the logits). The features are the penultimate ones, then each convolutional stage's
+    channel means and standard deviations (``stage_outputs``)."""
     import keras
 
     from ..models.temperature import FLIP_LAYER, output_layer
@@ -133,11 +173,38 @@ def feature_model(model):
     last = output_layer(model)
     if FLIP_LAYER in {layer.name for layer in model.layers}:
         body = model.get_layer("body")
-        inner = keras.Model(body.inputs, body.layers[-1].input)
+        inner = keras.Model(body.inputs, _features(last, body.layers))
         features = inner(model.get_layer("as_float").output)        # the unmoved view
     else:
-        features = last.input
+        features = _features(last, model.layers)
     return keras.Model(model.inputs, [model.outputs[0], features]), last
+
+
+def stage_outputs(layers) -> list:
+    """The last feature map (rank 4, more than one channel) at each spatial resolution, in layer order: one per
+    convolutional stage."""
+    last_at = {}
+    for layer in layers:
+        try:
+            output = layer.output
+        except (AttributeError, ValueError):       # a layer used more than once has no single output
+            continue
+        shape = tuple(getattr(output, "shape", ()))
+        if len(shape) == 4 and shape[-1] > 1:
+            last_at[shape[1:3]] = output
+    return list(last_at.values())
+
+
+def _features(last, layers):
+    """The penultimate features, then the channel means and standard deviations of every stage, as float32."""
+    import keras
+    from keras import ops
+
+    parts = [ops.cast(last.input, "float32")]
+    for fmap in stage_outputs(layers):
+        fmap = ops.cast(fmap, "float32")
+        parts += [ops.mean(fmap, axis=(1, 2)), ops.std(fmap, axis=(1, 2))]
+    return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="ood_features")(parts)
 
 
 def auroc(inside: np.ndarray, outside: np.ndarray) -> float:

@@ -30,7 +30,7 @@ def test_every_method_passes_the_chosen_share_and_flags_far_points(method):
     det = ood.fit(method, h_train, y_train, h_val, w, b, pass_rate=0.9)
     assert abs((1 - det.flag(det.score(h_test)).mean()) - 0.9) < 0.03        # held-out data passes at the rate
     far = np.full((50, 6), 3.0) + np.random.default_rng(3).normal(0, 0.1, (50, 6))  # between the classes
-    if method in ("mahalanobis", "knn"):
+    if method in ("ensemble", "mahalanobis_layers", "mahalanobis", "knn"):
         assert det.flag(det.score(far)).all()
     again = ood.Detector.from_arrays(det.arrays())
     assert np.array_equal(again.score(h_test), det.score(h_test)) and again.threshold == det.threshold
@@ -89,3 +89,23 @@ def test_a_run_trained_before_ood_scores_predicts_with_the_flag_unavailable(run,
     assert [(r["ood"], r["ood_score"]) for r in rows] == [(None, None)] * 2 and rows[0]["class"] is not None
     table = list(csv.DictReader(open(tmp_path / "p.csv")))
     assert [(t["ood"], t["ood_score"]) for t in table] == [("", "")] * 2
+
+
+def test_feature_model_adds_each_stage_s_channel_means_and_deviations():
+    """seed001_cnn: Conv(32) at 28x28 then pooled, Conv(64) at 14x14 then pooled: the features are the penultimate
+    ones, then 2 x (channels) statistics for the last map at each resolution, the means matching numpy's."""
+    import keras
+
+    from gridlab.models import build_model
+
+    model = build_model("seed001_cnn", (28, 28, 1), 3)
+    scoring, last = ood.feature_model(model)
+    stages = ood.stage_outputs(model.layers)
+    x = np.random.default_rng(0).uniform(0, 1, (4, 28, 28, 1)).astype("float32")
+    proba, h = scoring.predict(x, verbose=0)
+    widths = [int(s.shape[-1]) for s in stages]
+    assert h.shape == (4, last.input.shape[-1] + 2 * sum(widths)) and len(stages) >= 2
+    maps = keras.Model(model.inputs, stages).predict(x, verbose=0)
+    start = last.input.shape[-1]
+    np.testing.assert_allclose(h[:, start:start + widths[0]], maps[0].mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(proba, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
