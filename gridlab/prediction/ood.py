@@ -8,9 +8,9 @@ its final ``Dense(softmax)``; the first ``len(W)`` columns of what ``feature_mod
 - ``energy``: ``logsumexp(z)``, the negative free energy (Liu et al. 2020);
 - ``mahalanobis``: minus the smallest Mahalanobis distance of ``h`` to a class mean, with one covariance shared by
   the classes (Lee et al. 2018);
-- ``mahalanobis_layers``: the same distance on ``h`` extended by each convolutional stage's channel means and standard
-  deviations (the last feature map at each spatial resolution, pooled over space): Lee et al.'s feature ensemble
-  in one distance. Noise, blank frames and inverted images differ most from the training data in those early
+- ``mahalanobis_layers``: the same distance on ``h`` extended by the channel means and standard deviations of the
+  input and of each convolutional stage (``stage_outputs``), pooled over space: Lee et al.'s feature ensemble in one
+  distance. Noise, blank frames and inverted images differ most from the training data in those early
   statistics, which the penultimate features of a small classifier partly discard. A model without convolutions
   gets ``mahalanobis``'s features.
 - ``knn``: minus the distance of the L2-normalised ``h`` to its k-th nearest training example (Sun et al. 2022);
@@ -90,11 +90,15 @@ class Detector:
         d2 = (z * z).sum(axis=1)[:, None] - 2.0 * z @ m.T + (m * m).sum(axis=1)[None, :]
         return -np.maximum(d2.min(axis=1), 0.0)
 
+    @functools.cached_property
+    def bank32(self) -> np.ndarray:
+        return np.asarray(self.bank, np.float32)
+
     def _knn(self, h):
-        unit = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
+        unit = (h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)).astype(np.float32)
         out = np.empty(len(h))
         for lo in range(0, len(h), 512):               # distances a chunk at a time: memory stays bounded
-            sim = unit[lo:lo + 512] @ self.bank.T
+            sim = unit[lo:lo + 512] @ self.bank32.T    # float32: cosine similarities need no more
             kth = -np.partition(-sim, KNN_K - 1, axis=1)[:, KNN_K - 1]
             out[lo:lo + 512] = -np.sqrt(np.maximum(2.0 - 2.0 * kth, 0.0))
         return out
@@ -173,37 +177,41 @@ def feature_model(model):
     last = output_layer(model)
     if FLIP_LAYER in {layer.name for layer in model.layers}:
         body = model.get_layer("body")
-        inner = keras.Model(body.inputs, _features(last, body.layers))
+        inner = keras.Model(body.inputs, _features(last, body.inputs[0], body.layers))
         features = inner(model.get_layer("as_float").output)        # the unmoved view
     else:
-        features = _features(last, model.layers)
+        features = _features(last, model.inputs[0], model.layers)
     return keras.Model(model.inputs, [model.outputs[0], features]), last
 
 
-def stage_outputs(layers) -> list:
-    """The last feature map (rank 4, more than one channel) at each spatial resolution, in layer order: one per
-    convolutional stage."""
-    last_at = {}
+def stage_outputs(inputs, layers) -> list:
+    """The maps whose channel statistics extend the features: the model's input, then the first feature map (rank
+    4) at each lower spatial resolution, in layer order (one per convolutional stage, usually its pooled output:
+    the smallest map of the stage, so the statistics cost the least; a map the graph already passes on costs no
+    extra copy, as an intermediate output would)."""
+    maps, seen = [inputs], {tuple(inputs.shape[1:3])}
     for layer in layers:
         try:
             output = layer.output
         except (AttributeError, ValueError):       # a layer used more than once has no single output
             continue
         shape = tuple(getattr(output, "shape", ()))
-        if len(shape) == 4 and shape[-1] > 1:
-            last_at[shape[1:3]] = output
-    return list(last_at.values())
+        if len(shape) == 4 and shape[1:3] not in seen:
+            seen.add(shape[1:3])
+            maps.append(output)
+    return maps
 
 
-def _features(last, layers):
+def _features(last, inputs, layers):
     """The penultimate features, then the channel means and standard deviations of every stage, as float32."""
     import keras
     from keras import ops
 
     parts = [ops.cast(last.input, "float32")]
-    for fmap in stage_outputs(layers):
-        fmap = ops.cast(fmap, "float32")
-        parts += [ops.mean(fmap, axis=(1, 2)), ops.std(fmap, axis=(1, 2))]
+    if len(inputs.shape) == 4:
+        for fmap in stage_outputs(inputs, layers):
+            fmap = ops.cast(fmap, "float32")
+            parts += [ops.mean(fmap, axis=(1, 2)), ops.std(fmap, axis=(1, 2))]
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="ood_features")(parts)
 
 

@@ -91,21 +91,25 @@ def test_a_run_trained_before_ood_scores_predicts_with_the_flag_unavailable(run,
     assert [(t["ood"], t["ood_score"]) for t in table] == [("", "")] * 2
 
 
-def test_feature_model_adds_each_stage_s_channel_means_and_deviations():
-    """seed001_cnn: Conv(32) at 28x28 then pooled, Conv(64) at 14x14 then pooled: the features are the penultimate
-    ones, then 2 x (channels) statistics for the last map at each resolution, the means matching numpy's."""
+def test_feature_model_adds_the_input_s_and_each_stage_s_channel_means_and_deviations():
+    """seed001_cnn: the features are the penultimate ones, then 2 x (channels) statistics of the input and of the
+    first map at each lower resolution, the means matching numpy's; the probabilities are the model's."""
     import keras
 
     from gridlab.models import build_model
 
     model = build_model("seed001_cnn", (28, 28, 1), 3)
     scoring, last = ood.feature_model(model)
-    stages = ood.stage_outputs(model.layers)
-    x = np.random.default_rng(0).uniform(0, 1, (4, 28, 28, 1)).astype("float32")
+    stages = ood.stage_outputs(model.inputs[0], model.layers)
+    x = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
     proba, h = scoring.predict(x, verbose=0)
     widths = [int(s.shape[-1]) for s in stages]
-    assert h.shape == (4, last.input.shape[-1] + 2 * sum(widths)) and len(stages) >= 2
-    maps = keras.Model(model.inputs, stages).predict(x, verbose=0)
+    resolutions = [tuple(s.shape[1:3]) for s in stages]
+    assert len(stages) >= 3 and len(set(resolutions)) == len(resolutions) and resolutions[0] == (28, 28)
+    assert h.shape == (4, last.input.shape[-1] + 2 * sum(widths))
     start = last.input.shape[-1]
-    np.testing.assert_allclose(h[:, start:start + widths[0]], maps[0].mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h[:, start], x.mean(axis=(1, 2, 3)), rtol=1e-4)          # the input's mean
+    np.testing.assert_allclose(h[:, start + 1], x.std(axis=(1, 2, 3)), rtol=1e-3)       # and deviation
+    maps = keras.Model(model.inputs, stages[1]).predict(x, verbose=0)
+    np.testing.assert_allclose(h[:, start + 2:start + 2 + widths[1]], maps.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(proba, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
