@@ -327,7 +327,10 @@ def _serve(args) -> int:
 
     config = load_config(parse_overrides(args.overrides))
     # the command line owns logging: the server's refusals (gridlab.serving) go to stderr with a timestamp
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # (INFO for gridlab's own loggers only: the libraries' INFO lines, such as tf2onnx's during the first export,
+    # are not the user's business)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("gridlab").setLevel(logging.INFO)
     if config.serve_access_log:   # serve_access_log=true: one JSON object per line on stderr, nothing around it
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))

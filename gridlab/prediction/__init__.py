@@ -61,11 +61,12 @@ class Predictor:
 
     @property
     def scoring_model(self):
-        """The Keras model giving (probabilities, penultimate features) in one pass (``ood.feature_model``)."""
+        """The Keras model giving (probabilities, the features the run's OOD score was fitted on) in one pass
+        (``ood.feature_model``)."""
         if self._scoring is None:
             from .ood import feature_model
 
-            self._scoring = feature_model(self.model)[0]
+            self._scoring = feature_model(self.model, self.ood.stage_names if self.ood else [])[0]
         return self._scoring
 
     @property

@@ -9,7 +9,7 @@ its final ``Dense(softmax)``; the first ``len(W)`` columns of what ``feature_mod
 - ``mahalanobis``: minus the smallest Mahalanobis distance of ``h`` to a class mean, with one covariance shared by
   the classes (Lee et al. 2018);
 - ``mahalanobis_layers``: the same distance on ``h`` extended by the channel means and standard deviations of the
-  input and of each convolutional stage (``stage_outputs``), pooled over space: Lee et al.'s feature ensemble in one
+  input and of each convolutional stage (``stage_names``), pooled over space: Lee et al.'s feature ensemble in one
   distance. Noise, blank frames and inverted images differ most from the training data in those early
   statistics, which the penultimate features of a small classifier partly discard. A model without convolutions
   gets ``mahalanobis``'s features.
@@ -32,7 +32,7 @@ import functools
 import numpy as np
 
 from ..config import SPECS
-from ..errors import ConfigError
+from ..errors import ConfigError, RunError
 
 METHODS = tuple(c for c in SPECS["ood"].choices if c not in ("auto", "none"))
 DEFAULT = "ensemble"         # what `auto` means: the best across the probe sets in docs/benchmarks.md ("ood")
@@ -56,6 +56,7 @@ class Detector:
     precision: np.ndarray | None = None
     bank: np.ndarray | None = None
     scale: np.ndarray | None = None
+    stages: np.ndarray | None = None     # the maps whose statistics extend the features (``feature_model``)
 
     @functools.cached_property
     def whitener(self) -> np.ndarray:
@@ -85,6 +86,10 @@ class Detector:
         return self._ensemble(self._mahalanobis(h), self._knn(penultimate))
 
     def _mahalanobis(self, h):
+        if h.shape[1] != self.means.shape[1]:
+            raise RunError(f"the OOD statistics were fitted on {self.means.shape[1]} features and the model gives "
+                           f"{h.shape[1]} (stages {self.stage_names}): the run's ood.npz does not belong to this "
+                           "model. Retrain the run, or delete ood.npz to predict without the flag.")
         # (h - m) P (h - m) = |hL - mL|^2 with P = L L^T: one matrix product for every class (BLAS)
         z, m = h @ self.whitener, self.means @ self.whitener
         d2 = (z * z).sum(axis=1)[:, None] - 2.0 * z @ m.T + (m * m).sum(axis=1)[None, :]
@@ -115,7 +120,7 @@ class Detector:
         """What ``runs.write_ood`` stores."""
         out = {"method": np.asarray(self.method), "threshold": np.asarray(self.threshold),
                "pass_rate": np.asarray(self.pass_rate), "w": self.w, "b": self.b}
-        for key in ("means", "precision", "bank", "scale"):
+        for key in ("means", "precision", "bank", "scale", "stages"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         return out
@@ -124,7 +129,15 @@ class Detector:
     def from_arrays(cls, arrays: dict) -> "Detector":
         return cls(str(arrays["method"]), float(arrays["threshold"]), float(arrays["pass_rate"]), arrays["w"],
                    arrays["b"], arrays.get("means"), arrays.get("precision"), arrays.get("bank"),
-                   arrays.get("scale"))
+                   arrays.get("scale"), arrays.get("stages"))
+
+    @property
+    def stage_names(self) -> list[str]:
+        """The stages ``feature_model`` must add for this detector: none for the methods that read the penultimate
+        features only (and for runs fitted before stages were stored)."""
+        if self.method not in ("mahalanobis_layers", "ensemble") or self.stages is None:
+            return []
+        return [str(s) for s in self.stages]
 
 
 def resolve(method: str) -> str | None:
@@ -139,14 +152,15 @@ def resolve(method: str) -> str | None:
 
 
 def fit(method: str, h_train: np.ndarray, y_train: np.ndarray, h_val: np.ndarray, w: np.ndarray, b: np.ndarray,
-        pass_rate: float = 0.95, seed: int = 0) -> Detector:
+        pass_rate: float = 0.95, seed: int = 0, stages=()) -> Detector:
     """A ``Detector`` for ``method`` from training features and labels, its threshold chosen on the validation
     features so that ``pass_rate`` of them pass."""
     rng = np.random.default_rng(seed)
     if len(h_train) > FIT_MAX:
         keep = rng.choice(len(h_train), FIT_MAX, replace=False)
         h_train, y_train = h_train[keep], y_train[keep]
-    det = Detector(method, 0.0, pass_rate, np.asarray(w, np.float64), np.asarray(b, np.float64))
+    det = Detector(method, 0.0, pass_rate, np.asarray(w, np.float64), np.asarray(b, np.float64),
+                   stages=np.asarray(list(stages), dtype=str))
     h_train, h_val = np.asarray(h_train, np.float64), np.asarray(h_val, np.float64)
     penultimate = h_train[:, :len(det.w)]
     if method in ("mahalanobis", "mahalanobis_layers", "ensemble"):
@@ -166,31 +180,46 @@ def fit(method: str, h_train: np.ndarray, y_train: np.ndarray, h_val: np.ndarray
     return det
 
 
-def feature_model(model):
+def feature_model(model, stages=None):
     """A Keras model from the saved model's input to ``(probabilities, features)`` in one pass, and the output layer
-    (whose weights give the logits). The features are the penultimate ones, then each convolutional stage's
-    channel means and standard deviations (``stage_outputs``)."""
+    (whose weights give the logits). The features are the penultimate ones, then the channel means and standard
+    deviations of each map in ``stages`` (names from ``stage_names``; ``INPUT`` is the model's input). ``None``:
+    the model's own stages, as a new fit uses; a fitted run passes the names it stored, so that its features stay
+    what its statistics were fitted on."""
     import keras
 
     from ..models.temperature import FLIP_LAYER, output_layer
 
     last = output_layer(model)
-    if FLIP_LAYER in {layer.name for layer in model.layers}:
-        body = model.get_layer("body")
-        inner = keras.Model(body.inputs, _features(last, body.inputs[0], body.layers))
-        features = inner(model.get_layer("as_float").output)        # the unmoved view
-    else:
-        features = _features(last, model.inputs[0], model.layers)
+    flipped = FLIP_LAYER in {layer.name for layer in model.layers}
+    graph = model.get_layer("body") if flipped else model
+    stages = model_stages(model) if stages is None else list(stages)
+    features = _features(last, graph, stages)
+    if flipped:
+        features = keras.Model(graph.inputs, features)(model.get_layer("as_float").output)   # the unmoved view
     return keras.Model(model.inputs, [model.outputs[0], features]), last
 
 
-def stage_outputs(inputs, layers) -> list:
-    """The maps whose channel statistics extend the features: the model's input, then the first feature map (rank
-    4) at each lower spatial resolution, in layer order (one per convolutional stage, usually its pooled output:
-    the smallest map of the stage, so the statistics cost the least; a map the graph already passes on costs no
-    extra copy, as an intermediate output would)."""
-    maps, seen = [inputs], {tuple(inputs.shape[1:3])}
-    for layer in layers:
+INPUT = "<input>"
+
+
+def model_stages(model) -> list[str]:
+    """``stage_names`` of the model, or of its unmoved view for a test-time-view model."""
+    from ..models.temperature import FLIP_LAYER
+
+    return stage_names(model.get_layer("body") if FLIP_LAYER in {layer.name for layer in model.layers} else model)
+
+
+def stage_names(graph) -> list[str]:
+    """The maps whose channel statistics extend the features: the model's input (``INPUT``), then the first feature
+    map (rank 4) at each lower spatial resolution, in layer order (one per convolutional stage, usually its pooled
+    output: the smallest map of the stage, so the statistics cost the least; a map the graph already passes on costs
+    no extra copy, as an intermediate output would). Empty for inputs that are not images or grids."""
+    inputs = graph.inputs[0]
+    if len(inputs.shape) != 4:
+        return []
+    names, seen = [INPUT], {tuple(inputs.shape[1:3])}
+    for layer in graph.layers:
         try:
             output = layer.output
         except (AttributeError, ValueError):       # a layer used more than once has no single output
@@ -198,20 +227,19 @@ def stage_outputs(inputs, layers) -> list:
         shape = tuple(getattr(output, "shape", ()))
         if len(shape) == 4 and shape[1:3] not in seen:
             seen.add(shape[1:3])
-            maps.append(output)
-    return maps
+            names.append(layer.name)
+    return names
 
 
-def _features(last, inputs, layers):
+def _features(last, graph, stages):
     """The penultimate features, then the channel means and standard deviations of every stage, as float32."""
     import keras
     from keras import ops
 
     parts = [ops.cast(last.input, "float32")]
-    if len(inputs.shape) == 4:
-        for fmap in stage_outputs(inputs, layers):
-            fmap = ops.cast(fmap, "float32")
-            parts += [ops.mean(fmap, axis=(1, 2)), ops.std(fmap, axis=(1, 2))]
+    for name in stages:
+        fmap = ops.cast(graph.inputs[0] if name == INPUT else graph.get_layer(name).output, "float32")
+        parts += [ops.mean(fmap, axis=(1, 2)), ops.std(fmap, axis=(1, 2))]
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="ood_features")(parts)
 
 

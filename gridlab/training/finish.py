@@ -115,13 +115,15 @@ def _fit_ood(config, folder: Path, dataset, model) -> tuple[np.ndarray | None, d
     method = ood.resolve(config.ood)
     if method is None:
         return None, None
-    scoring, last = ood.feature_model(model)
+    stages = ood.model_stages(model)
+    scoring, last = ood.feature_model(model, stages)
     rng = np.random.default_rng(config.seed)
     pick = np.sort(rng.choice(len(dataset.y_train), min(ood.FIT_MAX, len(dataset.y_train)), replace=False))
     _, h_train = feed.predict(scoring, dataset.x_train[pick], 512)
     val_proba, h_val = feed.predict(scoring, dataset.x_val, 512)
     w, b = last.get_weights()
-    detector = ood.fit(method, h_train, dataset.y_train[pick], h_val, w, b, config.ood_pass_rate, config.seed)
+    detector = ood.fit(method, h_train, dataset.y_train[pick], h_val, w, b, config.ood_pass_rate, config.seed,
+                       stages)
     runs.write_ood(folder, detector.arrays())
     # every method against the probe sets, the test split as the in-distribution side (a sample: the report's table)
     test = np.sort(rng.choice(len(dataset.y_test), min(OOD_EVAL, len(dataset.y_test)), replace=False))

@@ -100,12 +100,14 @@ def test_feature_model_adds_the_input_s_and_each_stage_s_channel_means_and_devia
 
     model = build_model("seed001_cnn", (28, 28, 1), 3)
     scoring, last = ood.feature_model(model)
-    stages = ood.stage_outputs(model.inputs[0], model.layers)
+    names = ood.model_stages(model)
+    stages = [model.inputs[0] if n == ood.INPUT else model.get_layer(n).output for n in names]
     x = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
     proba, h = scoring.predict(x, verbose=0)
     widths = [int(s.shape[-1]) for s in stages]
     resolutions = [tuple(s.shape[1:3]) for s in stages]
-    assert len(stages) >= 3 and len(set(resolutions)) == len(resolutions) and resolutions[0] == (28, 28)
+    assert names[0] == ood.INPUT and len(stages) >= 3 and resolutions[0] == (28, 28)
+    assert len(set(resolutions)) == len(resolutions)
     assert h.shape == (4, last.input.shape[-1] + 2 * sum(widths))
     start = last.input.shape[-1]
     np.testing.assert_allclose(h[:, start], x.mean(axis=(1, 2, 3)), rtol=1e-4)          # the input's mean
@@ -113,3 +115,10 @@ def test_feature_model_adds_the_input_s_and_each_stage_s_channel_means_and_devia
     maps = keras.Model(model.inputs, stages[1]).predict(x, verbose=0)
     np.testing.assert_allclose(h[:, start + 2:start + 2 + widths[1]], maps.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(proba, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_statistics_of_other_features_are_refused_in_one_line():
+    h_train, y_train = _clusters(300, 0)
+    det = ood.fit("mahalanobis_layers", h_train, y_train, h_train, np.eye(6, 3), np.zeros(3), stages=["x"])
+    with pytest.raises(gridlab.errors.RunError, match="fitted on 6 features and the model gives 4"):
+        det.score(h_train[:, :4])
