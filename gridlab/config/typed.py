@@ -46,7 +46,7 @@ class ConfigView(Protocol):
     augment: bool
     augment_shift: float
     calibrate: bool
-    ood: Literal['auto', 'energy', 'mahalanobis', 'knn', 'msp', 'none']
+    ood: Literal['auto', 'ensemble', 'mahalanobis_layers', 'mahalanobis', 'knn', 'energy', 'msp', 'none']
     ood_pass_rate: float
     tta: bool
     max_time: str | None
@@ -67,6 +67,8 @@ class ConfigView(Protocol):
     serve_max_concurrent: int
     serve_batch_window_ms: float
     serve_max_batch: int
+    serve_metrics: bool
+    serve_access_log: bool
     project: str
     name: str | None
     exist_ok: bool

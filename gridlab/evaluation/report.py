@@ -14,7 +14,7 @@ from . import plots
 from .metrics import calibration
 
 SECTIONS = ("summary", "metrics", "per-class", "curves", "samples", "confusion", "roc-pr", "calibration",
-            "mistakes", "saliency", "prediction", "suspects", "model", "data", "config")
+            "mistakes", "saliency", "prediction", "suspects", "ood", "model", "data", "config")
 SALIENCY_PER_CLASS = 16      # correct test examples per class averaged in "what each class looks at"
 GALLERY = 24                 # suspects drawn in the report (suspects.csv lists them all)
 

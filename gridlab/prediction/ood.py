@@ -95,15 +95,11 @@ class Detector:
         d2 = (z * z).sum(axis=1)[:, None] - 2.0 * z @ m.T + (m * m).sum(axis=1)[None, :]
         return -np.maximum(d2.min(axis=1), 0.0)
 
-    @functools.cached_property
-    def bank32(self) -> np.ndarray:
-        return np.asarray(self.bank, np.float32)
-
     def _knn(self, h):
-        unit = (h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        unit = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
         out = np.empty(len(h))
         for lo in range(0, len(h), 512):               # distances a chunk at a time: memory stays bounded
-            sim = unit[lo:lo + 512] @ self.bank32.T    # float32: cosine similarities need no more
+            sim = unit[lo:lo + 512] @ self.bank.T      # float64: near 1, sqrt(2 - 2 sim) magnifies rounding
             kth = -np.partition(-sim, KNN_K - 1, axis=1)[:, KNN_K - 1]
             out[lo:lo + 512] = -np.sqrt(np.maximum(2.0 - 2.0 * kth, 0.0))
         return out

@@ -41,7 +41,7 @@ def test_report_renders_every_section_and_image(idx_dir, tmp_path):
         assert found == list(SECTIONS)
         images = driver.execute_script(
             "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])")
-        assert len(images) == 10   # every figure section: curves ... suspects, model
+        assert len(images) == 11   # every figure section: curves ... suspects, ood, model
         for alt, complete, width, height in images:
             assert complete and width > 100 and height > 50, f"image {alt!r} did not render"
         text = driver.find_element("id", "per-class").text
