@@ -188,11 +188,18 @@ def feature_model(model, stages=None):
 
     last = output_layer(model)
     flipped = FLIP_LAYER in {layer.name for layer in model.layers}
-    graph = model.get_layer("body") if flipped else model
     stages = model_stages(model) if stages is None else list(stages)
-    features = _features(last, graph, stages)
-    if flipped:
-        features = keras.Model(graph.inputs, features)(model.get_layer("as_float").output)   # the unmoved view
+    if flipped:   # the shared network, called once more on a fresh input: its layers' own first nodes may belong
+        body = model.get_layer("body")      # to the graph they were built in, not to this one
+        inputs = keras.Input(tuple(body.inputs[0].shape[1:]), dtype=body.inputs[0].dtype)
+        x, maps = inputs, {}
+        for layer in body.layers:
+            penultimate, x = x, layer(x)
+            maps[layer.name] = x
+        features = _features(penultimate, inputs, maps.__getitem__, stages)
+        features = keras.Model(inputs, features)(model.get_layer("as_float").output)   # the unmoved view
+    else:
+        features = _features(last.input, model.inputs[0], lambda name: model.get_layer(name).output, stages)
     return keras.Model(model.inputs, [model.outputs[0], features]), last
 
 
@@ -227,14 +234,15 @@ def stage_names(graph) -> list[str]:
     return names
 
 
-def _features(last, graph, stages):
-    """The penultimate features, then the channel means and standard deviations of every stage, as float32."""
+def _features(penultimate, inputs, map_of, stages):
+    """The penultimate features, then the channel means and standard deviations of every stage (``map_of(name)``
+    gives a stage's map; ``INPUT`` is ``inputs``), as float32."""
     import keras
     from keras import ops
 
-    parts = [ops.cast(last.input, "float32")]
+    parts = [ops.cast(penultimate, "float32")]
     for name in stages:
-        fmap = ops.cast(graph.inputs[0] if name == INPUT else graph.get_layer(name).output, "float32")
+        fmap = ops.cast(inputs if name == INPUT else map_of(name), "float32")
         parts += [ops.mean(fmap, axis=(1, 2)), ops.std(fmap, axis=(1, 2))]
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="ood_features")(parts)
 
