@@ -8,8 +8,8 @@ Run:  .venv/bin/python bench/ood.py [THERMAL_DIR]   (without it: `gridlab make-t
    (Bag and Ankle boot, 2,000 images);
 3. thermal: gridlab_cnn on the synthetic thermal set; its test split against glitch frames (dead sensor rows, a
    saturated block, a frame of ambient temperature only);
-4. cost: images/s of plain prediction against prediction with the score, on 10,000 test images, Keras and ONNX
-   Runtime, median of 3 passes each, measured in turn.
+4. cost: images/s of plain prediction against prediction with the score: 10,000 test arrays through Keras and ONNX
+   Runtime, and 1,000 PNG files as `gridlab predict` reads them; median of 3 passes each, measured in turn.
 
 Prints AUROC and FPR at 95% TPR per probe set and method, and writes docs/benchmarks.md (section "ood").
 """
@@ -100,31 +100,55 @@ def thermal(tmp, data: str | None) -> dict:
     return table_for(p, ds, features(p, ds.x_test), {k: features(p, v) for k, v in probes.items()})
 
 
-def cost(run) -> list[tuple]:
-    """(runtime, plain images/s, scored images/s) on 10,000 test images."""
-    import numpy as np
+def cost(run, tmp) -> list[tuple]:
+    """(what, plain images/s, scored images/s): 10,000 test arrays through Keras and ONNX Runtime, and 1,000 PNG
+    files through ``Predictor.predict_files`` (what `gridlab predict` does) against the same run without its
+    ``ood.npz`` (what ``ood=none`` or a run from before OOD scores gives). Median of 3 passes, measured in turn."""
+    import shutil
 
+    import numpy as np
+    from PIL import Image
+
+    from gridlab import runs
     from gridlab.evaluation import run_dataset
     from gridlab.export import export, export_path
     from gridlab.prediction import Predictor
 
     if not export_path(run.folder, "onnx").is_file():
         export(run.folder, "onnx")
+    bare = Path(tmp) / "without-ood"
+    shutil.copytree(run.folder, bare)
+    (bare / runs.OOD).unlink()
+    x = run_dataset(Predictor(run.folder)).x_test[:10000]
+    files = []
+    for i in range(1000):
+        files.append(Path(tmp) / "png" / f"{i:04d}.png")
+        files[-1].parent.mkdir(exist_ok=True)
+        Image.fromarray(x[i][..., 0]).save(files[-1])
+
+    def in_turn(plain_fn, scored_fn, n):
+        """Median images/s of each over 3 passes, alternating (so a busy moment hurts both alike)."""
+        plain_fn(), scored_fn()
+        times = {plain_fn: [], scored_fn: []}
+        for _ in range(3):
+            for fn in times:
+                start = time.perf_counter()
+                fn()
+                times[fn].append(time.perf_counter() - start)
+        return tuple(n / float(np.median(t)) for t in times.values())
+
     rows = []
     for runtime in ("keras", "onnx"):
         p = Predictor(run.folder, runtime)
-        x = run_dataset(p).x_test[:10000]
-        p.predict_arrays(x[:1000])
-        p.predict_scored(x[:1000])
-        rates = {"plain": [], "scored": []}
-        for _ in range(3):
-            for label, fn in (("plain", p.predict_arrays), ("scored", p.predict_scored)):
-                start = time.perf_counter()
-                fn(x)
-                rates[label].append(len(x) / (time.perf_counter() - start))
-        rows.append((runtime, float(np.median(rates["plain"])), float(np.median(rates["scored"]))))
-        print(f"cost, {runtime}: plain {rows[-1][1]:,.0f} images/s, with the OOD score {rows[-1][2]:,.0f} images/s "
-              f"({rows[-1][1] / rows[-1][2] - 1:+.1%} time per image)", flush=True)
+        rows.append((f"10,000 arrays, {runtime}", *in_turn(lambda p=p: p.predict_arrays(x),
+                                                           lambda p=p: p.predict_scored(x), len(x))))
+    plain, scored = Predictor(bare), Predictor(run.folder)
+    assert not plain.ood_available and scored.ood_available
+    rows.append(("1,000 PNG files, keras (predict_files)", *in_turn(lambda: plain.predict_files(files),
+                                                                    lambda: scored.predict_files(files), 1000)))
+    for what, p_rate, s_rate in rows:
+        print(f"cost, {what}: plain {p_rate:,.0f} images/s, with the OOD score {s_rate:,.0f} images/s "
+              f"({p_rate / s_rate - 1:+.1%} time per image)", flush=True)
     return rows
 
 
@@ -152,7 +176,7 @@ def main() -> int:
         print(*markdown("near", near_table), sep="\n", flush=True)
         thermal_table = thermal(tmp, data)
         print(*markdown("thermal", thermal_table), sep="\n", flush=True)
-        costs = cost(far_run)
+        costs = cost(far_run, tmp)
         wall = time.perf_counter() - started
     d = ood.DEFAULT
     far_worst = min(row[d]["auroc"] for row in far_table.values())
@@ -166,8 +190,8 @@ def main() -> int:
                f"| near-OOD against the softmax baseline (msp) | better | {near_row[d]['auroc']:.4f} vs "
                f"{near_row['msp']['auroc']:.4f} |",
                f"| thermal glitch frames AUROC, worst | >= 0.99 | {thermal_worst:.4f} |"]
-    summary += [f"| cost per image, {rt} | <= 10% more time | {plain / scored - 1:+.1%} ({plain:,.0f} -> "
-                f"{scored:,.0f} images/s) |" for rt, plain, scored in costs]
+    summary += [f"| cost per image, {what} | <= 10% more time | {plain / scored - 1:+.1%} ({plain:,.0f} -> "
+                f"{scored:,.0f} images/s) |" for what, plain, scored in costs]
     text = ["## Out-of-distribution scores (`bench/ood.py`)", "",
             f"Measured on: {machine()}. Command: `.venv/bin/python bench/ood.py` ({wall:.0f} s). In-distribution "
             f"side: {PROBE_N:,} test examples; each probe set {PROBE_N:,} inputs. Every method is fitted as "

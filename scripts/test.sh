@@ -8,4 +8,6 @@ cd "$ROOT"
 echo "==> ruff check (lint and import order; config in pyproject.toml)"
 "$VENV/bin/ruff" check gridlab tests bench
 export TF_CPP_MIN_LOG_LEVEL=3
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+# two pytest workers (pytest-xdist): much of the suite waits on child processes, servers, Ray and Chromium, so two
+# share two cores well; the Ray tests form one group on one worker (`ray stop --force` ends every Ray on a machine)
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider -n 2 --dist loadgroup "$@"

@@ -106,6 +106,7 @@ def test_a_killed_job_resumes(run_and_files, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")
 def test_ray_data_path_on_local_ray_equals_predict_row_for_row(run_and_files, tmp_path, capsys):
     pytest.importorskip("ray.data", reason="Ray is not installed (pip install 'gridlab[ray]')")
     import subprocess

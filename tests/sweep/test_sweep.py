@@ -48,6 +48,7 @@ def _most_at_once(spans) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")
 def test_local_sweep_leaves_four_complete_runs_and_one_page(tmp_path):
     out = _gridlab("sweep", *BASE, "epochs=2", "sweep_trials=4", "sweep_concurrent=2", "tracking=mlflow", "name=s",
                    cwd=tmp_path)
@@ -113,6 +114,7 @@ def _wait_for(condition, timeout=240, proc=None):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")   # `ray stop --force` ends every Ray on the machine: one worker runs them all
 def test_sweep_on_a_ray_cluster_continues_after_a_kill(tmp_path):
     port = free_port()
     ray = str(Path(sys.executable).with_name("ray"))

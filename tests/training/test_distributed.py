@@ -140,6 +140,7 @@ def test_two_processes_on_localhost_train_one_model(tmp_path):
 @needs_jax
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed (pip install 'gridlab[ray]')")
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")
 def test_ray_train_starts_the_processes(tmp_path):
     out = subprocess.run([sys.executable, "-m", "gridlab", "train", *TRAIN, "distribute_processes=2", "--ray"],
                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
