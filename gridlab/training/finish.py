@@ -125,11 +125,12 @@ def _fit_ood(config, folder: Path, dataset, model) -> tuple[np.ndarray | None, d
     detector = ood.fit(method, h_train, dataset.y_train[pick], h_val, w, b, config.ood_pass_rate, config.seed,
                        stages)
     runs.write_ood(folder, detector.arrays())
-    # every method against the probe sets, the test split as the in-distribution side (a sample: the report's table)
+    # every method against the probe sets, the test split as the in-distribution side (a sample: the report's table);
+    # each probe set as large as that sample, so a small data set costs little here
     test = np.sort(rng.choice(len(dataset.y_test), min(OOD_EVAL, len(dataset.y_test)), replace=False))
     _, h_in = feed.predict(scoring, dataset.x_test[test], 512)
     h_probes = {name: feed.predict(scoring, x, 512)[1]
-                for name, x in ood.probes(dataset.x_val, dataset.kind, OOD_EVAL, config.seed).items()}
+                for name, x in ood.probes(dataset.x_val, dataset.kind, len(test), config.seed).items()}
     found = ood.evaluate(h_train, dataset.y_train[pick], h_val, h_in, h_probes, w, b, config.ood_pass_rate,
                          config.seed)
     from ..evaluation.plots import plot_ood
