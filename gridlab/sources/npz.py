@@ -19,6 +19,15 @@ def read_npz(path: str | Path) -> dict:
     ``class_names`` in its order when given, else the labels' distinct values sorted).
     """
     path = Path(path)
+    arrays = _open(path)
+    _check_arrays(path, arrays)
+    given = [str(c) for c in arrays["class_names"].tolist()] if "class_names" in arrays else None
+    arrays["class_names"] = _labels_to_indices(path, arrays, given)
+    return arrays
+
+
+def _open(path: Path) -> dict:
+    """Every array of the archive, after the zip-bomb check and without pickle."""
     try:
         with zipfile.ZipFile(path) as zf:
             bomb = zip_bomb(zf)
@@ -29,11 +38,15 @@ def read_npz(path: str | Path) -> dict:
         raise DataFormatError(path, bomb, "The archive looks like a zip bomb; it was not opened.")
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+            return {k: data[k] for k in data.files}
     except ValueError as exc:
         raise DataFormatError(path, f"cannot be read without pickle ({exc})",
                               "Store plain numeric arrays (and class_names as a string array); pickled objects "
                               "are refused because loading them can run code.") from None
+
+
+def _check_arrays(path: Path, arrays: dict) -> None:
+    """``x`` and ``y`` present, as many labels as examples, and numeric examples."""
     for key in ("x", "y"):
         if key not in arrays:
             raise DataFormatError(path, f"expected arrays 'x' and 'y', received {sorted(arrays)}",
@@ -46,28 +59,26 @@ def read_npz(path: str | Path) -> dict:
         if key in arrays and arrays[key].dtype.kind not in "biuf":
             raise DataFormatError(path, f"expected numbers in '{key}', received an array of dtype "
                                         f"{arrays[key].dtype}", "Store the examples as a numeric array.")
-    given = [str(c) for c in arrays["class_names"].tolist()] if "class_names" in arrays else None
-    labels = [arrays[k] for k in ("y", "y_test") if k in arrays]
-    if any(y.dtype.kind in "US" for y in labels):
-        names = given or sorted({str(v) for y in labels for v in y.tolist()})
+
+
+def _labels_to_indices(path: Path, arrays: dict, given: list[str] | None) -> list[str]:
+    """Turn ``y`` (and ``y_test``) into int64 class indices in place; returns the class names."""
+    keys = [k for k in ("y", "y_test") if k in arrays]
+    if any(arrays[k].dtype.kind in "US" for k in keys):      # class names as labels
+        names = given or sorted({str(v) for k in keys for v in arrays[k].tolist()})
         index = {name: i for i, name in enumerate(names)}
-        for key in ("y", "y_test"):
-            if key in arrays:
-                values = [str(v) for v in arrays[key].tolist()]
-                unknown = next((v for v in values if v not in index), None)
-                if unknown is not None:
-                    raise DataFormatError(path, f"expected every label in '{key}' to be one of class_names "
-                                                f"{names}, received {unknown!r}", "Add it to class_names.")
-                arrays[key] = np.asarray([index[v] for v in values], dtype=np.int64)
-    else:
-        for key in ("y", "y_test"):
-            if key in arrays:
-                arrays[key] = _class_indices(path, key, arrays[key])
-        top = max((int(y.max()) for y in (arrays.get("y"), arrays.get("y_test")) if y is not None and len(y)),
-                  default=-1)
-        names = given or [str(i) for i in range(top + 1)]
-    arrays["class_names"] = names
-    return arrays
+        for key in keys:
+            values = [str(v) for v in arrays[key].tolist()]
+            unknown = next((v for v in values if v not in index), None)
+            if unknown is not None:
+                raise DataFormatError(path, f"expected every label in '{key}' to be one of class_names "
+                                            f"{names}, received {unknown!r}", "Add it to class_names.")
+            arrays[key] = np.asarray([index[v] for v in values], dtype=np.int64)
+        return names
+    for key in keys:
+        arrays[key] = _class_indices(path, key, arrays[key])
+    top = max((int(arrays[k].max()) for k in keys if len(arrays[k])), default=-1)
+    return given or [str(i) for i in range(top + 1)]
 
 
 def _class_indices(path: Path, key: str, y: np.ndarray) -> np.ndarray:
