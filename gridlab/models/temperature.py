@@ -14,12 +14,17 @@ from ..errors import ModelSpecError
 FLIP_LAYER = "test_time_flip"   # the averaging layer; its name predates the six views, so older models still match
 
 
+def shared_body(model):
+    """The network a test-time-view model applies to every view (its ``body``), or None for a plain model."""
+    return model.get_layer("body") if FLIP_LAYER in {layer.name for layer in model.layers} else None
+
+
 def output_layer(model):
     """The final ``Dense(softmax)`` layer whose weights carry the temperature."""
     import keras
 
-    names = {layer.name for layer in model.layers}
-    last = model.get_layer("body").layers[-1] if FLIP_LAYER in names else model.layers[-1]
+    body = shared_body(model)
+    last = body.layers[-1] if body is not None else model.layers[-1]
     activation = getattr(getattr(last, "activation", None), "__name__", "")
     if not isinstance(last, keras.layers.Dense) or activation != "softmax":
         raise ModelSpecError(f"model {model.name}: temperature scaling needs a final Dense(softmax) layer, found "

@@ -101,7 +101,7 @@ class Detector:
         out = np.empty(len(h))
         for lo in range(0, len(h), 512):               # distances a chunk at a time: memory stays bounded
             sim = unit[lo:lo + 512] @ self.bank.T      # float64: near 1, sqrt(2 - 2 sim) magnifies rounding
-            kth = sim.max(axis=1) if KNN_K == 1 else -np.partition(-sim, KNN_K - 1, axis=1)[:, KNN_K - 1]
+            kth = -np.partition(-sim, KNN_K - 1, axis=1)[:, KNN_K - 1]
             out[lo:lo + 512] = -np.sqrt(np.maximum(2.0 - 2.0 * kth, 0.0))
         return out
 
@@ -185,15 +185,14 @@ def feature_model(model, stages=None):
     what its statistics were fitted on."""
     import keras
 
-    from ..models.temperature import FLIP_LAYER, output_layer
+    from ..models.temperature import output_layer, shared_body
 
     last = output_layer(model)
-    flipped = FLIP_LAYER in {layer.name for layer in model.layers}
+    body = shared_body(model)
     stages = model_stages(model) if stages is None else list(stages)
-    if flipped:   # the shared network, called once more on a fresh input: its layers' own first nodes may belong
-        body = model.get_layer("body")      # to the graph they were built in, not to this one
+    if body is not None:   # the shared network, called once more on a fresh input: its layers' own first nodes
         inputs = keras.Input(tuple(body.inputs[0].shape[1:]), dtype=body.inputs[0].dtype)
-        x, maps = inputs, {}
+        x, maps = inputs, {}                # may belong to the graph they were built in, not to this one
         for layer in body.layers:
             penultimate, x = x, layer(x)
             maps[layer.name] = x
@@ -208,17 +207,18 @@ INPUT = "<input>"
 
 
 def model_stages(model) -> list[str]:
-    """``stage_names`` of the model, or of its unmoved view for a test-time-view model."""
-    from ..models.temperature import FLIP_LAYER
+    """``stage_names`` of the model, or of its shared network for a test-time-view model."""
+    from ..models.temperature import shared_body
 
-    return stage_names(model.get_layer("body") if FLIP_LAYER in {layer.name for layer in model.layers} else model)
+    body = shared_body(model)
+    return stage_names(body if body is not None else model)
 
 
 def stage_names(graph) -> list[str]:
     """The maps whose channel statistics extend the features: the model's input (``INPUT``), then the first feature
     map (rank 4) at each lower spatial resolution, in layer order (one per convolutional stage, usually its pooled
-    output: the smallest map of the stage, so the statistics cost the least; a map the graph already passes on costs
-    no extra copy, as an intermediate output would). Empty for inputs that are not images or grids."""
+    output: the smallest map of the stage, so its statistics cost the least). Empty for inputs that are not images
+    or grids."""
     inputs = graph.inputs[0]
     if len(inputs.shape) != 4:
         return []

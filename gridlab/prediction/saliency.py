@@ -45,12 +45,12 @@ class Saliency:
 
 def _chain(model) -> list:
     """The model as a list of layers applied one after another: scaling, the body, the softmax output."""
-    from ..models.temperature import FLIP_LAYER
+    from ..models.temperature import shared_body
 
-    names = {layer.name for layer in model.layers}
-    if FLIP_LAYER in names:
+    body = shared_body(model)
+    if body is not None:
         front = [layer for layer in model.layers if layer.name in ("scaling", "as_float")]
-        return front + list(model.get_layer("body").layers)
+        return front + list(body.layers)
     return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
 
 

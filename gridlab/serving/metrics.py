@@ -71,9 +71,9 @@ class ServeMetrics:
                 if row.get("ood"):
                     self.ood.labels(row["class"]).inc()
 
-    def refusal(self, status: int, count: int = 1):
+    def refusal(self, status: int):
         if self.enabled and status in REASONS:
-            self.refused.labels(REASONS[status]).inc(count)
+            self.refused.labels(REASONS[status]).inc()
 
     def batch_predicted(self, size: int):
         if self.enabled:
