@@ -234,30 +234,16 @@ def main() -> int:
     print(f"batch prediction, 10,000 images: Keras {keras_ips:,.0f} images/s, ONNX Runtime {onnx_ips:,.0f} "
           f"images/s ({onnx_ips / keras_ips:.1f}x)", flush=True)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = _bench.child_env()
-    server = subprocess.Popen([sys.executable, "-m", "gridlab", "serve", str(run), "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import httpx
-
+    server, url = start_server(run)
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         buf = io.BytesIO()
         Image.fromarray(x[0][..., 0]).save(buf, format="PNG")
         server_rows = []
-        client = "wrk (C)" if wrk_load(f"http://127.0.0.1:{port}/predict", buf.getvalue(), 1, 1) else "httpx (Python)"
+        client = "wrk (C)" if wrk_load(f"{url}/predict", buf.getvalue(), 1, 1) else "httpx (Python)"
         print(f"load client: {client}", flush=True)
         for concurrency in (1, 8, 32):
-            measured = wrk_load(f"http://127.0.0.1:{port}/predict", buf.getvalue(), concurrency)
-            rps, p50, p99, codes = measured or asyncio.run(load(f"http://127.0.0.1:{port}/predict",
+            measured = wrk_load(f"{url}/predict", buf.getvalue(), concurrency)
+            rps, p50, p99, codes = measured or asyncio.run(load(f"{url}/predict",
                                                                  buf.getvalue(), concurrency, 1600))
             server_rows.append((concurrency, rps, p50, p99, codes))
             print(f"server, concurrency {concurrency}: {rps:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
