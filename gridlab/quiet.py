@@ -24,9 +24,11 @@ import threading
 import warnings
 
 DEBUG_VAR = "GRIDLAB_DEBUG"
+_active = 0       # how many quiet_libraries() bodies are running now
 CHATTER = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
                      rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler"
                      rb" flags\."
+                     rb"|\[Gloo\] Rank \d+ is connected to \d+ peer ranks\. .*"
                      rb"|[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\] .*)\r?$")
 
 
@@ -34,6 +36,11 @@ def debugging(environ=None) -> bool:
     """True when the user asked for the libraries' own output (``GRIDLAB_DEBUG`` set to anything but 0/empty)."""
     value = (os.environ if environ is None else environ).get(DEBUG_VAR, "")
     return value.strip().lower() not in ("", "0", "false", "no")
+
+
+def filtering() -> bool:
+    """True inside ``quiet_libraries()``: processes started now for the same job (Ray's workers) should filter too."""
+    return _active > 0
 
 
 def relay(source: int, target: int) -> None:
@@ -56,34 +63,52 @@ def relay(source: int, target: int) -> None:
 
 
 @contextlib.contextmanager
-def quiet_libraries():
-    """Run the body with library chatter filtered (see the module docstring); everything is put back after."""
+def quiet_libraries(descriptors: tuple[int, ...] = (2,)):
+    """Run the body with library chatter filtered (see the module docstring) on ``descriptors`` (stderr; a Ray
+    worker, whose output the driver relays, also filters stdout); everything is put back after."""
+    global _active
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")      # TensorFlow's C++ info lines, before it is imported
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.ExitStack() as filters:
         warnings.filterwarnings("ignore")
         warnings.filterwarnings("default", module=r"gridlab(\.|$)")
-        levels = {name: logging.getLogger(name).level for name in ("tensorflow", "absl", "jax._src.xla_bridge")}
+        levels = {name: logging.getLogger(name).level for name in ("tensorflow", "absl", "jax._src.xla_bridge",
+                                                                   "jax._src.distributed")}
         for name in levels:
             logging.getLogger(name).setLevel(logging.ERROR)
-        sys.stderr.flush()
-        saved = os.dup(2)
-        python_stderr = sys.stderr
-        read_end, write_end = os.pipe()
-        os.dup2(write_end, 2)
-        os.close(write_end)
-        thread = threading.Thread(target=relay, args=(read_end, saved), name="gridlab-stderr", daemon=True)
-        thread.start()
-        sys.stderr = io.TextIOWrapper(open(os.dup(saved), "wb", buffering=0), encoding=python_stderr.encoding,
-                                      errors="backslashreplace", line_buffering=True, write_through=True)
+        for fd in descriptors:
+            filters.enter_context(_filtered(fd))
+        _active += 1
         try:
             yield
         finally:
-            sys.stderr.flush()
-            own, sys.stderr = sys.stderr, python_stderr
-            os.dup2(saved, 2)                 # closes this process's end of the pipe: the relay sees end of file
-            thread.join(timeout=5)            # (a child still holding the pipe keeps it open: do not wait forever)
-            own.close()
-            if not thread.is_alive():
-                os.close(saved)
+            _active -= 1
             for name, level in levels.items():
                 logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def _filtered(fd: int):
+    """Descriptor ``fd`` (1 or 2) through a pipe whose ``relay`` drops chatter; Python's own ``sys.stdout`` or
+    ``sys.stderr`` writes past the filter, straight to where ``fd`` went before."""
+    name = "stdout" if fd == 1 else "stderr"
+    python_stream = getattr(sys, name)
+    python_stream.flush()
+    saved = os.dup(fd)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, fd)
+    os.close(write_end)
+    thread = threading.Thread(target=relay, args=(read_end, saved), name=f"gridlab-{name}", daemon=True)
+    thread.start()
+    own = io.TextIOWrapper(open(os.dup(saved), "wb", buffering=0), encoding=python_stream.encoding,
+                           errors="backslashreplace", line_buffering=True, write_through=True)
+    setattr(sys, name, own)
+    try:
+        yield
+    finally:
+        own.flush()
+        setattr(sys, name, python_stream)
+        os.dup2(saved, fd)                # closes this process's end of the pipe: the relay sees end of file
+        thread.join(timeout=5)            # (a child still holding the pipe keeps it open: do not wait forever)
+        own.close()
+        if not thread.is_alive():
+            os.close(saved)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import quiet
 from .errors import ConfigError
 
 
@@ -35,13 +36,18 @@ def start(address: str | None, worker_logs: bool = False, env: dict | None = Non
     whether gridlab started it (and so stops it)."""
     import ray
 
-    quiet = {"logging_level": "WARNING", "log_to_driver": worker_logs, "configure_logging": True,
-             **({"runtime_env": {"env_vars": env}} if env else {})}
+    # Under the command line's filter (gridlab.quiet) Ray says only errors, in this process and in the job's workers
+    # and actors: its warnings here (token authentication on a local Ray, the state API a Ray without dashboard
+    # lacks) are none a user of gridlab can act on. `gridlab --debug` shows them all.
+    level = "ERROR" if quiet.filtering() else "WARNING"
+    options = {"logging_level": level, "log_to_driver": worker_logs, "configure_logging": True,
+               "logging_config": ray.LoggingConfig(log_level=level),
+               **({"runtime_env": {"env_vars": env}} if env else {})}
     if not address:
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
+        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **options)
         return True
     try:
-        ray.init(address=address, **quiet)
+        ray.init(address=address, **options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ConfigError(f"{address}: cannot join the Ray cluster there ({str(exc).splitlines()[0]})"
                           ". Start it with `ray start --head` and give its HOST:PORT; a cluster with token "

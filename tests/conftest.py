@@ -6,6 +6,12 @@ import socket
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under pytest-xdist each worker (and every process it starts) gets one thread for TensorFlow, oneDNN and XLA's
+    # CPU client: two workers each spreading over both cores fight for them (measured: the round-trip tests took
+    # 48 s this way against 40 s with one thread each, on the 2-core Intel Xeon). The user's own setting wins.
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
 
 import numpy as np
 import pytest

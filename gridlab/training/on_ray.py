@@ -8,12 +8,14 @@ every node shares.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import re
 import socket
 from pathlib import Path
 
-from .. import errors, ray_cluster, runs
+from .. import errors, quiet, ray_cluster, runs
 from ..errors import ConfigError
 from ..runs import Run, load_run
 
@@ -39,19 +41,24 @@ def train_on_ray(overrides: dict, cfg: str | None, address: str | None, progress
     overrides = {**overrides, **_absolute(config), "name": folder.name}
     ray_cluster.prepare(address, progress)            # before Ray is imported: it reads its auth mode once
     import ray
-    from ray.train import RunConfig, ScalingConfig
+    from ray.train import LoggingConfig, RunConfig, ScalingConfig
     from ray.train.v2.jax import JaxTrainer
 
-    # Ray Train's workers load Keras before the training function runs: the backend is chosen for the whole job
-    started = ray_cluster.start(address, worker_logs=True, env={"KERAS_BACKEND": "jax"})
+    # Ray Train's workers load Keras before the training function runs: the backend is chosen for the whole job.
+    # Ray Train's print patch would send each of gridlab's lines twice (to its logger and to stderr); Ray's
+    # preemption watcher (for spot machines) has nothing to watch on a Ray started here.
+    env = {"KERAS_BACKEND": "jax", "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
+           **({} if address else {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"})}
+    started = ray_cluster.start(address, worker_logs=True, env=env)
     try:
         progress(f"Ray Train: {config.distribute_processes} processes, 1 CPU each"
                  + (f", on the cluster at {address}" if address else ", on a local Ray"))
         trainer = JaxTrainer(
-            _worker, train_loop_config={"overrides": overrides, "cfg": cfg},
+            _worker, train_loop_config={"overrides": overrides, "cfg": cfg, "quiet": quiet.filtering()},
             scaling_config=ScalingConfig(num_workers=config.distribute_processes, use_gpu=False,
                                          resources_per_worker={"CPU": 1}),
-            run_config=RunConfig(name="ray_train", storage_path=str(Path(config.project).resolve())))
+            run_config=RunConfig(name="ray_train", storage_path=str(Path(config.project).resolve()),
+                                 logging_config=LoggingConfig("ERROR" if quiet.filtering() else "INFO")))
         try:
             result = trainer.fit()
         except ray.train.WorkerGroupError as exc:
@@ -75,16 +82,24 @@ def _absolute(config) -> dict:
 
 
 def _worker(loop_config: dict) -> None:
-    """One Ray Train worker: learn the coordinator's address from rank 0, then train as that rank."""
+    """One Ray Train worker: learn the coordinator's address from rank 0, then train as that rank (with library
+    chatter filtered when the driver filters its own)."""
+    if loop_config.get("quiet"):
+        logging.getLogger().setLevel(logging.WARNING)   # Ray Train lets every library's INFO line through the root
+    with quiet.quiet_libraries((1, 2)) if loop_config.get("quiet") else contextlib.nullcontext():
+        _train_as_rank(loop_config)
+
+
+def _train_as_rank(loop_config: dict) -> None:
     import ray.train
     from ray.train.collective import broadcast_from_rank_zero
+
+    from ..config import load_config
+    from .fit import train
 
     context = ray.train.get_context()
     rank, size = context.get_world_rank(), context.get_world_size()
     coordinator = broadcast_from_rank_zero(_free_address() if rank == 0 else None)
-    from ..config import load_config
-    from .fit import train
-
     train(load_config({**loop_config["overrides"], "distribute_coordinator": coordinator,
                        "distribute_processes": size, "distribute_process_id": rank}, loop_config["cfg"]))
 

@@ -41,7 +41,7 @@ def test_writer_killed_midway_leaves_the_old_file(tmp_path):
         "history.csv"]
 
 
-def _bigger_idx(folder: Path, n: int = 2000):
+def _bigger_idx(folder: Path, n: int = 400):
     from gridlab.sources.idx import write_idx
     from tests.conftest import make_images
 
