@@ -7,8 +7,9 @@ op runs), and ``TF_CPP_MIN_LOG_LEVEL`` does not stop those two lines. So the com
 ``python -m gridlab``, not ``import gridlab``) runs with a filter on descriptor 2: Python's own ``sys.stderr``
 writes to the terminal directly (progress bars keep their terminal), and what native code writes goes through a
 pipe whose lines are passed on unless they are absl information or warning lines (``I...``/``W...``) or the absl
-preamble. Errors (``E...``, ``F...``) and everything else pass. Python-side, TensorFlow's and absl's loggers are
-set to errors only and library warnings are ignored (gridlab's own are kept).
+preamble. Errors (``E...``, ``F...``) and everything else pass. Python-side, the loggers of TensorFlow, absl, JAX's
+backend and distributed service, and MLflow are set to errors only, and library warnings are ignored (gridlab's own
+are kept). Ray's level is set where gridlab starts Ray (``ray_cluster.start``, ``filtering``).
 
 ``GRIDLAB_DEBUG=1`` (or ``gridlab --debug``) turns all of this off, for bug reports.
 """
@@ -68,11 +69,12 @@ def quiet_libraries(descriptors: tuple[int, ...] = (2,)):
     worker, whose output the driver relays, also filters stdout); everything is put back after."""
     global _active
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")      # TensorFlow's C++ info lines, before it is imported
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow sets its logger's level when imported
     with warnings.catch_warnings(), contextlib.ExitStack() as filters:
         warnings.filterwarnings("ignore")
         warnings.filterwarnings("default", module=r"gridlab(\.|$)")
         levels = {name: logging.getLogger(name).level for name in ("tensorflow", "absl", "jax._src.xla_bridge",
-                                                                   "jax._src.distributed")}
+                                                                   "jax._src.distributed", "mlflow")}
         for name in levels:
             logging.getLogger(name).setLevel(logging.ERROR)
         for fd in descriptors:

@@ -44,7 +44,9 @@ def start(address: str | None, worker_logs: bool = False, env: dict | None = Non
                "logging_config": ray.LoggingConfig(log_level=level),
                **({"runtime_env": {"env_vars": env}} if env else {})}
     if not address:
-        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **options)
+        # address="local": a Ray of our own even when a `ray start` cluster runs on this machine (ray.init() would
+        # join that one, and refuse num_cpus for it)
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False, **options)
         return True
     try:
         ray.init(address=address, **options)

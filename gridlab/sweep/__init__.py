@@ -16,7 +16,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from .. import ray_cluster
+from .. import quiet, ray_cluster
 from ..config import SPECS, load_config, load_yaml, parse_overrides
 from ..errors import ConfigError
 from ..files import write_text
@@ -76,8 +76,11 @@ def _searcher(config):
         if importlib.util.find_spec("optuna") is None:
             raise ConfigError("sweep_search=optuna needs Optuna: pip install 'gridlab[ray]' (or "
                               "sweep_search=random).")
+        import optuna
         from ray.tune.search.optuna import OptunaSearch
 
+        if quiet.filtering():       # "A new study created in memory": the sweep's own lines say what runs
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
         return OptunaSearch(seed=config.seed)         # metric and mode: TuneConfig's
     return BasicVariantGenerator(random_state=config.seed)
 

@@ -102,6 +102,15 @@ def _render(page: Path, tmp_path: Path) -> None:
         driver.quit()
 
 
+LOCAL_RAY = """
+import ray
+from gridlab import ray_cluster
+assert ray_cluster.start(None) is True          # started here, so stopped here
+print(ray.get_runtime_context().gcs_address.rsplit(":", 1)[1])
+ray.shutdown()
+"""
+
+
 def _wait_for(condition, timeout=240, proc=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -144,5 +153,10 @@ def test_sweep_on_a_ray_cluster_continues_after_a_kill(tmp_path):
         for p, mtime in kept.items():        # finished before the kill: not trained again
             assert (p / "model.keras").stat().st_mtime_ns == mtime
             assert sum("started" in line for line in (p / "trial.log").read_text().splitlines()) == 1
+        # with that cluster running on this machine, a local Ray (no --address) is still gridlab's own: ray.init()
+        # alone would join the cluster and refuse num_cpus with a traceback
+        own = subprocess.run([sys.executable, "-c", LOCAL_RAY], env=ENV, capture_output=True, text=True, timeout=300)
+        assert own.returncode == 0, own.stderr[-2000:]
+        assert own.stdout.split()[-1] != str(port)
     finally:
         subprocess.run([ray, "stop", "--force"], env=ENV, capture_output=True, timeout=120)

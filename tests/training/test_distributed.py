@@ -155,8 +155,9 @@ def test_ray_train_starts_the_processes(tmp_path):
     # no Ray, Gloo, JAX or absl line from the driver, Ray's actors or the workers, and each of process 0's lines once
     # (Ray Train's print patch would send it twice). Not a list of allowed lines: rarely, under load, a thread of
     # Ray Train's own placement-group cleaner dies at shutdown with a traceback (docs/distributed.md, trap 7)
-    chatter = re.compile(r"pid=\d+|\[Gloo\]|absl|oneDNN custom operations|Token authentication|Failed to query Ray Train|"
-                         r"JAX distributed service|libtpu|Requesting resources|worker group|fontManager|^[IW]\d{4} ")
+    chatter = re.compile(r"pid=\d+|\[Gloo\]|absl|oneDNN custom operations|Token authentication|libtpu|"
+                         r"Failed to query Ray Train|JAX distributed service|Requesting resources|worker group|"
+                         r"fontManager|^[IW]\d{4} ")
     assert [line for line in (out.stdout + out.stderr).splitlines() if chatter.search(line)] == []
     assert out.stderr.count("results: ") == 1
 
