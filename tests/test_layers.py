@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gridlab"
 # lowest first; a module may import modules of its own layer or of layers before it, never after it
 LAYERS = [
     ("gridlab.version", "gridlab.errors", "gridlab.files", "gridlab.display", "gridlab.hardware", "gridlab.backend",
-     "gridlab.scopes", "gridlab.ray_cluster", "gridlab.quiet"),
+     "gridlab.scopes", "gridlab.ray_cluster", "gridlab.quiet", "gridlab.pools"),
     ("gridlab.config",),
     ("gridlab.sources",),
     ("gridlab.datasets",),

@@ -243,9 +243,9 @@ def parse_frames_parallel(items, fmt: GridFormat, skipped, workers: int | None =
     workers = workers or min(os.cpu_count() or 1, 8)
     if workers < 2 or len(items) < min_items:
         return parse_frames(items, fmt, skipped)
-    import concurrent.futures
-    import multiprocessing
     from multiprocessing import shared_memory
+
+    from ..pools import process_pool
 
     if fmt.shape is None:   # fix the shape from the first good frame so every part checks against the same one
         probe = parse_frames(items[:50], fmt, type(skipped)("skip"))[0]
@@ -257,10 +257,7 @@ def parse_frames_parallel(items, fmt: GridFormat, skipped, workers: int | None =
     try:
         size = -(-total // workers)
         parts = [(i, items[i:i + size], fmt, skipped.policy, shm.name, total) for i in range(0, total, size)]
-        # always clean processes: fork is unsafe once a threaded runtime (TensorFlow, JAX) is loaded, and one start
-        # method means the same code path whatever the caller imported first
-        with concurrent.futures.ProcessPoolExecutor(len(parts),
-                                                    mp_context=multiprocessing.get_context("spawn")) as pool:
+        with process_pool(len(parts), f"reading {total:,} frames in {len(parts)} processes") as pool:
             results = list(pool.map(_parse_part, parts))
         good = [i for g, _, _ in results for i in g]
         labels = [y for _, ys, _ in results for y in ys]

@@ -145,10 +145,9 @@ def make_thermal(out: str | Path, faces: int = 6697, not_faces: int = 392, seed:
     parts = [(str(out), jobs[i:i + chunk]) for i in range(0, len(jobs), chunk)]
     done = 0
     if workers > 1 and len(parts) > 1:
-        import concurrent.futures
-        import multiprocessing
+        from ..pools import process_pool
 
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as p:
+        with process_pool(workers, f"writing {len(jobs):,} synthetic frames in {workers} processes") as p:
             for n in p.map(_write_part, parts):
                 done += n
                 if progress:

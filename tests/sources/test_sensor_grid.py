@@ -146,3 +146,30 @@ def test_parallel_error_reaches_the_caller(tmp_path):
     items.append((_write(tmp_path, "x.txt", "1 2\n3 four\n"), 1))
     with pytest.raises(DataFormatError, match=r"x.txt:2: expected a number in column 2, received 'four'"):
         parse_frames_parallel(items, GridFormat(), Skipped(), workers=2, min_items=1)
+
+
+UNGUARDED_SCRIPT = """
+import sys
+from gridlab.sources.sensor_grid import GridFormat, parse_frames_parallel
+from gridlab.sources.skips import Skipped
+
+# no `if __name__ == "__main__":` guard: each spawned worker runs this again, and Python refuses its pool
+items = [(p, 0) for p in sys.argv[1:]]
+parse_frames_parallel(items, GridFormat(), Skipped(), workers=2, min_items=1)
+"""
+
+
+def test_a_script_without_a_main_guard_gets_one_error_naming_the_fix(tmp_path):
+    import subprocess
+    import sys
+
+    paths = [str(_write(tmp_path, f"f{i}.txt", "1 2\n3 4\n")) for i in range(4)]
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    out = subprocess.run([sys.executable, str(script), *paths], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        "gridlab.errors.GridlabError: reading 4 frames in 2 processes: a worker process ended before it started "
+        "(expected 2 worker processes, received none). In a script, put the code that calls gridlab under "
+        "`if __name__ == \"__main__\":` (each worker process imports the script again).")
