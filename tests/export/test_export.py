@@ -8,6 +8,9 @@ import gridlab
 from gridlab.errors import RunError
 from gridlab.export import FORMATS, export, export_path
 
+# one worker runs this module (pytest-xdist): its trained runs are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("export")
+
 
 @pytest.fixture(scope="module")
 def binary_run(tmp_path_factory):

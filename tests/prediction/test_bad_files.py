@@ -14,6 +14,9 @@ from gridlab.cli import main
 from gridlab.errors import EXIT_REFUSED, EXIT_SOME_FAILED, DataFormatError
 from tests.conftest import make_images, write_idx_set
 
+# one worker runs this module (pytest-xdist): its trained runs are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("bad_files")
+
 CORRUPT = (100, 150, 200)
 REASON = "expected a valid PNG image, received 28 bytes that the PNG decoder cannot read"
 

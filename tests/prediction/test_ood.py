@@ -12,6 +12,9 @@ from gridlab import runs
 from gridlab.prediction import Predictor, ood
 from tests.conftest import make_images, write_idx_set
 
+# one worker runs this module (pytest-xdist): its trained runs are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("ood")
+
 
 def _clusters(n, seed):
     """Three classes of 6-d features around distinct centres, and logits from a matching linear head."""

@@ -9,6 +9,9 @@ import gridlab
 from gridlab.errors import DataFormatError
 from gridlab.prediction import Predictor
 
+# one worker runs this module (pytest-xdist): its trained runs are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("predictor")
+
 
 @pytest.fixture(scope="module")
 def grid_run(tmp_path_factory):

@@ -12,6 +12,9 @@ from gridlab.models.zoo import ZOO
 from gridlab.prediction import Predictor
 from gridlab.prediction.saliency import choose_method, explain
 
+# one worker runs this module (pytest-xdist): its trained runs are built once, not once per worker
+pytestmark = pytest.mark.xdist_group("saliency")
+
 SIZE = 28
 SQUARES = ((3, 3), (11, 11), (18, 18))      # top-left corner of each class's 7x7 square
 

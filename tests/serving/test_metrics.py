@@ -5,10 +5,14 @@ import json
 
 import httpx
 import numpy as np
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import Server
 from .test_server import png
+
+# one worker runs the serving tests (pytest-xdist): the trained run and the server are built once
+pytestmark = pytest.mark.xdist_group("serving")
 
 
 def scrape(server) -> dict:

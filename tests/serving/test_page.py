@@ -10,6 +10,9 @@ from PIL import Image
 
 from tests.evaluation.test_report_browser import needs_browser, open_browser
 
+# one worker runs the serving tests (pytest-xdist): the trained run and the server are built once
+pytestmark = pytest.mark.xdist_group("serving")
+
 
 def _wait(driver, script, timeout=20):
     deadline = time.time() + timeout

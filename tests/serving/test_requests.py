@@ -9,6 +9,9 @@ from PIL import Image
 from gridlab.prediction import Predictor
 from gridlab.serving.requests import RequestError, answer_rows, decode_upload, json_inputs
 
+# one worker runs the serving tests (pytest-xdist): the trained run and the server are built once
+pytestmark = pytest.mark.xdist_group("serving")
+
 
 @pytest.fixture(scope="module")
 def predictor(served_run):

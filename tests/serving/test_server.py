@@ -12,6 +12,9 @@ from PIL import Image
 
 from .conftest import Server
 
+# one worker runs the serving tests (pytest-xdist): the trained run and the server are built once
+pytestmark = pytest.mark.xdist_group("serving")
+
 
 def png(h=28, w=28, value=200) -> bytes:
     buf = io.BytesIO()
