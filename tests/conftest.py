@@ -96,3 +96,16 @@ def write_grid_set(root, n_per_class=(12, 4), shape=(6, 5), header=("# frame", "
 @pytest.fixture
 def grid_folder(tmp_path):
     return write_grid_set(tmp_path / "grids")
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist's loadgroup, each xdist_group is one unit for one worker: the Ray tests (the largest unit)
+    first, then the other groups, then the single tests, so no worker starts a long unit while the other has run
+    out of work (the longest first). Without xdist the order changes nothing a test may rely on."""
+    def rank(item):
+        groups = {mark.args[0] for mark in item.iter_markers("xdist_group")}
+        # xdist joins every group a test is marked with into one name ("ray_stream" is not "ray"): a Ray test in a
+        # second group would run beside the others, and one `ray stop --force` ends every Ray on the machine
+        assert groups <= {"ray"} or "ray" not in groups, f"{item.nodeid}: a Ray test belongs to group 'ray' alone"
+        return 0 if groups == {"ray"} else 1 if groups else 2
+    items.sort(key=rank)

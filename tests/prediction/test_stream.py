@@ -11,9 +11,6 @@ from gridlab.prediction import Predictor
 from gridlab.prediction.stream import predict_stream
 from tests.conftest import make_images, write_idx_set
 
-# one worker runs this module (pytest-xdist): its trained runs are built once, not once per worker
-pytestmark = pytest.mark.xdist_group("stream")
-
 
 @pytest.fixture(scope="module")
 def run_and_files(tmp_path_factory):
