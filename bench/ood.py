@@ -32,8 +32,10 @@ def features(predictor, x):
     return feed.predict(predictor.scoring_model, x, 512)[1]
 
 
-def table_for(predictor, dataset, h_in, h_probes) -> dict:
-    """{probe: {method: {"auroc", "fpr"}}}, every method fitted as training fits the run's own."""
+def inputs_for(predictor, dataset, h_in, h_probes) -> dict:
+    """What fitting and scoring a method needs, as training fits the run's own: the features of (a sample of) the
+    training split with its labels, of the validation split, of the in-distribution side ``h_in`` and of each probe
+    set, and the output layer's ``w`` and ``b``."""
     import numpy as np
 
     from gridlab.prediction import ood
@@ -41,12 +43,22 @@ def table_for(predictor, dataset, h_in, h_probes) -> dict:
     rng = np.random.default_rng(0)
     pick = np.sort(rng.choice(len(dataset.y_train), min(ood.FIT_MAX, len(dataset.y_train)), replace=False))
     w, b = ood.feature_model(predictor.model)[1].get_weights()
-    return ood.evaluate(features(predictor, dataset.x_train[pick]), dataset.y_train[pick],
-                        features(predictor, dataset.x_val), h_in, h_probes, w, b)["table"]
+    model = predictor.model
+    channels = [int((model.inputs[0] if s == ood.INPUT else model.get_layer(s).output).shape[-1])
+                for s in ood.model_stages(model)]
+    return {"h_train": features(predictor, dataset.x_train[pick]), "y_train": dataset.y_train[pick],
+            "h_val": features(predictor, dataset.x_val), "h_in": h_in, "h_probes": h_probes, "w": w, "b": b,
+            "channels": channels}      # each stage's channel count: its mean and deviation columns follow ``w``'s
 
 
-def far(tmp) -> tuple[dict, object]:
+def table_of(inputs: dict) -> dict:
+    """{probe: {method: {"auroc", "fpr"}}} for every method."""
+    from gridlab.prediction import ood
 
+    return ood.evaluate(**{k: v for k, v in inputs.items() if k != "channels"})["table"]
+
+
+def far(tmp, score=table_of) -> tuple[dict, object]:
     import gridlab
     from gridlab.evaluation import run_dataset
     from gridlab.prediction import Predictor, ood
@@ -56,10 +68,10 @@ def far(tmp) -> tuple[dict, object]:
     ds = run_dataset(p)
     h_in = features(p, ds.x_test[:PROBE_N])
     probes = ood.probes(ds.x_test[PROBE_N:], "image", PROBE_N, seed=1)
-    return table_for(p, ds, h_in, {k: features(p, v) for k, v in probes.items()}), run
+    return score(inputs_for(p, ds, h_in, {k: features(p, v) for k, v in probes.items()})), run
 
 
-def near(tmp) -> dict:
+def near(tmp, score=table_of) -> dict:
     import numpy as np
 
     import gridlab
@@ -81,10 +93,10 @@ def near(tmp) -> dict:
     if held.ndim == 3:
         held = held[..., None]
     label = " and ".join(names[c] for c in HELD_OUT)
-    return table_for(p, ds, features(p, ds.x_test[:PROBE_N]), {f"held-out {label}": features(p, held)})
+    return score(inputs_for(p, ds, features(p, ds.x_test[:PROBE_N]), {f"held-out {label}": features(p, held)}))
 
 
-def thermal(tmp, data: str | None) -> dict:
+def thermal(tmp, data: str | None, score=table_of) -> dict:
     import gridlab
     from gridlab.evaluation import run_dataset
     from gridlab.prediction import Predictor, ood
@@ -97,7 +109,7 @@ def thermal(tmp, data: str | None) -> dict:
     p = Predictor(run.folder)
     ds = run_dataset(p)
     probes = ood.probes(ds.x_test, "grid", PROBE_N, seed=1)
-    return table_for(p, ds, features(p, ds.x_test), {k: features(p, v) for k, v in probes.items()})
+    return score(inputs_for(p, ds, features(p, ds.x_test), {k: features(p, v) for k, v in probes.items()}))
 
 
 def cost(run, tmp) -> list[tuple]:
