@@ -66,7 +66,8 @@ def relay(source: int, target: int) -> None:
 @contextlib.contextmanager
 def quiet_libraries(descriptors: tuple[int, ...] = (2,)):
     """Run the body with library chatter filtered (see the module docstring) on ``descriptors`` (stderr; a Ray
-    worker, whose output the driver relays, also filters stdout); everything is put back after."""
+    worker, whose output the driver relays, also filters stdout); everything is put back after, but for the two
+    environment defaults below, which the processes it starts inherit on purpose."""
     global _active
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")      # TensorFlow's C++ info lines, before it is imported
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow sets its logger's level when imported

@@ -8,7 +8,6 @@ every node shares.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
 import re
@@ -84,9 +83,10 @@ def _absolute(config) -> dict:
 def _worker(loop_config: dict) -> None:
     """One Ray Train worker: learn the coordinator's address from rank 0, then train as that rank (with library
     chatter filtered when the driver filters its own)."""
-    if loop_config.get("quiet"):
-        logging.getLogger().setLevel(logging.WARNING)   # Ray Train lets every library's INFO line through the root
-    with quiet.quiet_libraries((1, 2)) if loop_config.get("quiet") else contextlib.nullcontext():
+    if not loop_config.get("quiet"):
+        return _train_as_rank(loop_config)
+    logging.getLogger().setLevel(logging.WARNING)   # Ray Train lets every library's INFO line through the root
+    with quiet.quiet_libraries((1, 2)):
         _train_as_rank(loop_config)
 
 

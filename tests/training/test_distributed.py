@@ -18,6 +18,7 @@ from gridlab.config import load_config
 from gridlab.errors import ConfigError, GridlabError
 from gridlab.training import distributed
 from tests.conftest import free_port
+from tests.test_quiet import GRIDLAB_LINE
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
                                reason="JAX is not installed (pip install 'gridlab[distributed]')")
@@ -152,13 +153,12 @@ def test_ray_train_starts_the_processes(tmp_path):
     folder = tmp_path / "runs" / "digits-seed003_mlp"
     assert json.loads((folder / "run.json").read_text())["distributed"]["weights_sha256"] == digests[0]
     assert out.stdout.splitlines()[-1].startswith(f"{folder}  accuracy=")     # the driver prints the result
-    # no Ray, Gloo, JAX or absl line from the driver, Ray's actors or the workers, and each of process 0's lines once
-    # (Ray Train's print patch would send it twice). Not a list of allowed lines: rarely, under load, a thread of
-    # Ray Train's own placement-group cleaner dies at shutdown with a traceback (docs/distributed.md, trap 7)
-    chatter = re.compile(r"pid=\d+|\[Gloo\]|absl|oneDNN custom operations|Token authentication|libtpu|"
-                         r"Failed to query Ray Train|JAX distributed service|Requesting resources|worker group|"
-                         r"fontManager|^[IW]\d{4} ")
-    assert [line for line in (out.stdout + out.stderr).splitlines() if chatter.search(line)] == []
+    # gridlab's lines only: no Ray, Gloo, JAX or absl line from the driver, Ray's actors or the workers, and each of
+    # process 0's lines once (Ray Train's print patch would send it twice)
+    ours = re.compile(rf"^(Ray Train: |data parallel: |process \d of 2 |{re.escape(str(folder))}  accuracy=|"
+                      + GRIDLAB_LINE.pattern[2:])
+    foreign = [line for line in (out.stdout + out.stderr).splitlines() if not ours.match(line)]
+    assert foreign == [], "\n".join(foreign)
     assert out.stderr.count("results: ") == 1
 
 
