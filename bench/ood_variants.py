@@ -19,43 +19,40 @@ from ood import far, thermal
 VARIANTS = ("ensemble", "ledoit-wolf", "oas", "per stage, summed", "per stage, worst")
 
 
-def _mahalanobis(h, y, shrink=None):
-    """A score function: minus the smallest class-conditional Mahalanobis distance, shared covariance."""
+def _shrunk(inputs: dict, h, y, h_val, shrink: str):
+    """A Mahalanobis score on ``h`` (gridlab's ``mahalanobis_layers``, on all of ``h``) whose shared covariance is
+    scikit-learn's shrunk estimate instead of gridlab's: the class means and the scoring stay gridlab's."""
     from sklearn.covariance import OAS, ledoit_wolf
 
-    classes = np.unique(y)
-    means = np.stack([h[y == c].mean(axis=0) for c in classes])
-    centred = h - means[np.searchsorted(classes, y)]
-    if shrink == "ledoit-wolf":
-        cov = ledoit_wolf(centred, assume_centered=True)[0]
-    elif shrink == "oas":
-        cov = OAS(assume_centered=True).fit(centred).covariance_
-    else:                                             # gridlab's own (prediction.ood.fit)
-        cov = centred.T @ centred / max(len(h) - 1, 1)
-        cov += 1e-6 * np.trace(cov) / len(cov) * np.eye(len(cov))
-    precision = np.linalg.pinv(cov)
+    from gridlab.prediction import ood
 
-    def score(x):
-        return -np.min([(((x - m) @ precision) * (x - m)).sum(axis=1) for m in means], axis=0)
-    return score
+    det = ood.fit("mahalanobis_layers", h, y, h_val, inputs["w"], inputs["b"])
+    classes = np.unique(y)
+    centred = h - det.means[np.searchsorted(classes, y)]
+    cov = (ledoit_wolf(centred, assume_centered=True)[0] if shrink == "ledoit-wolf"
+           else OAS(assume_centered=True).fit(centred).covariance_)
+    return ood.Detector("mahalanobis_layers", 0.0, det.pass_rate, det.w, det.b, det.means, np.linalg.pinv(cov))
 
 
 def variant_scores(inputs: dict, name: str):
-    """The variant's score function, fitted as `ensemble` is: its parts standardised on the validation split."""
+    """The variant's score function; ``ensemble`` is gridlab's own, the others are fitted as it is (their parts
+    standardised on the validation split, added, or for "worst" the smallest)."""
     from gridlab.prediction import ood
 
     h, y = np.asarray(inputs["h_train"], np.float64), inputs["y_train"]
     h_val = np.asarray(inputs["h_val"], np.float64)
-    knn = ood.fit("knn", h, y, h_val, inputs["w"], inputs["b"])
+    if name == "ensemble":
+        return ood.fit("ensemble", h, y, h_val, inputs["w"], inputs["b"]).score
     width = len(inputs["w"])
-    parts = [lambda x: knn.score(x)]
-    if name in ("ensemble", "ledoit-wolf", "oas"):
-        parts.append(_mahalanobis(h, y, None if name == "ensemble" else name))
-    else:
-        edges = np.cumsum([0, width, *[2 * c for c in inputs["channels"]]])
+    knn = ood.fit("knn", h, y, h_val, inputs["w"], inputs["b"])
+    parts = [knn.score]
+    if name in ("ledoit-wolf", "oas"):
+        parts.append(_shrunk(inputs, h, y, h_val, name).score)
+    else:                       # one gridlab Mahalanobis score per block: the penultimate features, each stage's
+        edges = np.cumsum([0, width, *[2 * c for c in inputs["channels"]]])       # means and deviations
         for lo, hi in zip(edges[:-1], edges[1:]):
-            block = _mahalanobis(h[:, lo:hi], y)
-            parts.append(lambda x, lo=lo, hi=hi, block=block: block(x[:, lo:hi]))
+            block = ood.fit("mahalanobis_layers", h[:, lo:hi], y, h_val[:, lo:hi], inputs["w"], inputs["b"])
+            parts.append(lambda x, lo=lo, hi=hi, block=block: block.score(x[:, lo:hi]))
     scale = [(p(h_val).mean(), p(h_val).std() or 1.0) for p in parts]
 
     def score(x):
