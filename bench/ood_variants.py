@@ -1,6 +1,7 @@
-"""Variants of the default OOD score (`ensemble`) tried against the probe sets where it falls short: covariance
-shrinkage (Ledoit-Wolf, OAS; scikit-learn) and one Mahalanobis score per stage (the penultimate features, then each
-stage's channel statistics), summed or the worst, each standardised on the validation split as `ensemble`'s parts.
+"""Variants of the default OOD score (`ensemble`) tried against the probe sets where it fell short: its Mahalanobis
+part on the linear scale (the squared distance, as before the log scale), covariance shrinkage (Ledoit-Wolf, OAS;
+scikit-learn) and one Mahalanobis score per stage (the penultimate features, then each stage's channel statistics),
+summed or the worst, each standardised on the validation split as `ensemble`'s parts.
 
 Run:  .venv/bin/python bench/ood_variants.py
 
@@ -16,7 +17,7 @@ import _bench  # noqa: F401  (the project root on sys.path)
 import numpy as np
 from ood import far, thermal
 
-VARIANTS = ("ensemble", "ledoit-wolf", "oas", "per stage, summed", "per stage, worst")
+VARIANTS = ("ensemble", "squared distance", "ledoit-wolf", "oas", "per stage, summed", "per stage, worst")
 
 
 def _shrunk(inputs: dict, h, y, h_val, shrink: str):
@@ -41,8 +42,12 @@ def variant_scores(inputs: dict, name: str):
 
     h, y = np.asarray(inputs["h_train"], np.float64), inputs["y_train"]
     h_val = np.asarray(inputs["h_val"], np.float64)
-    if name == "ensemble":
-        return ood.fit("ensemble", h, y, h_val, inputs["w"], inputs["b"]).score
+    if name in ("ensemble", "squared distance"):
+        det = ood.fit("ensemble", h, y, h_val, inputs["w"], inputs["b"])
+        if name == "squared distance":      # the Mahalanobis part on the linear scale, as before 2026-12-06
+            det.distance = "linear"
+            det.scale = np.array([[p.mean(), p.std()] for p in det._ensemble_parts(h_val)])
+        return det.score
     width = len(inputs["w"])
     knn = ood.fit("knn", h, y, h_val, inputs["w"], inputs["b"])
     parts = [knn.score]

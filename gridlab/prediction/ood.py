@@ -14,10 +14,11 @@ its final ``Dense(softmax)``; the first ``len(W)`` columns of what ``feature_mod
   statistics, which the penultimate features of a small classifier partly discard. A model without convolutions
   gets ``mahalanobis``'s features.
 - ``knn``: minus the distance of the L2-normalised ``h`` to its k-th nearest training example (Sun et al. 2022);
-- ``ensemble``: ``mahalanobis_layers`` plus ``knn``, each standardised by its mean and deviation on the validation
-  split. The two fail on different probes (the layer statistics catch noise, blank and inverted frames; the
-  neighbours catch another data set's images that land between the classes), so their sum is the default
-  (``auto``), measured in docs/benchmarks.md ("ood").
+- ``ensemble``: ``mahalanobis_layers`` (as minus the log of the squared distance) plus ``knn``, each standardised by
+  its mean and deviation on the validation split (on the linear scale a few in-distribution examples far out
+  dominate the deviation). The two fail on different probes (the layer statistics catch noise, blank and inverted
+  frames; the neighbours catch another data set's images that land between the classes), so their sum is the
+  default (``auto``), measured in docs/benchmarks.md ("ood").
 
 ``fit`` estimates what a method needs on the training split and sets the threshold on the validation split so that
 ``pass_rate`` of it passes (95% by default); ``Detector.flag`` marks a score below the threshold. A test-time-view
@@ -36,8 +37,8 @@ from ..errors import ConfigError, RunError
 
 METHODS = tuple(c for c in SPECS["ood"].choices if c not in ("auto", "none"))
 DEFAULT = "ensemble"         # what `auto` means: the best across the probe sets in docs/benchmarks.md ("ood")
-KNN_K = 10                   # the k-th neighbour, in a bank of at most KNN_BANK training examples (2,000 rather
-KNN_BANK = 2_000             # than 10,000: the same AUROC on Fashion-MNIST's probe sets at a quarter of the time;
+KNN_K = 10                   # the k-th neighbour, in a bank of at most KNN_BANK training examples (1,000 rather
+KNN_BANK = 1_000             # than 10,000: the same AUROC on Fashion-MNIST's probe sets at a tenth of the time;
                              # k=10 rather than 2: the thermal set's ambient-only frames, docs/benchmarks.md "ood")
 FIT_MAX = 20_000             # training examples the statistics are estimated from (a stratified-enough sample)
 
@@ -58,6 +59,8 @@ class Detector:
     bank: np.ndarray | None = None
     scale: np.ndarray | None = None
     stages: np.ndarray | None = None     # the maps whose statistics extend the features (``feature_model``)
+    distance: str = "log"                # ensemble: its Mahalanobis part on the log scale ("linear": runs fitted
+                                         # before the log scale, whose ``scale`` was measured on squared distances)
 
     @functools.cached_property
     def whitener(self) -> np.ndarray:
@@ -71,7 +74,7 @@ class Detector:
     def score(self, h: np.ndarray) -> np.ndarray:
         """The score of each row of ``feature_model``'s features ``h`` (N, D): higher = more like the training
         data."""
-        h = np.asarray(h, np.float64)
+        h = np.asarray(h)
         penultimate = h[:, :len(self.w)]
         if self.method in ("msp", "energy"):
             z = self.logits(h)
@@ -84,7 +87,16 @@ class Detector:
             return self._mahalanobis(h)
         if self.method == "knn":
             return self._knn(penultimate)
-        return self._ensemble(self._mahalanobis(h), self._knn(penultimate))
+        return self._ensemble(h)
+
+    @functools.cached_property
+    def _whitened(self):
+        """(centre, L, the class means whitened, their squared norms) in float32, centred on the mean of the class
+        means: the squared distances below are then sums of terms of about their own size (little cancellation),
+        and float32's products take half the time of float64's."""
+        centre = self.means.mean(axis=0)
+        m = (self.means - centre) @ self.whitener
+        return tuple(np.ascontiguousarray(a, np.float32) for a in (centre, self.whitener, m, (m * m).sum(axis=1)))
 
     def _mahalanobis(self, h):
         if h.shape[1] != self.means.shape[1]:
@@ -92,21 +104,39 @@ class Detector:
                            f"{h.shape[1]} (stages {self.stage_names}): the run's ood.npz does not belong to this "
                            "model. Retrain the run, or delete ood.npz to predict without the flag.")
         # (h - m) P (h - m) = |hL - mL|^2 with P = L L^T: one matrix product for every class (BLAS)
-        z, m = h @ self.whitener, self.means @ self.whitener
-        d2 = (z * z).sum(axis=1)[:, None] - 2.0 * z @ m.T + (m * m).sum(axis=1)[None, :]
-        return -np.maximum(d2.min(axis=1), 0.0)
+        centre, whitener, m, mm = self._whitened
+        z = (np.asarray(h, np.float32) - centre) @ whitener
+        d2 = np.einsum("ij,ij->i", z, z)[:, None] - 2.0 * (z @ m.T) + mm[None, :]
+        return -np.maximum(d2.min(axis=1), 0.0).astype(np.float64)
+
+    @functools.cached_property
+    def _bank32(self) -> np.ndarray:
+        return np.ascontiguousarray(self.bank, np.float32)
 
     def _knn(self, h):
+        # float32 similarities: a neighbour's distance (about 0.1 to 1 on the unit sphere) moves by about 1e-6,
+        # far below the spread of the scores, and the product and the partition take half the time of float64's
+        h = np.asarray(h, np.float32)
         unit = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
         out = np.empty(len(h))
-        for lo in range(0, len(h), 512):               # distances a chunk at a time: memory stays bounded
-            sim = unit[lo:lo + 512] @ self.bank.T      # float64: near 1, sqrt(2 - 2 sim) magnifies rounding
-            kth = -np.partition(-sim, KNN_K - 1, axis=1)[:, KNN_K - 1]
-            out[lo:lo + 512] = -np.sqrt(np.maximum(2.0 - 2.0 * kth, 0.0))
+        for lo in range(0, len(h), 1024):              # distances a chunk at a time: memory stays bounded
+            sim = unit[lo:lo + 1024] @ self._bank32.T
+            kth = np.partition(sim, -KNN_K, axis=1)[:, -KNN_K].astype(np.float64)
+            out[lo:lo + 1024] = -np.sqrt(np.maximum(2.0 - 2.0 * kth, 0.0))
         return out
 
-    def _ensemble(self, mahalanobis, knn):
+    def _ensemble_parts(self, h):
+        """The two parts of ``ensemble`` before standardising: minus the log of the squared Mahalanobis distance
+        (on the linear scale its validation distribution is heavy-tailed: a few in-distribution examples far out
+        set the deviation the part is divided by), and the kNN score."""
+        mahalanobis = self._mahalanobis(h)
+        if self.distance == "log":
+            mahalanobis = -np.log(np.maximum(-mahalanobis, 1e-12))
+        return mahalanobis, self._knn(h[:, :len(self.w)])
+
+    def _ensemble(self, h):
         (m_mean, m_std), (k_mean, k_std) = self.scale
+        mahalanobis, knn = self._ensemble_parts(h)
         return (mahalanobis - m_mean) / m_std + (knn - k_mean) / k_std
 
     def flag(self, scores: np.ndarray) -> np.ndarray:
@@ -116,7 +146,8 @@ class Detector:
     def arrays(self) -> dict:
         """What ``runs.write_ood`` stores."""
         out = {"method": np.asarray(self.method), "threshold": np.asarray(self.threshold),
-               "pass_rate": np.asarray(self.pass_rate), "w": self.w, "b": self.b}
+               "pass_rate": np.asarray(self.pass_rate), "w": self.w, "b": self.b,
+               "distance": np.asarray(self.distance)}
         for key in ("means", "precision", "bank", "scale", "stages"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
@@ -126,7 +157,7 @@ class Detector:
     def from_arrays(cls, arrays: dict) -> "Detector":
         return cls(str(arrays["method"]), float(arrays["threshold"]), float(arrays["pass_rate"]), arrays["w"],
                    arrays["b"], arrays.get("means"), arrays.get("precision"), arrays.get("bank"),
-                   arrays.get("scale"), arrays.get("stages"))
+                   arrays.get("scale"), arrays.get("stages"), str(arrays.get("distance", "linear")))
 
     @property
     def stage_names(self) -> list[str]:
@@ -171,8 +202,7 @@ def fit(method: str, h_train: np.ndarray, y_train: np.ndarray, h_val: np.ndarray
         bank = penultimate[rng.choice(len(penultimate), min(KNN_BANK, len(penultimate)), replace=False)]
         det.bank = bank / np.maximum(np.linalg.norm(bank, axis=1, keepdims=True), 1e-12)
     if method == "ensemble":     # each part standardised on the validation split, so that they weigh the same
-        parts = det._mahalanobis(h_val), det._knn(h_val[:, :len(det.w)])
-        det.scale = np.array([[p.mean(), max(p.std(), 1e-12)] for p in parts])
+        det.scale = np.array([[p.mean(), max(p.std(), 1e-12)] for p in det._ensemble_parts(h_val)])
     det.threshold = float(np.quantile(det.score(h_val), 1.0 - pass_rate))
     return det
 
@@ -190,17 +220,31 @@ def feature_model(model, stages=None):
     last = output_layer(model)
     body = shared_body(model)
     stages = model_stages(model) if stages is None else list(stages)
-    if body is not None:   # the shared network, called once more on a fresh input: its layers' own first nodes
-        inputs = keras.Input(tuple(body.inputs[0].shape[1:]), dtype=body.inputs[0].dtype)
-        x, maps = inputs, {}                # may belong to the graph they were built in, not to this one
-        for layer in body.layers:
-            penultimate, x = x, layer(x)
-            maps[layer.name] = x
-        features = _features(penultimate, inputs, maps.__getitem__, stages)
-        features = keras.Model(inputs, features)(model.get_layer("as_float").output)   # the unmoved view
-    else:
-        features = _features(last.input, model.inputs[0], lambda name: model.get_layer(name).output, stages)
+    if body is not None:   # the shared network, called once more on a fresh input, on the unmoved view
+        inputs, (_, features) = _chain(body, stages)
+        features = keras.Model(inputs, features)(model.get_layer("as_float").output)
+        return keras.Model(model.inputs, [model.outputs[0], features]), last
+    if isinstance(model, keras.Sequential):
+        # a Sequential's layers keep a node from every partial graph built while layers were added, and
+        # ``layer.output`` is the first of them: maps taken from there would be computed a second time beside the
+        # model's own graph (twice the time per image). Its layers, called once more in order, give one graph.
+        inputs, outputs = _chain(model, stages)
+        return keras.Model(inputs, outputs), last
+    features = _features(last.input, model.inputs[0], lambda name: model.get_layer(name).output, stages)
     return keras.Model(model.inputs, [model.outputs[0], features]), last
+
+
+def _chain(graph, stages):
+    """(input, [output, features]) of ``graph``'s layers called once more, in order, on a fresh input: one graph in
+    which each stage's map is computed once (a layer's first node may belong to another graph than this one)."""
+    import keras
+
+    inputs = keras.Input(tuple(graph.inputs[0].shape[1:]), dtype=graph.inputs[0].dtype)
+    x, maps = inputs, {}
+    for layer in graph.layers:
+        penultimate, x = x, layer(x)
+        maps[layer.name] = x
+    return inputs, [x, _features(penultimate, inputs, maps.__getitem__, stages)]
 
 
 INPUT = "<input>"

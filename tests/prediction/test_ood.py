@@ -125,3 +125,48 @@ def test_statistics_of_other_features_are_refused_in_one_line():
     det = ood.fit("mahalanobis_layers", h_train, y_train, h_train, np.eye(6, 3), np.zeros(3), stages=["x"])
     with pytest.raises(gridlab.errors.RunError, match="fitted on 6 features and the model gives 4"):
         det.score(h_train[:, :4])
+
+
+def test_a_saved_sequential_model_is_computed_once_per_prediction(tmp_path):
+    """A loaded Sequential's layers keep a node from each partial graph built as its layers were added; maps taken
+    from the first of them would run the network a second time beside the model's own graph (twice the time per
+    image)."""
+    import keras
+
+    @keras.saving.register_keras_serializable("gridlab_test")
+    class Count(keras.layers.Layer):
+        calls = 0
+
+        def call(self, x):
+            Count.calls += 1
+            return x
+
+    model = keras.Sequential([keras.Input((8, 8, 1)), Count(), keras.layers.Conv2D(4, 3, padding="same"),
+                              keras.layers.MaxPooling2D(name="pool"), keras.layers.Flatten(),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.save(tmp_path / "model.keras")
+    model = keras.saving.load_model(tmp_path / "model.keras")     # as gridlab loads a run's model, counting calls
+    scoring, _ = ood.feature_model(model)
+    assert ood.model_stages(model) == [ood.INPUT, "pool"]
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 1)).astype("float32")
+    Count.calls = 0
+    proba, h = scoring(x)
+    assert Count.calls == 1
+    np.testing.assert_allclose(np.asarray(proba), np.asarray(model(x)), rtol=1e-6)
+
+
+def test_an_ensemble_fitted_before_the_log_distance_scores_as_it_was_fitted():
+    """``ood.npz`` files written before the Mahalanobis part moved to the log scale have no ``distance``: their
+    ``scale`` was measured on squared distances, and they keep being scored that way."""
+    h_train, y_train = _clusters(600, 0)
+    h_val, _ = _clusters(300, 1)
+    det = ood.fit("ensemble", h_train, y_train, h_val, np.eye(6, 3), np.zeros(3))
+    assert det.distance == "log"
+    old = {k: v for k, v in det.arrays().items() if k != "distance"}
+    m, k = det._mahalanobis(h_val), det._knn(h_val)
+    old["scale"] = np.array([[m.mean(), m.std()], [k.mean(), k.std()]])
+    before = ood.Detector.from_arrays(old)
+    assert before.distance == "linear"
+    z = (m - m.mean()) / m.std() + (k - k.mean()) / k.std()
+    np.testing.assert_allclose(before.score(h_val), z, rtol=1e-9, atol=1e-9)
+    assert not np.allclose(det.score(h_val), z)
