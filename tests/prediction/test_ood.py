@@ -117,6 +117,8 @@ def test_feature_model_adds_the_input_s_and_each_stage_s_channel_means_and_devia
     np.testing.assert_allclose(h[:, start + 1], x.std(axis=(1, 2, 3)), rtol=1e-3)       # and deviation
     maps = keras.Model(model.inputs, stages[1]).predict(x, verbose=0)
     np.testing.assert_allclose(h[:, start + 2:start + 2 + widths[1]], maps.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+    deviations = h[:, start + 2 + widths[1]:start + 2 + 2 * widths[1]]
+    np.testing.assert_allclose(deviations, maps.std(axis=(1, 2)), rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(proba, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
