@@ -108,7 +108,8 @@ def _tuner(config, space, trainable, folder: Path, metric: str, mode: str, trial
         trainable, param_space=to_tune(space, config.sweep_search),
         tune_config=tune.TuneConfig(metric=metric, mode=mode, search_alg=None if grid else _searcher(config),
                                     scheduler=_scheduler(config), num_samples=1 if grid else trials,
-                                    max_concurrent_trials=concurrent, time_budget_s=_seconds(config.sweep_max_time)),
+                                    max_concurrent_trials=concurrent, time_budget_s=_seconds(config.sweep_max_time),
+                                    reuse_actors=True),      # one worker process (and TensorFlow import) per slot
         run_config=tune.RunConfig(name=RAY_DIR, storage_path=str(folder), verbose=1))
 
 

@@ -57,7 +57,7 @@ def run_trial(params: dict, base: dict, folder: str, cpus: int, gpus: float = 0.
             tune.report({k: float(v) for k, v in row.items() if isinstance(v, (int, float))})
         return
     resuming = (run_dir / runs.STATE).is_file()
-    _log(run_dir, f"{'resumed' if resuming else 'started'} with {params}")
+    _log(run_dir, f"{'resumed' if resuming else 'started'} with {params} in process {os.getpid()}")
     overrides = {**base, **params, "project": str(trials), "name": trial_id, "exist_ok": True, "resume": resuming,
                  "verbose": False, "tracking": "tensorboard" if base.get("tracking") in ("tensorboard", "all")
                  else "none"}     # MLflow is logged from the driver, one place for the sweep's runs

@@ -64,6 +64,9 @@ def test_local_sweep_leaves_four_complete_runs_and_one_page(tmp_path):
         assert 1e-3 <= float(r["lr"]) <= 1e-1 and r["batch"] in ("32", "64")
     assert "4 trial(s), 2 at a time (1 CPU each of" in out.stdout      # of however many CPUs the machine has
     assert _most_at_once(_spans(folder)) == 2            # two trials side by side, never more
+    processes = {line.split(" in process ")[-1] for r in rows
+                 for line in (Path(r["folder"]) / "trial.log").read_text().splitlines() if "started" in line}
+    assert len(processes) == 2           # each slot's worker ran its trials one after another (reuse_actors)
 
     # MLflow: one run per trial under a parent run for the sweep, in the project's SQLite store
     from mlflow.tracking import MlflowClient
