@@ -108,8 +108,9 @@ def main() -> int:
                   "Ray's overhead on tiny data (the 8x8 digits, seed 003 MLP, 1 epoch; 4 trials one at a time with "
                   f"both CPUs): the sweep command took {ray_s:.1f} s; one `gridlab train` process {plain_s:.1f} s "
                   f"(start-up included); the 4 trainings in one Python process {in_process:.1f} s. So about "
-                  f"{(ray_s - in_process) / 4:.1f} s per trial goes to Ray (starting the local cluster, a worker "
-                  "process per trial that imports TensorFlow, reporting).")
+                  f"{(ray_s - in_process) / 4:.1f} s per trial goes to Ray (starting the local cluster and its "
+                  "worker process, which imports TensorFlow once and runs the trials one after another "
+                  "(`reuse_actors`), reporting).")
     return 0
 
 
