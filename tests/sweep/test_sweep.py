@@ -66,7 +66,10 @@ def test_local_sweep_leaves_four_complete_runs_and_one_page(tmp_path):
     assert _most_at_once(_spans(folder)) == 2            # two trials side by side, never more
     processes = {line.split(" in process ")[-1] for r in rows
                  for line in (Path(r["folder"]) / "trial.log").read_text().splitlines() if "started" in line}
-    assert len(processes) == 2           # each slot's worker ran its trials one after another (reuse_actors)
+    # trials reuse worker processes (reuse_actors): at least one trial ran in a process an earlier trial used. Not
+    # exactly 2: while no trial waits, Tune keeps one idle worker, so two trials ending in the same moment of its
+    # control loop cost one new process (ray/tune/utils/object_cache.py, may_keep_one)
+    assert len(processes) < len(rows)
 
     # MLflow: one run per trial under a parent run for the sweep, in the project's SQLite store
     from mlflow.tracking import MlflowClient
