@@ -9,7 +9,8 @@ Run:  .venv/bin/python bench/ood.py [THERMAL_DIR]   (without it: `gridlab make-t
 3. thermal: gridlab_cnn on the synthetic thermal set; its test split against glitch frames (dead sensor rows, a
    saturated block, a frame of ambient temperature only);
 4. cost: images/s of plain prediction against prediction with the score: 10,000 test arrays through Keras and ONNX
-   Runtime, and 1,000 PNG files as `gridlab predict` reads them; the best of 7 passes each, measured in turn.
+   Runtime, and 1,000 PNG files as `gridlab predict` reads them; the best of 15 calls each (and the median), in
+   blocks of 5 calls of one kind, in turn.
 
 Prints AUROC and FPR at 95% TPR per probe set and method, and writes docs/benchmarks.md (section "ood").
 """
@@ -113,10 +114,11 @@ def thermal(tmp, data: str | None, score=table_of) -> dict:
 
 
 def cost(run, tmp) -> list[tuple]:
-    """(what, plain images/s, scored images/s): 10,000 test arrays through Keras and ONNX Runtime, and 1,000 PNG
-    files through ``Predictor.predict_files`` (what `gridlab predict` does) against the same run without its
-    ``ood.npz`` (what ``ood=none`` or a run from before OOD scores gives). The best of 7 passes (as ``timeit`` reports:
-    on a shared 2-core machine the median moved by +-5% from run to run), measured in turn."""
+    """(what, plain and scored images/s of the best calls, then of the medians): 10,000 test arrays through Keras
+    and ONNX Runtime, and 1,000 PNG files through ``Predictor.predict_files`` (what `gridlab predict` does)
+    against the same run without its ``ood.npz`` (what ``ood=none`` or a run from before OOD scores gives). The
+    best of 15 calls (as ``timeit`` reports: on a shared 2-core machine the median moved by +-5% from run to run)
+    and the median, measured in blocks."""
     import shutil
 
     import numpy as np
@@ -140,15 +142,18 @@ def cost(run, tmp) -> list[tuple]:
         Image.fromarray(x[i][..., 0]).save(files[-1])
 
     def in_turn(plain_fn, scored_fn, n):
-        """Images/s of each, the best of 7 passes, alternating (so a busy moment hurts both alike)."""
+        """Images/s of each (the best call, and the median), in blocks of 5 calls of one, 3 blocks each, in turn.
+        Not call by call: ONNX Runtime's and NumPy's worker threads spin for a while after a call, and the next
+        call of the other kind ran up to 1.5x slower beside them (the plain call too, which hid the cost)."""
         plain_fn(), scored_fn()
         times = {plain_fn: [], scored_fn: []}
-        for _ in range(7):
+        for _ in range(3):
             for fn in times:
-                start = time.perf_counter()
-                fn()
-                times[fn].append(time.perf_counter() - start)
-        return tuple(n / float(np.min(t)) for t in times.values())
+                for _ in range(5):
+                    start = time.perf_counter()
+                    fn()
+                    times[fn].append(time.perf_counter() - start)
+        return tuple(n / float(f(t)) for f in (np.min, np.median) for t in times.values())
 
     rows = []
     for runtime in ("keras", "onnx"):
@@ -159,9 +164,9 @@ def cost(run, tmp) -> list[tuple]:
     assert not plain.ood_available and scored.ood_available
     rows.append(("1,000 PNG files, keras (predict_files)", *in_turn(lambda: plain.predict_files(files),
                                                                     lambda: scored.predict_files(files), 1000)))
-    for what, p_rate, s_rate in rows:
+    for what, p_rate, s_rate, p_median, s_median in rows:
         print(f"cost, {what}: plain {p_rate:,.0f} images/s, with the OOD score {s_rate:,.0f} images/s "
-              f"({p_rate / s_rate - 1:+.1%} time per image)", flush=True)
+              f"({p_rate / s_rate - 1:+.1%} time per image; medians {p_median / s_median - 1:+.1%})", flush=True)
     return rows
 
 
@@ -204,7 +209,8 @@ def main() -> int:
                f"{near_row['msp']['auroc']:.4f} |",
                f"| thermal glitch frames AUROC, worst | >= 0.99 | {thermal_worst:.4f} |"]
     summary += [f"| cost per image, {what} | <= 10% more time | {plain / scored - 1:+.1%} ({plain:,.0f} -> "
-                f"{scored:,.0f} images/s) |" for what, plain, scored in costs]
+                f"{scored:,.0f} images/s; medians {p_median / s_median - 1:+.1%}) |"
+                for what, plain, scored, p_median, s_median in costs]
     text = ["## Out-of-distribution scores (`bench/ood.py`)", "",
             f"Measured on: {machine()}. Command: `.venv/bin/python bench/ood.py` ({wall:.0f} s). In-distribution "
             f"side: {PROBE_N:,} test examples; each probe set {PROBE_N:,} inputs. Every method is fitted as "

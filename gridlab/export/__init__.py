@@ -142,9 +142,9 @@ def _export(run, fmt: str, out, check: bool) -> dict:
 
 
 def _export_ood(predictor, x: np.ndarray, meta: dict, check: bool) -> dict:
-    """``model-ood.onnx`` beside the ONNX export: the model with a second output, its penultimate features, so that
-    ONNX Runtime (``gridlab serve``, ``--runtime onnx``, Ray Data) computes the run's OOD score in the same pass; its
-    scores and flags are checked against Keras'."""
+    """``model-ood.onnx`` beside the ONNX export: the model with a second output, the run's OOD score
+    (``ood.scoring_model``), so that ONNX Runtime (``gridlab serve``, ``--runtime onnx``, Ray Data) computes it in
+    the same pass; its scores and flags are checked against Keras'."""
     target = ood_export_path(predictor.folder)
     try:
         _write_model(predictor.scoring_model, "onnx", target, meta, x[:1])
@@ -155,8 +155,7 @@ def _export_ood(predictor, x: np.ndarray, meta: dict, check: bool) -> dict:
     if check:
         _, reference = predictor.predict_scored(x)
         runner = load_runner("onnx", target, all_outputs=True)
-        features = runner(x)[1]
-        got = predictor.ood.score(features)
+        got = np.asarray(runner(x)[1], dtype=np.float64)
         agree = float(np.mean(predictor.ood.flag(got) == predictor.ood.flag(reference)))
         scale = float(np.max(np.abs(reference))) or 1.0
         out.update({"flag_agreement": agree, "max_score_diff": float(np.max(np.abs(got - reference))),

@@ -61,12 +61,11 @@ class Predictor:
 
     @property
     def scoring_model(self):
-        """The Keras model giving (probabilities, the features the run's OOD score was fitted on) in one pass
-        (``ood.feature_model``)."""
+        """The Keras model giving (probabilities, the run's OOD scores) in one pass (``ood.scoring_model``)."""
         if self._scoring is None:
-            from .ood import feature_model
+            from .ood import scoring_model
 
-            self._scoring = feature_model(self.model, self.ood.stage_names if self.ood else [])[0]
+            self._scoring = scoring_model(self.model, self.ood)
         return self._scoring
 
     @property
@@ -155,8 +154,11 @@ class Predictor:
         false. A score below ``self.ood.threshold`` means: not like the training data."""
         if not self.ood_available:
             return self.predict_arrays(x), None
-        proba, features = self._run_scored(self._cast(x))
-        return np.asarray(proba, dtype=np.float64), self.ood.score(features)
+        proba, scores = self._run_scored(self._cast(x))
+        scores = np.asarray(scores)
+        if scores.ndim == 2:     # a model-ood.onnx exported before the score moved into the graph: its features
+            scores = self.ood.score(scores)
+        return np.asarray(proba, dtype=np.float64), np.asarray(scores, dtype=np.float64)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         return predict_labels(proba, self.threshold, self.info.positive)

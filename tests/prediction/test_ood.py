@@ -39,6 +39,23 @@ def test_every_method_passes_the_chosen_share_and_flags_far_points(method):
     assert np.array_equal(again.score(h_test), det.score(h_test)) and again.threshold == det.threshold
 
 
+@pytest.mark.parametrize("method", ood.METHODS)
+def test_the_score_computed_in_the_model_s_graph_is_the_numpy_score(method):
+    """``Detector.graph_score`` (what ``scoring_model`` and ``model-ood.onnx`` compute, in float32) against
+    ``Detector.score`` (float64, what the threshold was chosen on), on held-out features and far points."""
+    from keras import ops
+
+    h_train, y_train = _clusters(3000, 0)
+    h_val, _ = _clusters(1000, 1)
+    det = ood.fit(method, h_train, y_train, h_val, np.eye(6, 3) * 2, np.zeros(3), pass_rate=0.9)
+    h = np.r_[_clusters(500, 2)[0], np.random.default_rng(3).normal(3.0, 2.0, (100, 6))]
+    got = ops.convert_to_numpy(det.graph_score(ops.convert_to_tensor(h.astype(np.float32))))
+    want = det.score(h)
+    assert got.shape == want.shape == (600,)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    assert np.mean(det.flag(got) == det.flag(want)) >= 0.995
+
+
 def test_probe_sets_have_the_data_shape():
     x, _ = make_images(20, 28, 3)
     sets = ood.probes(x[..., None], "image", n=40)
