@@ -1,7 +1,8 @@
 """Variants of the default OOD score (`ensemble`) tried against the probe sets where it fell short: its Mahalanobis
 part on the linear scale (the squared distance, as before the log scale), covariance shrinkage (Ledoit-Wolf, OAS;
 scikit-learn) and one Mahalanobis score per stage (the penultimate features, then each stage's channel statistics),
-summed or the worst, each standardised on the validation split as `ensemble`'s parts.
+summed or the worst, each standardised on the validation split as `ensemble`'s parts; `ensemble` on fewer of the
+channel statistics; and what each part of the scoring model costs per 10,000 arrays (Keras, ONNX Runtime).
 
 Run:  .venv/bin/python bench/ood_variants.py
 
@@ -17,7 +18,13 @@ import _bench  # noqa: F401  (the project root on sys.path)
 import numpy as np
 from ood import far, thermal
 
-VARIANTS = ("ensemble", "squared distance", "ledoit-wolf", "oas", "per stage, summed", "per stage, worst")
+VARIANTS = ("ensemble", "squared distance", "ledoit-wolf", "oas", "per stage, summed", "per stage, worst",
+            "no stage deviations", "no first conv stage", "penultimate + input")
+SUBSETS = {   # the features ``ensemble`` keeps, by (stage index, "mean" or "std"); stage 0 is the input
+    "no stage deviations": lambda stage, part, n: stage == 0 or part == "mean",
+    "no first conv stage": lambda stage, part, n: stage != 1,
+    "penultimate + input": lambda stage, part, n: stage == 0,
+}
 
 
 def _shrunk(inputs: dict, h, y, h_val, shrink: str):
@@ -42,6 +49,10 @@ def variant_scores(inputs: dict, name: str):
 
     h, y = np.asarray(inputs["h_train"], np.float64), inputs["y_train"]
     h_val = np.asarray(inputs["h_val"], np.float64)
+    if name in SUBSETS:         # ``ensemble`` on fewer statistics: what dropping them would save and lose
+        cols = _columns(inputs, SUBSETS[name])
+        det = ood.fit("ensemble", h[:, cols], y, h_val[:, cols], inputs["w"], inputs["b"])
+        return lambda x: det.score(np.asarray(x, np.float64)[:, cols])
     if name in ("ensemble", "squared distance"):
         det = ood.fit("ensemble", h, y, h_val, inputs["w"], inputs["b"])
         if name == "squared distance":      # the Mahalanobis part on the linear scale, as before 2026-12-06
@@ -67,6 +78,64 @@ def variant_scores(inputs: dict, name: str):
     return score
 
 
+def _columns(inputs: dict, keep) -> np.ndarray:
+    """The penultimate features' columns, then those of each stage's means and deviations that ``keep`` keeps."""
+    width = len(inputs["w"])
+    cols, at, n = list(range(width)), width, len(inputs["channels"])
+    for stage, channels in enumerate(inputs["channels"]):
+        for part in ("mean", "std"):
+            if keep(stage, part, n):
+                cols += range(at, at + channels)
+            at += channels
+    return np.array(cols)
+
+
+def cost_parts(run, tmp) -> list[str]:
+    """Time per 10,000 test arrays of the plain model, of the features without the stage statistics (the
+    penultimate ones only), of the features with them, and of the scoring model (features and score), through Keras
+    and ONNX Runtime, and of the features with the score computed after them in NumPy, as before 2026-12-06; blocks of
+    5 calls of one, 3 blocks each, in turn, the best call."""
+    import time
+    from pathlib import Path
+
+    from gridlab.datasets import feed
+    from gridlab.evaluation import run_dataset
+    from gridlab.export import _write_model, metadata
+    from gridlab.prediction import Predictor, ood
+    from gridlab.runtimes import load_runner
+
+    p = Predictor(run.folder)
+    x = run_dataset(p).x_test[:10000]
+    models = {"plain": p.model, "penultimate features only": ood.feature_model(p.model, [])[0],
+              "features with the stage statistics": ood.feature_model(p.model, p.ood.stage_names)[0],
+              "features and score (what predicts)": p.scoring_model}
+    rows = []
+    for runtime in ("keras", "onnx"):
+        calls = {}
+        for name, model in models.items():
+            if runtime == "keras":
+                calls[name] = lambda model=model: feed.predict(model, x, 256)
+            else:
+                path = Path(tmp) / f"part-{len(calls)}.onnx"
+                _write_model(model, "onnx", path, metadata(p.info), x[:1])
+                calls[name] = lambda run=load_runner("onnx", path, all_outputs=True): run(x)
+        calls["features, then the score in NumPy (before 2026-12-06)"] = (
+            lambda features=calls["features with the stage statistics"]: p.ood.score(features()[1]))
+        times = {name: [] for name in calls}
+        for fn in calls.values():
+            fn()
+        for _ in range(3):
+            for name, fn in calls.items():
+                for _ in range(5):
+                    start = time.perf_counter()
+                    fn()
+                    times[name].append(time.perf_counter() - start)
+        plain = min(times["plain"])
+        rows += [f"| {runtime} | {name} | {min(t) * 1e3:.0f} ms | {min(t) / plain - 1:+.1%} |"
+                 for name, t in times.items()]
+    return rows
+
+
 def table(inputs: dict) -> dict:
     from gridlab.prediction import ood
 
@@ -82,11 +151,14 @@ def table(inputs: dict) -> dict:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        far_table, far_run = far(tmp, score=table)
         for title, result in (("thermal glitch frames", thermal(tmp, None, score=table)),
-                              ("far-OOD, Fashion-MNIST", far(tmp, score=table)[0])):
+                              ("far-OOD, Fashion-MNIST", far_table)):
             print(f"\n{title} (AUROC / FPR at 95% TPR)\n| probe set | " + " | ".join(VARIANTS) + " |")
             for probe, row in result.items():
                 print(f"| {probe} | " + " | ".join(f"{a:.4f} / {f:.1%}" for a, f in row.values()) + " |")
+        print("\nwhat the OOD features cost, 10,000 Fashion-MNIST test arrays (`fast` preset)\n"
+              "| runtime | model | time | against plain |\n|---|---|---|---|", *cost_parts(far_run, tmp), sep="\n")
 
 
 if __name__ == "__main__":
