@@ -15,6 +15,7 @@ import numpy as np
 from ..backend import installed
 from ..errors import GridlabError, first_line
 from ..files import atomic_path, write_json
+from ..prediction.ood import split_scored
 from ..runs import export_path, ood_export_path, record_export
 from ..runtimes import FORMATS, load_runner, run_batched
 from ..scopes import keep_random_state
@@ -142,7 +143,7 @@ def _export(run, fmt: str, out, check: bool) -> dict:
 
 
 def _export_ood(predictor, x: np.ndarray, meta: dict, check: bool) -> dict:
-    """``model-ood.onnx`` beside the ONNX export: the model with a second output, the run's OOD score
+    """``model-ood.onnx`` beside the ONNX export: the model with the run's OOD score as one more column of its output
     (``ood.scoring_model``), so that ONNX Runtime (``gridlab serve``, ``--runtime onnx``, Ray Data) computes it in
     the same pass; its scores and flags are checked against Keras'."""
     target = ood_export_path(predictor.folder)
@@ -155,7 +156,7 @@ def _export_ood(predictor, x: np.ndarray, meta: dict, check: bool) -> dict:
     if check:
         _, reference = predictor.predict_scored(x)
         runner = load_runner("onnx", target, all_outputs=True)
-        got = np.asarray(runner(x)[1], dtype=np.float64)
+        got = split_scored(runner(x), predictor.ood)[1]
         agree = float(np.mean(predictor.ood.flag(got) == predictor.ood.flag(reference)))
         scale = float(np.max(np.abs(reference))) or 1.0
         out.update({"flag_agreement": agree, "max_score_diff": float(np.max(np.abs(got - reference))),

@@ -13,7 +13,7 @@ from ..config import SPECS
 from ..datasets import feed
 from ..errors import DataFormatError, RunError
 from .decision import predict_labels
-from .ood import Detector
+from .ood import Detector, split_scored
 
 
 class Predictor:
@@ -61,7 +61,8 @@ class Predictor:
 
     @property
     def scoring_model(self):
-        """The Keras model giving (probabilities, the run's OOD scores) in one pass (``ood.scoring_model``)."""
+        """The Keras model giving the probabilities and the run's OOD score (a last column) in one pass
+        (``ood.scoring_model``)."""
         if self._scoring is None:
             from .ood import scoring_model
 
@@ -154,11 +155,7 @@ class Predictor:
         false. A score below ``self.ood.threshold`` means: not like the training data."""
         if not self.ood_available:
             return self.predict_arrays(x), None
-        proba, scores = self._run_scored(self._cast(x))
-        scores = np.asarray(scores)
-        if scores.ndim == 2:     # a model-ood.onnx exported before the score moved into the graph: its features
-            scores = self.ood.score(scores)
-        return np.asarray(proba, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+        return split_scored(self._run_scored(self._cast(x)), self.ood)
 
     def decide(self, proba: np.ndarray) -> np.ndarray:
         return predict_labels(proba, self.threshold, self.info.positive)

@@ -290,15 +290,27 @@ def feature_model(model, stages=None):
 
 
 def scoring_model(model, detector: Detector):
-    """A Keras model from the saved model's input to ``(probabilities, OOD scores)`` in one pass:
-    ``feature_model`` on the stages ``detector`` was fitted with, then ``Detector.graph_score``. What the Keras
-    runtime predicts with, and what the ONNX export (``model-ood.onnx``) is written from."""
+    """A Keras model from the saved model's input to the probabilities with the OOD score as one more column, in one
+    pass: ``feature_model`` on the stages ``detector`` was fitted with, then ``Detector.graph_score``. What the Keras
+    runtime predicts with, and what the ONNX export (``model-ood.onnx``) is written from; ``split_scored`` reads its
+    output. One output, not two: a second output cost Keras 3% more time per image."""
     import keras
+    from keras import ops
 
     features, _ = feature_model(model, detector.stage_names)
     proba, h = features.outputs
-    score = keras.layers.Lambda(detector.graph_score, name="ood_score")(h)
-    return keras.Model(features.inputs, [proba, score])
+    score = keras.layers.Lambda(lambda h: ops.expand_dims(detector.graph_score(h), 1), name="ood_score")(h)
+    return keras.Model(features.inputs, keras.layers.Concatenate(name="proba_and_ood_score")([proba, score]))
+
+
+def split_scored(outputs, detector: Detector) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, scores) from what a scoring model gives: one array whose last column is the score
+    (``scoring_model``, the Keras runtime; a list of it from ONNX Runtime), or from a ``model-ood.onnx`` exported
+    before the score moved into the graph, the probabilities and the features, scored here."""
+    if isinstance(outputs, (list, tuple)) and len(outputs) == 2:
+        return np.asarray(outputs[0], np.float64), detector.score(outputs[1])
+    out = np.asarray(outputs[0] if isinstance(outputs, (list, tuple)) else outputs, np.float64)
+    return out[:, :-1], out[:, -1]
 
 
 def _chain(graph, stages):

@@ -100,6 +100,24 @@ def test_keras_and_onnx_give_the_same_score(run):
     assert np.allclose(keras_scores, onnx_scores, rtol=1e-4, atol=1e-3 * np.abs(keras_scores).max())
 
 
+def test_an_onnx_export_from_before_the_score_moved_into_the_graph_still_scores(run, tmp_path):
+    """A ``model-ood.onnx`` written before 2026-12-06 outputs the probabilities and the features: ONNX Runtime
+    computes those, and the score follows in NumPy, as it did then."""
+    from gridlab.export import _write_model, export, metadata
+
+    old = tmp_path / "old"
+    shutil.copytree(run.folder, old)
+    export(old, "onnx")
+    p = Predictor(old)
+    x = np.random.default_rng(2).integers(0, 256, (40, 8, 8, 1)).astype(np.uint8)
+    _write_model(ood.feature_model(p.model, p.ood.stage_names)[0], "onnx", runs.ood_export_path(old),
+                 metadata(p.info), x[:1])
+    proba, scores = Predictor(old, "onnx").predict_scored(x)
+    keras_proba, keras_scores = p.predict_scored(x)
+    assert proba.shape == keras_proba.shape and scores.shape == (40,)
+    np.testing.assert_allclose(scores, keras_scores, rtol=1e-4, atol=1e-3 * np.abs(keras_scores).max())
+
+
 def test_a_run_trained_before_ood_scores_predicts_with_the_flag_unavailable(run, tmp_path):
     old = tmp_path / "old"
     shutil.copytree(run.folder, old)
