@@ -20,6 +20,11 @@ its final ``Dense(softmax)``; the first ``len(W)`` columns of what ``feature_mod
   frames; the neighbours catch another data set's images that land between the classes), so their sum is the
   default (``auto``), measured in docs/benchmarks.md ("ood").
 
+Each score has two forms: ``Detector.score`` in NumPy (float64 where it matters), on which ``fit`` chooses the threshold
+and the benchmarks measure AUROC, and ``Detector.graph_score`` in Keras ops, which ``scoring_model`` puts in the
+model's graph, so that every prediction path (Keras, ``model-ood.onnx``, the server) computes it in the pass that
+computes the probabilities. A test holds the two to the same scores for every method.
+
 ``fit`` estimates what a method needs on the training split and sets the threshold on the validation split so that
 ``pass_rate`` of it passes (95% by default); ``Detector.flag`` marks a score below the threshold. A test-time-view
 model is scored on its unmoved view (its ``body``), as saliency explains it. The fitted arrays travel in the run
