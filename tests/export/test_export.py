@@ -52,6 +52,46 @@ def test_onnx_metadata_and_predict_runtime(binary_run):
     assert all(r["threshold"] == carried["threshold"] for r in by_onnx)
 
 
+def _slow_patterns(proto):
+    """What ``export._flatten_trailing_ones`` and ``_fold_flatten_transpose`` rewrite: elementwise ops on a tensor
+    whose last axis is 1, and channels-last transposes that feed a Flatten's Reshape."""
+    from gridlab.export import _shapes
+
+    shapes, consumers = _shapes(proto), {}
+    for node in proto.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node.op_type)
+    elementwise = [n.name for n in proto.graph.node if n.op_type in ("Mul", "Add", "Sub", "Div")
+                   and any(len(shapes.get(i) or []) >= 3 and shapes[i][-1] == 1 for i in n.input)]
+    transposes = [n.name for n in proto.graph.node if n.op_type == "Transpose"
+                  and [list(a.ints) for a in n.attribute] == [[0, 2, 3, 1]]
+                  and consumers.get(n.output[0]) == ["Reshape"]]
+    return elementwise, transposes
+
+
+def test_onnx_export_rewrites_what_onnx_runtime_runs_slowly_and_answers_the_same(tmp_path):
+    """seed001_cnn on scaled one-channel images: the converter's graph scales a tensor whose last axis is 1 and
+    transposes the last map back to channels-last before its Flatten; the written file does neither, and ONNX
+    Runtime gives Keras' probabilities."""
+    import onnx
+
+    from gridlab.export import _write_model
+    from gridlab.models import build_model
+    from gridlab.runtimes import load_runner
+
+    model = build_model("seed001_cnn", (28, 28, 1), 3, scaling={"kind": "fixed", "scale": 1 / 255, "offset": 0.0},
+                        input_dtype="uint8")
+    x = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1)).astype(np.uint8)
+    model(x[:1])
+    model.export(str(tmp_path / "raw.onnx"), format="onnx", verbose=False)
+    raw_elementwise, raw_transposes = _slow_patterns(onnx.load(str(tmp_path / "raw.onnx")))
+    assert raw_elementwise and raw_transposes
+    _write_model(model, "onnx", tmp_path / "model.onnx", {}, x[:1])
+    assert _slow_patterns(onnx.load(str(tmp_path / "model.onnx"))) == ([], [])
+    np.testing.assert_allclose(load_runner("onnx", tmp_path / "model.onnx")(x), model.predict(x, verbose=0),
+                               rtol=1e-4, atol=1e-6)
+
+
 def test_onnx_runtime_needs_an_export(tmp_path, idx_dir):
     run = gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed002_mlp", epochs=1, verbose=False,
                         report=False)
