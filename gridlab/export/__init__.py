@@ -64,10 +64,14 @@ def _write_model(model, fmt: str, target: Path, meta: dict, sample: np.ndarray) 
 
 
 def _shapes(proto) -> dict[str, list]:
-    """Each tensor's shape as far as ONNX's shape inference knows it (None for an unknown axis, the batch)."""
+    """Each tensor's shape as far as ONNX's shape inference knows it (None for an unknown axis, the batch); none where
+    the inference fails, so that the rewrites leave such a graph as the converter wrote it."""
     import onnx
 
-    inferred = onnx.shape_inference.infer_shapes(proto).graph
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto).graph
+    except Exception:  # an optimisation must never cost the export
+        return {}
     return {info.name: [d.dim_value if d.HasField("dim_value") else None for d in info.type.tensor_type.shape.dim]
             for info in (*inferred.value_info, *inferred.input, *inferred.output)}
 
