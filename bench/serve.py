@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python bench/serve.py [RUN]     (without RUN: trains seed001_cnn on Fashion-MNIST for 1 epoch)
       .venv/bin/python bench/serve.py --metrics [RUN]     (only the /metrics overhead)
+      .venv/bin/python bench/serve.py --ood [RUN]         (only the OOD score's cost per request)
 Prints single-image latency p50/p99 for Keras and ONNX Runtime, images/s of batch prediction on 10,000 test images,
 and requests/s with p50/p99 latency at concurrency 1, 8 and 32 against a running `gridlab serve`. Writes
 docs/benchmarks.md (section "serve"). Client and server share the machine's cores.
@@ -174,6 +175,35 @@ def metrics_overhead(run, body: bytes, rounds: int = 5, concurrency: int = 8):
     return without, with_, len(scrapes), rates
 
 
+def ood_overhead(run, body: bytes, rounds: int = 5, concurrency: int = 8):
+    """Median requests/s of the run's server without its OOD score (a copy of the run folder without ``ood.npz``,
+    as ``ood=none`` leaves it) and with it, measured in turn."""
+    import numpy as np
+
+    from gridlab import runs
+
+    bare = Path(tempfile.mkdtemp(prefix="gridlab-serve-bench-")) / run.name
+    shutil.copytree(run, bare)
+    (bare / runs.OOD).unlink()
+    servers = {"without": start_server(bare), "with": start_server(run)}
+    rates = {"without": [], "with": []}
+    try:
+        for _, url in servers.values():   # warm-up
+            measure(url + "/predict", body, concurrency, 2)
+        for r in range(rounds):
+            for label in ("without", "with")[::1 if r % 2 == 0 else -1]:
+                rps, p50, p99, codes = measure(servers[label][1] + "/predict", body, concurrency)
+                rates[label].append(rps)
+                print(f"round {r + 1}: {label} the OOD score: {rps:,.0f} requests/s, p50 {p50:.1f} ms, "
+                      f"p99 {p99:.1f} ms, {codes}", flush=True)
+    finally:
+        for server, _ in servers.values():
+            server.terminate()
+            server.wait(10)
+        shutil.rmtree(bare.parent, ignore_errors=True)
+    return float(np.median(rates["without"])), float(np.median(rates["with"])), rates
+
+
 def write_metrics_section(without, with_, scrapes, rates, rounds, client, model):
     from _bench import machine, write_section
 
@@ -199,12 +229,33 @@ def main() -> int:
     from gridlab.prediction import Predictor
     from gridlab.runtimes import load_runner
 
-    args = [a for a in sys.argv[1:] if a != "--metrics"]
+    args = [a for a in sys.argv[1:] if a not in ("--metrics", "--ood")]
     tmp = tempfile.mkdtemp(prefix="gridlab-serve-bench-")
     run = Path(args[0]) if args else gridlab.train(
         data="fashion-mnist", model="seed001_cnn", epochs=1, project=tmp, report=False, verbose=False).folder
     if not export_path(run, "onnx").is_file():
         export(run, "onnx")
+    if "--ood" in sys.argv:
+        from _bench import machine, write_section
+
+        keras_p = Predictor(run, "keras")
+        buf = io.BytesIO()
+        Image.fromarray(run_dataset(keras_p).x_test[0][..., 0]).save(buf, format="PNG")
+        without, with_, rates = ood_overhead(run, buf.getvalue())
+        client = "wrk (C)" if shutil.which("wrk") else "httpx (Python)"
+        print(f"median requests/s: without the OOD score {without:,.0f}, with it {with_:,.0f} "
+              f"({without / with_ - 1:+.1%} time per request)", flush=True)
+        write_section("serve-ood", "## Serving with and without the OOD score (`bench/serve.py --ood`)\n\n"
+                      f"Measured on: {machine()}. Two servers of the same run ({keras_p.info.model} on {run.name}, "
+                      "ONNX Runtime), one from a copy of the run folder without `ood.npz` (as `ood=none` leaves "
+                      "it), loaded in turn with one 28x28 PNG per request at concurrency 8 for 5 s each, "
+                      f"{len(rates['with'])} rounds (order alternating). Load client: {client}.\n\n"
+                      "| server | median requests/s | each round |\n|---|---|---|\n"
+                      f"| without the OOD score | {without:,.0f} | "
+                      f"{', '.join(f'{r:,.0f}' for r in rates['without'])} |\n"
+                      f"| with it (the default) | {with_:,.0f} | {', '.join(f'{r:,.0f}' for r in rates['with'])} |\n"
+                      f"| time per request | {without / with_ - 1:+.1%} | |")
+        return 0
     if "--metrics" in sys.argv:
         keras_p = Predictor(run, "keras")
         buf = io.BytesIO()
