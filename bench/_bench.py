@@ -1,6 +1,6 @@
 """What every bench script shares: the project root on ``sys.path`` (importing this module puts it there), the
-environment of the child processes it starts, the last line a child printed, the machine described, and a marked
-section of docs/benchmarks.md replaced."""
+environment of the child processes it starts, the last line a child printed, the machine described, a marked
+section of docs/benchmarks.md replaced, and calls timed in blocks."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,7 @@ import os
 import platform
 import re
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,3 +51,19 @@ def write_section(name: str, text: str) -> None:
     pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
     doc = pattern.sub(lambda _: block, doc) if pattern.search(doc) else doc.rstrip() + "\n\n" + block + "\n"
     write_text(DOC, doc)
+
+
+def in_blocks(calls: dict, blocks: int = 3, per_block: int = 5) -> dict:
+    """Seconds of each call in ``calls`` ({key: function}), after one warm-up call each: ``blocks`` rounds in turn,
+    each of ``per_block`` calls of one function in a row. Not call by call: ONNX Runtime's and NumPy's worker threads
+    spin for a while after a call, and the next call of another kind ran up to 1.5x slower beside them."""
+    for fn in calls.values():
+        fn()
+    times = {key: [] for key in calls}
+    for _ in range(blocks):
+        for key, fn in calls.items():
+            for _ in range(per_block):
+                start = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - start)
+    return times

@@ -39,6 +39,7 @@ def files(run, tmp: Path) -> dict[str, Path]:
 
 def measure(run, tmp: Path) -> list[str]:
     import numpy as np
+    from _bench import in_blocks
 
     from gridlab.evaluation import run_dataset
     from gridlab.prediction import Predictor
@@ -49,13 +50,7 @@ def measure(run, tmp: Path) -> list[str]:
     base, new = (runner(x) for runner in runners.values())
     diff = float(np.max(np.abs(base - new)))
     assert diff < 1e-4 and np.array_equal(base.argmax(1), new.argmax(1)), diff
-    bulk = {what: [] for what in runners}
-    for _ in range(3):
-        for what, runner in runners.items():
-            for _ in range(5):
-                start = time.perf_counter()
-                runner(x)
-                bulk[what].append(time.perf_counter() - start)
+    bulk = in_blocks({what: (lambda runner=runner: runner(x)) for what, runner in runners.items()})
     single = {what: [] for what in runners}
     for what, runner in runners.items():
         for i in range(300):

@@ -16,6 +16,7 @@ Prints AUROC and FPR at 95% TPR per probe set and method, and writes docs/benchm
 """
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 import time
@@ -30,11 +31,15 @@ PROBE_N = 2000
 def features(predictor, x):
     """The features the run's OOD statistics are fitted on (``ood.feature_model``, on the stages it stored)."""
     from gridlab.datasets import feed
+
+    return feed.predict(_feature_model(predictor), x, 512)[1]
+
+
+@functools.cache
+def _feature_model(predictor):
     from gridlab.prediction import ood
 
-    if not hasattr(predictor, "bench_features"):
-        predictor.bench_features = ood.feature_model(predictor.model, predictor.ood.stage_names)[0]
-    return feed.predict(predictor.bench_features, x, 512)[1]
+    return ood.feature_model(predictor.model, predictor.ood.stage_names)[0]
 
 
 def inputs_for(predictor, dataset, h_in, h_probes) -> dict:
@@ -126,6 +131,7 @@ def cost(run, tmp) -> list[tuple]:
     import shutil
 
     import numpy as np
+    from _bench import in_blocks
     from PIL import Image
 
     from gridlab import runs
@@ -146,18 +152,9 @@ def cost(run, tmp) -> list[tuple]:
         Image.fromarray(x[i][..., 0]).save(files[-1])
 
     def in_turn(plain_fn, scored_fn, n):
-        """Images/s of each (the best call, and the median), in blocks of 5 calls of one, 3 blocks each, in turn.
-        Not call by call: ONNX Runtime's and NumPy's worker threads spin for a while after a call, and the next
-        call of the other kind ran up to 1.5x slower beside them (the plain call too, which hid the cost)."""
-        plain_fn(), scored_fn()
-        times = {plain_fn: [], scored_fn: []}
-        for _ in range(3):
-            for fn in times:
-                for _ in range(5):
-                    start = time.perf_counter()
-                    fn()
-                    times[fn].append(time.perf_counter() - start)
-        return tuple(n / float(f(t)) for f in (np.min, np.median) for t in times.values())
+        """Images/s of each (the best call, and the median), timed in blocks (``_bench.in_blocks``)."""
+        times = in_blocks({"plain": plain_fn, "scored": scored_fn}).values()
+        return tuple(n / float(f(t)) for f in (np.min, np.median) for t in times)
 
     rows = []
     for runtime in ("keras", "onnx"):

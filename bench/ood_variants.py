@@ -95,8 +95,9 @@ def cost_parts(run, tmp) -> list[str]:
     penultimate ones only), of the features with them, and of the scoring model (features and score), through Keras
     and ONNX Runtime, and of the features with the score computed after them in NumPy, as before 2026-12-06; blocks of
     5 calls of one, 3 blocks each, in turn, the best call."""
-    import time
     from pathlib import Path
+
+    from _bench import in_blocks
 
     from gridlab.datasets import feed
     from gridlab.evaluation import run_dataset
@@ -121,15 +122,7 @@ def cost_parts(run, tmp) -> list[str]:
                 calls[name] = lambda run=load_runner("onnx", path, all_outputs=True): run(x)
         calls["features, then the score in NumPy (before 2026-12-06)"] = (
             lambda features=calls["features with the stage statistics"]: p.ood.score(features()[1]))
-        times = {name: [] for name in calls}
-        for fn in calls.values():
-            fn()
-        for _ in range(3):
-            for name, fn in calls.items():
-                for _ in range(5):
-                    start = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - start)
+        times = in_blocks(calls)
         plain = min(times["plain"])
         rows += [f"| {runtime} | {name} | {min(t) * 1e3:.0f} ms | {min(t) / plain - 1:+.1%} |"
                  for name, t in times.items()]

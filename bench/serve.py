@@ -136,6 +136,22 @@ def measure(url, body, concurrency, seconds=5):
     return wrk_load(url, body, concurrency, seconds) or asyncio.run(load(url, body, concurrency, 200 * seconds))
 
 
+def in_turn(urls: dict, body: bytes, rounds: int, concurrency: int, what: str, after_warm_up=lambda: None) -> dict:
+    """Requests/s of each server in ``urls`` ({label: base URL}), posting ``body`` to /predict: a 2 s warm-up each,
+    ``after_warm_up()``, then ``rounds`` rounds of 5 s each, the order alternating from round to round."""
+    for url in urls.values():
+        measure(url + "/predict", body, concurrency, 2)
+    after_warm_up()
+    rates = {label: [] for label in urls}
+    for r in range(rounds):
+        for label in list(urls)[::1 if r % 2 == 0 else -1]:
+            rps, p50, p99, codes = measure(urls[label] + "/predict", body, concurrency)
+            rates[label].append(rps)
+            print(f"round {r + 1}: {label} {what}: {rps:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                  f"{codes}", flush=True)
+    return rates
+
+
 def metrics_overhead(run, body: bytes, rounds: int = 5, concurrency: int = 8):
     """Median requests/s without /metrics and with /metrics scraped every second, measured in turn."""
     import threading
@@ -153,18 +169,10 @@ def metrics_overhead(run, body: bytes, rounds: int = 5, concurrency: int = 8):
             text = httpx.get(watched_url + "/metrics", timeout=5).text
             scrapes.append(sum(1 for _ in text_string_to_metric_families(text)))
 
-    rates = {"without": [], "with": []}
     try:
-        for url in (plain_url, watched_url):   # warm-up
-            measure(url + "/predict", body, concurrency, 2)
         thread = threading.Thread(target=scraper, daemon=True)
-        thread.start()
-        for r in range(rounds):
-            for label, url in (("without", plain_url), ("with", watched_url))[::1 if r % 2 == 0 else -1]:
-                rps, p50, p99, codes = measure(url + "/predict", body, concurrency)
-                rates[label].append(rps)
-                print(f"round {r + 1}: {label} /metrics: {rps:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                      f"{codes}", flush=True)
+        rates = in_turn({"without": plain_url, "with": watched_url}, body, rounds, concurrency, "/metrics",
+                        after_warm_up=thread.start)
         stop.set()
         thread.join(5)
     finally:
@@ -186,16 +194,9 @@ def ood_overhead(run, body: bytes, rounds: int = 5, concurrency: int = 8):
     shutil.copytree(run, bare)
     (bare / runs.OOD).unlink()
     servers = {"without": start_server(bare), "with": start_server(run)}
-    rates = {"without": [], "with": []}
     try:
-        for _, url in servers.values():   # warm-up
-            measure(url + "/predict", body, concurrency, 2)
-        for r in range(rounds):
-            for label in ("without", "with")[::1 if r % 2 == 0 else -1]:
-                rps, p50, p99, codes = measure(servers[label][1] + "/predict", body, concurrency)
-                rates[label].append(rps)
-                print(f"round {r + 1}: {label} the OOD score: {rps:,.0f} requests/s, p50 {p50:.1f} ms, "
-                      f"p99 {p99:.1f} ms, {codes}", flush=True)
+        rates = in_turn({label: url for label, (_, url) in servers.items()}, body, rounds, concurrency,
+                        "the OOD score")
     finally:
         for server, _ in servers.values():
             server.terminate()
