@@ -33,9 +33,9 @@ class Predictor:
         self.ood = Detector.from_arrays(arrays) if arrays is not None else None
         self._run_scored = None
         if runtime == "keras":
-            self._run = lambda x: feed.predict(self.model, x, batch=256)
+            self._run = lambda x: feed.predict(self.model, x)
             if self.ood is not None:
-                self._run_scored = lambda x: feed.predict(self.scoring_model, x, batch=256)
+                self._run_scored = lambda x: feed.predict(self.scoring_model, x)
         elif runtime == "onnx":
             from ..runtimes import load_runner
 

@@ -119,8 +119,8 @@ def _fit_ood(config, folder: Path, dataset, model) -> tuple[np.ndarray | None, d
     scoring, last = ood.feature_model(model, stages)
     rng = np.random.default_rng(config.seed)
     pick = np.sort(rng.choice(len(dataset.y_train), min(ood.FIT_MAX, len(dataset.y_train)), replace=False))
-    _, h_train = feed.predict(scoring, dataset.x_train[pick], 512)
-    val_proba, h_val = feed.predict(scoring, dataset.x_val, 512)
+    _, h_train = feed.predict(scoring, dataset.x_train[pick])
+    val_proba, h_val = feed.predict(scoring, dataset.x_val)
     w, b = last.get_weights()
     detector = ood.fit(method, h_train, dataset.y_train[pick], h_val, w, b, config.ood_pass_rate, config.seed,
                        stages)
@@ -128,8 +128,8 @@ def _fit_ood(config, folder: Path, dataset, model) -> tuple[np.ndarray | None, d
     # every method against the probe sets, the test split as the in-distribution side (a sample: the report's table);
     # each probe set as large as that sample, so a small data set costs little here
     test = np.sort(rng.choice(len(dataset.y_test), min(OOD_EVAL, len(dataset.y_test)), replace=False))
-    _, h_in = feed.predict(scoring, dataset.x_test[test], 512)
-    h_probes = {name: feed.predict(scoring, x, 512)[1]
+    _, h_in = feed.predict(scoring, dataset.x_test[test])
+    h_probes = {name: feed.predict(scoring, x)[1]
                 for name, x in ood.probes(dataset.x_val, dataset.kind, len(test), config.seed).items()}
     found = ood.evaluate(h_train, dataset.y_train[pick], h_val, h_in, h_probes, w, b, config.ood_pass_rate,
                          config.seed)

@@ -52,3 +52,20 @@ def test_predict_matches_keras_predict_on_arrays():
     assert np.allclose(feed.predict(model, x, batch=4), expected, atol=1e-6)        # 6 batches, the last partial
     assert np.allclose(feed.predict(model, x, batch=32), expected, atol=1e-6)       # one batch: predict_on_batch
     assert np.allclose(feed.predict(model, x[:1], batch=32), expected[:1], atol=1e-6)
+
+
+def test_predict_batch_grows_with_smaller_examples_within_its_bounds():
+    assert feed.predict_batch((28, 28, 1)) == 1024           # 2**21 values hold 2,674 images: capped at 1,024
+    assert feed.predict_batch((110, 120, 1)) == 128          # 158 sensor frames: the power of two below
+    assert feed.predict_batch((8, 8)) == 1024
+    assert feed.predict_batch((1000, 1000, 3)) == 16         # under one example per batch: at least 16
+    sizes = [feed.predict_batch((s, s, 1)) for s in (8, 28, 64, 128, 256, 512)]
+    assert sizes == sorted(sizes, reverse=True) and all(b & (b - 1) == 0 for b in sizes)
+
+
+def test_predict_without_a_batch_gives_the_same_probabilities():
+    x = np.random.default_rng(0).integers(0, 255, (1100, 28, 28, 1), dtype=np.uint8)     # one full batch of 1,024
+    model = keras.Sequential([keras.Input((28, 28, 1), dtype="uint8"), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    expected = model.predict(x, batch_size=128, verbose=0)
+    assert np.allclose(feed.predict(model, x), expected, atol=1e-6)
