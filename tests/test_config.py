@@ -37,6 +37,13 @@ def test_wrong_type():
         load_config({"epochs": "many"})
 
 
+def test_paths_from_python_are_taken_as_their_text(tmp_path):
+    c = load_config({"project": tmp_path / "runs", "data_dir": tmp_path})
+    assert c.project == str(tmp_path / "runs") and c.data_dir == str(tmp_path)
+    with pytest.raises(ConfigError, match="epochs expects int"):        # a path where no text is expected
+        load_config({"epochs": tmp_path})
+
+
 def test_bad_choice_suggests():
     with pytest.raises(ConfigError, match=r"optimizer='adamm' is not one of .* Did you mean \"adam\"\?"):
         load_config({"optimizer": "adamm"})

@@ -6,6 +6,7 @@ written in ``default.yaml``'s comment; unknown keys are rejected with the closes
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -120,6 +121,8 @@ def _check(key: str, value, origin: str):
         value = float(value)
     if isinstance(value, tuple):
         value = list(value)
+    if isinstance(value, os.PathLike) and "str" in spec.types:      # a pathlib.Path from Python: its text
+        value = os.fspath(value)
     ok = any(isinstance(value, _TYPES[t]) and not (t in ("int", "float") and isinstance(value, bool))
              for t in spec.types)
     if not ok:
