@@ -99,7 +99,7 @@ def predict_batch(example_shape) -> int:
     """How many examples ``predict`` takes at a time: the largest power of two whose batch holds at most
     ``PREDICT_VALUES`` input values, from 16 to 1,024. A small model predicts faster in large batches: on the 2-core
     Intel Xeon, 28x28 images went 1.1x to 1.2x faster in batches of 1,024 than of 256. 110x120 sensor frames (128
-    here) ran as fast from 64 to 256, and a smaller batch holds less memory (``bench/predict_batch.py``)."""
+    here) ran about as fast from 64 to 256, and a smaller batch holds less memory (``bench/predict_batch.py``)."""
     values = max(int(np.prod(example_shape)), 1)
     return int(min(max(2 ** int(np.log2(max(PREDICT_VALUES // values, 1))), 16), 1024))
 
