@@ -36,6 +36,8 @@ def rates(run, n: int, sizes) -> list[tuple]:
     p = Predictor(run)
     x = run_dataset(p).x_test
     x = np.concatenate([x] * (n // len(x) + 1))[:n]
+    print(f"timing {Path(run).name}: {n:,} arrays of {x.shape[1:]}, batches {', '.join(map(str, sizes))} ...",
+          flush=True)
     calls = {}
     for b in sizes:
         calls[("plain", b)] = lambda b=b: feed.predict(p.model, x, b)
@@ -70,6 +72,7 @@ def main() -> int:
         fashion = sys.argv[1] if len(sys.argv) > 1 else gridlab.train(
             data="fashion-mnist", preset="fast", epochs=1, project=tmp, name="fashion", report=False,
             verbose=False).folder
+        print("training a thermal run (gridlab_cnn, 1 epoch) on generated frames ...", flush=True)
         data = make_thermal(Path(tmp) / "thermal", faces=300, not_faces=100, progress=False)
         thermal = gridlab.train(data=str(data), model="gridlab_cnn", epochs=1, project=tmp, name="thermal",
                                 report=False, verbose=False).folder
