@@ -73,7 +73,7 @@ def main() -> int:
             data="fashion-mnist", preset="fast", epochs=1, project=tmp, name="fashion", report=False,
             verbose=False).folder
         print("training a thermal run (gridlab_cnn, 1 epoch) on generated frames ...", flush=True)
-        data = make_thermal(Path(tmp) / "thermal", faces=300, not_faces=100, progress=False)
+        data = make_thermal(Path(tmp) / "thermal-frames", faces=300, not_faces=100, progress=False)
         thermal = gridlab.train(data=str(data), model="gridlab_cnn", epochs=1, project=tmp, name="thermal",
                                 report=False, verbose=False).folder
         text = table("Fashion-MNIST, `fast` preset, 10,000 arrays", (28, 28, 1),
