@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,12 @@ class Predictor:
             except ValueError as exc:
                 raise DataFormatError(path, f"expected a .npy array without pickle, received {exc}",
                                       "Save with numpy.save.") from None
+            size = int(np.prod(self.input_shape))
+            if array.ndim > 1 and array.shape[0] > 1 and array.size == array.shape[0] * size:
+                raise DataFormatError(path, f"expected one example of shape {tuple(self.input_shape)}, received a "
+                                      f"stack of {array.shape[0]:,} {array.shape}",
+                                      f"Predict a stack from Python: gridlab.predict(run, numpy.load('{path}')); "
+                                      "or save one example per .npy file.")
             return self.check_array(array, path)
         if self.info.kind == "grid":
             from ..sources.sensor_grid import GridFormat, parse_frame
@@ -131,8 +138,11 @@ class Predictor:
     def check_array(self, array: np.ndarray, where="array") -> np.ndarray:
         """Accept (H, W), (H, W, C) or a flat vector of the right size; anything else is an error naming both shapes."""
         array = np.asarray(array)
-        if array.dtype.kind not in "uif" or (array.dtype.kind == "f" and not np.all(np.isfinite(array))):
+        if array.dtype.kind not in "uif":
             raise DataFormatError(where, f"expected finite numbers, received dtype {array.dtype}",
+                                  "Send numeric values only.")
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise DataFormatError(where, "expected finite numbers, received NaN or infinity",
                                   "Send numeric values only.")
         if array.size != int(np.prod(self.input_shape)):
             raise DataFormatError(where, f"expected shape {self.input_shape}, received {array.shape}",
@@ -203,6 +213,47 @@ class Predictor:
             self.read_file(paths[0])              # raises the file's own error, typed
         proba, scores = self.predict_scored(x) if len(x) else (np.zeros((0, len(self.class_names))), None)
         return Predictions(self.rows(paths, errors, proba, top_k, scores))
+
+    def predict_examples(self, x, top_k: int = 3, name: str = "x") -> "Predictions":
+        """Classify examples already in memory, one row per example named ``x[i]``, as ``predict_files`` gives for
+        files. ``x``: an array of shape (N, *input_shape) (or (N, H, W) for one channel, or (N, H*W*C)), one
+        example, or a list of examples (each checked on its own, as a file is). An example that is not all finite
+        numbers, or in a list one of another shape, is a row with its error, and the others are still predicted; an
+        array of another shape raises one ``DataFormatError`` naming both shapes."""
+        if isinstance(x, (list, tuple)):
+            names, arrays, errors = [f"{name}[{i}]" for i in range(len(x))], [], []
+            for n, example in zip(names, x):
+                try:
+                    arrays.append(self.check_array(example, n))
+                    errors.append(None)
+                except DataFormatError as exc:
+                    errors.append(str(exc))
+            good = np.stack(arrays) if arrays else np.zeros((0, *self.input_shape), np.float32)
+        else:
+            good, names, errors = self._examples(np.asarray(x), name)
+        proba, scores = self.predict_scored(good) if len(good) else (np.zeros((0, len(self.class_names))), None)
+        return Predictions(self.rows(names, errors, proba, top_k, scores))
+
+    def _examples(self, x: np.ndarray, name: str) -> tuple[np.ndarray, list[str], list[str | None]]:
+        """(the finite examples of array ``x``, each example's name, its error or None), checked as a whole."""
+        shape = tuple(self.input_shape)
+        accepted = {shape, (int(np.prod(shape)),)} | ({shape[:-1]} if shape[-1] == 1 else set())
+        if x.dtype.kind not in "uif":
+            raise DataFormatError(name, f"expected an array of numbers, received dtype {x.dtype}",
+                                  "Pass the examples as a numeric NumPy array.")
+        if x.shape in accepted:        # one example
+            x = x[None]
+        if x.shape[1:] not in accepted:
+            raise DataFormatError(name, f"expected examples of shape {shape} (an array of shape (N, "
+                                  f"{', '.join(map(str, shape))})), received shape {x.shape}",
+                                  f"Resize the examples to {'x'.join(map(str, shape[:-1]))}.")
+        x = x.reshape(len(x), *shape)
+        finite = (np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.dtype.kind == "f"
+                  else np.ones(len(x), bool))
+        names = [f"{name}[{i}]" for i in range(len(x))]
+        errors = [None if ok else f"{n}: expected finite numbers, received NaN or infinity. Send numeric values only."
+                  for n, ok in zip(names, finite)]
+        return x[finite], names, errors
 
     def ood_fields(self, score) -> dict:
         """``ood_score`` and ``ood`` (True: not like the training data) for one prediction; both None where the
@@ -294,15 +345,27 @@ def write_predictions_csv(rows: list[dict], path) -> None:
     write_text(path, buf.getvalue())
 
 
-def predict(run, files, top_k: int = 3, out: str | None = None, runtime: str = "keras") -> Predictions:
-    """Classify ``files`` with a finished run (Keras, or its ONNX export); optionally write the rows as CSV. A file
-    that cannot be read is a row with its ``error`` (``rows.failed``, ``rows.summary()``); the others are predicted.
+def predict(run, inputs, top_k: int = 3, out: str | None = None, runtime: str = "keras") -> Predictions:
+    """Classify ``inputs`` with a finished run (Keras, or its ONNX export); optionally write the rows as CSV.
+    ``inputs``: files (a list of paths, or one path), or examples already in memory (a NumPy array of shape (N,
+    *input_shape), rows named ``x[i]``: ``Predictor.predict_examples``). A file that cannot be read, or an example
+    that is not all finite numbers, is a row with its ``error`` (``rows.failed``, ``rows.summary()``); the others
+    are predicted.
 
     >>> rows = gridlab.predict("runs/digits-fast", ["seven.png", "broken.png"])     # doctest: +SKIP
     >>> rows.summary()
     '1 predicted, 1 failed: 1 x expected a valid PNG image, received 812 bytes the PNG decoder cannot read'
+    >>> gridlab.predict("runs/digits-fast", x_test[:100]).summary()                 # doctest: +SKIP
+    '100 predicted, 0 failed'
     """
-    rows = Predictor(run, runtime).predict_files([Path(f) for f in files], top_k)
+    predictor = Predictor(run, runtime)
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if isinstance(inputs, (np.ndarray, np.generic, int, float)) or (
+            isinstance(inputs, (list, tuple)) and inputs and all(isinstance(i, np.ndarray) for i in inputs)):
+        rows = predictor.predict_examples(inputs, top_k)
+    else:
+        rows = predictor.predict_files([Path(f) for f in inputs], top_k)
     if out:
         write_predictions_csv(rows, out)
     return rows

@@ -48,11 +48,58 @@ def test_grid_run_refuses_an_image_in_one_line(grid_run, tmp_path):
     assert "\n" not in message
 
 
-def test_image_run_reads_an_image_and_names_a_wrong_shape(idx_dir, tmp_path):
-    run = gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed003_mlp", epochs=1, batch=8, verbose=False,
-                        report=False, project=str(tmp_path / "runs"))
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    from tests.conftest import write_idx_set
+
+    root = tmp_path_factory.mktemp("image")
+    write_idx_set(root / "idx")
+    run = gridlab.train(data="mnist", data_dir=str(root / "idx"), model="seed003_mlp", epochs=1, batch=8,
+                        verbose=False, report=False, project=str(root / "runs"))
+    return run.folder
+
+
+def test_image_run_reads_an_image_and_names_a_wrong_shape(image_run, tmp_path):
+    run = image_run
     (tmp_path / "a.png").write_bytes(_png((8, 8)))
-    assert Predictor(run.folder).read_file(tmp_path / "a.png").shape == (8, 8, 1)
+    assert Predictor(run).read_file(tmp_path / "a.png").shape == (8, 8, 1)
     np.save(tmp_path / "b.npy", np.zeros((3, 3)))
     with pytest.raises(DataFormatError, match=r"expected shape \(8, 8, 1\), received \(3, 3\)"):
-        Predictor(run.folder).read_file(tmp_path / "b.npy")
+        Predictor(run).read_file(tmp_path / "b.npy")
+    np.save(tmp_path / "stack.npy", np.zeros((4, 8, 8), np.uint8))     # a stack, not one example: says how
+    with pytest.raises(DataFormatError, match=r"received a stack of 4 \(4, 8, 8\)\. Predict a stack from Python"):
+        Predictor(run).read_file(tmp_path / "stack.npy")
+
+
+def test_predict_takes_arrays_like_files_and_keeps_the_good_examples(image_run, tmp_path):
+    run = image_run
+    x = np.random.default_rng(0).integers(0, 256, (5, 8, 8), dtype=np.uint8)
+    paths = []
+    for i, image in enumerate(x):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    from_files = gridlab.predict(run, paths)
+    for given in (x, x[..., None], x.reshape(5, -1), x.astype(np.float32), list(x)):
+        rows = gridlab.predict(run, given)
+        assert [r["file"] for r in rows] == [f"x[{i}]" for i in range(5)] and not rows.failed
+        assert [(r["class"], r["ood"]) for r in rows] == [(r["class"], r["ood"]) for r in from_files]
+        assert all(r["ood_score"] is not None for r in rows)           # the OOD flag beside every class
+        assert [r["probability"] for r in rows] == pytest.approx([r["probability"] for r in from_files], abs=1e-6)
+    assert len(gridlab.predict(run, x[0])) == 1                             # one example
+    assert gridlab.predict(run, str(paths[0]))[0]["file"] == str(paths[0])  # one path, not its characters
+
+    bad = x.astype(np.float32)
+    bad[2, 3, 3] = np.nan
+    rows = gridlab.predict(run, bad)
+    assert [r["class"] is None for r in rows] == [False, False, True, False, False]
+    assert rows[2]["error"] == "x[2]: expected finite numbers, received NaN or infinity. Send numeric values only."
+    assert rows.summary() == "4 predicted, 1 failed: 1 x expected finite numbers, received NaN or infinity"
+    assert [r["class"] for r in rows if r["class"]] == [r["class"] for i, r in enumerate(from_files) if i != 2]
+
+    mixed = gridlab.predict(run, [x[0], np.zeros((7, 8)), x[1]])        # a list: each example checked on its own
+    assert [r["error"] is None for r in mixed] == [True, False, True] and "received (7, 8)" in mixed[1]["error"]
+    with pytest.raises(DataFormatError, match=r"^x: expected examples of shape \(8, 8, 1\) .* received shape "
+                       r"\(5, 7, 8\)\. Resize the examples to 8x8\.$"):
+        gridlab.predict(run, x[:, :7])
+    with pytest.raises(DataFormatError, match="expected an array of numbers, received dtype <U1"):
+        gridlab.predict(run, np.array(["a", "b"]))
