@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     e = add("evaluate", "evaluate a finished run on its test split, or on another data set")
     e.add_argument("run")
     e.add_argument("--data", help="another data set of the same input shape")
-    pr = add("predict", "classify image (PNG/JPEG/BMP), .npy or sensor-frame files with a finished run")
+    pr = add("predict", "classify image (PNG/JPEG/BMP), .npy or sensor-frame files (or folders and globs of them) "
+                        "with a finished run")
     pr.add_argument("run")
     pr.add_argument("files", nargs="+")
     pr.add_argument("--top-k", type=int, default=3)

@@ -136,10 +136,10 @@ def explain_files(run, files, out: str | None = None, top_k: int = 3, runtime: s
     """``gridlab predict --explain``: predict ``files`` and write one PNG per file (input, saliency overlay,
     probabilities) into ``<out without .csv>-explain/`` beside the CSV (``explain/`` without ``--out``). Each row
     gains ``explanation``: the PNG's path (empty for a file that could not be read, whose row has its error)."""
-    from ..prediction import Predictions, Predictor, write_predictions_csv
+    from ..prediction import Predictions, Predictor, expand_inputs, write_predictions_csv
 
     predictor = Predictor(run, runtime)
-    paths = [Path(f) for f in files]
+    paths = expand_inputs(files)
     x, errors = predictor.read_files(paths)
     if len(paths) == 1 and errors[0]:
         predictor.read_file(paths[0])          # a single bad file is its own one-line error

@@ -3,6 +3,7 @@ exactly as the training data was (same colour mode, size, grid reading rules); t
 from __future__ import annotations
 
 import csv
+import glob
 import io
 import os
 from pathlib import Path
@@ -87,6 +88,12 @@ class Predictor:
         ``max_pixels`` pixels."""
         path = Path(path)
         if data is None:
+            if path.is_dir():
+                raise DataFormatError(path, "expected a file, received a folder with no files in it",
+                                      "Check the path.")
+            if not path.exists() and any(c in str(path) for c in "*?["):
+                raise DataFormatError(path, "expected files matching this pattern, found none",
+                                      "Check the pattern (** matches folders at any depth).")
             try:
                 data = path.read_bytes()
             except OSError as exc:
@@ -345,12 +352,36 @@ def write_predictions_csv(rows: list[dict], path) -> None:
     write_text(path, buf.getvalue())
 
 
+def expand_inputs(items) -> list[Path]:
+    """The files a prediction reads, in order: a file as named (named twice, read twice), every visible file below a
+    folder (sorted), the matches of a glob (sorted; ``**`` at any depth); a file a folder or glob finds again is not
+    repeated. A folder with no files, or a glob that matches none, stays as it is: reading it then fails with its
+    own one-line error, so that nothing asked for is dropped without a word."""
+    from ..sources.layout import visible_files
+
+    out, seen = [], set()
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = list(visible_files(path)) or [path]
+        elif any(c in str(item) for c in "*?["):
+            found = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file()) or [path]
+        else:
+            out.append(path)
+            seen.add(str(path))
+            continue
+        new = [p for p in found if str(p) not in seen]
+        seen.update(str(p) for p in new)
+        out += new
+    return out
+
+
 def predict(run, inputs, top_k: int = 3, out: str | None = None, runtime: str = "keras") -> Predictions:
     """Classify ``inputs`` with a finished run (Keras, or its ONNX export); optionally write the rows as CSV.
-    ``inputs``: files (a list of paths, or one path), or examples already in memory (a NumPy array of shape (N,
-    *input_shape), rows named ``x[i]``: ``Predictor.predict_examples``). A file that cannot be read, or an example
-    that is not all finite numbers, is a row with its ``error`` (``rows.failed``, ``rows.summary()``); the others
-    are predicted.
+    ``inputs``: files (paths, folders and globs, as ``expand_inputs`` reads them; a list, or one), or examples
+    already in memory (a NumPy array of shape (N, *input_shape), rows named ``x[i]``:
+    ``Predictor.predict_examples``). A file that cannot be read, or an example that is not all finite numbers, is a
+    row with its ``error`` (``rows.failed``, ``rows.summary()``); the others are predicted.
 
     >>> rows = gridlab.predict("runs/digits-fast", ["seven.png", "broken.png"])     # doctest: +SKIP
     >>> rows.summary()
@@ -365,7 +396,7 @@ def predict(run, inputs, top_k: int = 3, out: str | None = None, runtime: str = 
             isinstance(inputs, (list, tuple)) and inputs and all(isinstance(i, np.ndarray) for i in inputs)):
         rows = predictor.predict_examples(inputs, top_k)
     else:
-        rows = predictor.predict_files([Path(f) for f in inputs], top_k)
+        rows = predictor.predict_files(expand_inputs(inputs), top_k)
     if out:
         write_predictions_csv(rows, out)
     return rows

@@ -10,7 +10,6 @@ data: ``pandas.read_parquet(out)`` reads the shards).
 """
 from __future__ import annotations
 
-import glob
 import json
 import time
 from collections import Counter
@@ -22,26 +21,6 @@ from ..errors import GridlabError
 from ..files import remove_stale_temporaries, write_bytes, write_text
 
 SHARD = "part-{:05d}.parquet"
-
-
-def expand_inputs(items) -> list[Path]:
-    """Files named directly, every visible file below a folder, or the matches of a glob; sorted, no repeats."""
-    from ..sources.layout import visible_files
-
-    out, seen = [], set()
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = list(visible_files(path))
-        elif any(c in str(item) for c in "*?["):
-            found = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
-        else:
-            found = [path]
-        for p in found:
-            if str(p) not in seen:
-                seen.add(str(p))
-                out.append(p)
-    return out
 
 
 def done_files(out: Path) -> tuple[set, int]:
@@ -94,7 +73,7 @@ def predict_stream(run, inputs, out, top_k: int = 3, runtime: str = "keras", chu
                    progress=print) -> dict:
     """Predict every file of ``inputs`` (files, folders, globs) into Parquet shards in the folder ``out``; skip
     files earlier shards hold. Returns the summary (also ``out/_summary.json``)."""
-    from . import Predictor
+    from . import Predictor, expand_inputs
 
     predictor = Predictor(run, runtime)
     out = Path(out)

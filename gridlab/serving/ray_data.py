@@ -73,7 +73,8 @@ def predict_ray(run, inputs, out, top_k: int = 3, chunk: int = 1024, address: st
     """``stream.predict_stream`` with the reading and the predicting spread over Ray (see the module docstring)."""
     from .. import ray_cluster, runs
     from ..export import ensure_export
-    from ..prediction.stream import SHARD, done_files, expand_inputs, summarize, write_shard, write_summary
+    from ..prediction import expand_inputs
+    from ..prediction.stream import SHARD, done_files, summarize, write_shard, write_summary
 
     folder = runs.find_run(run)
     ensure_export(folder, "onnx", progress)        # the Ray Data actors run the ONNX export

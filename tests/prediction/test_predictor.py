@@ -103,3 +103,29 @@ def test_predict_takes_arrays_like_files_and_keeps_the_good_examples(image_run, 
         gridlab.predict(run, x[:, :7])
     with pytest.raises(DataFormatError, match="expected an array of numbers, received dtype <U1"):
         gridlab.predict(run, np.array(["a", "b"]))
+
+
+def test_predict_reads_folders_and_globs_as_streaming_does(image_run, tmp_path):
+    from gridlab.prediction import expand_inputs
+
+    run = image_run
+    for name in ("a/1.png", "a/b/2.png", "a/.hidden.png", "c.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(_png((8, 8)))
+    (tmp_path / "empty").mkdir()
+    files = [str(tmp_path / n) for n in ("a/1.png", "a/b/2.png")]
+    rows = gridlab.predict(run, [tmp_path / "a", str(tmp_path / "**/*.png"), str(tmp_path / "none/*.png")])
+    assert [r["file"] for r in rows] == [*files, str(tmp_path / "c.png"), str(tmp_path / "none/*.png")]
+    assert [r["error"] is None for r in rows] == [True, True, True, False]          # no repeats, hidden left out
+    assert rows[-1]["error"].endswith("none/*.png: expected files matching this pattern, found none. Check the "
+                                      "pattern (** matches folders at any depth).")
+    with pytest.raises(DataFormatError, match="expected a file, received a folder with no files in it"):
+        gridlab.predict(run, tmp_path / "empty")
+    assert [str(p) for p in expand_inputs([tmp_path / "a"])] == files
+    assert [str(p) for p in expand_inputs([files[0], tmp_path / "a", tmp_path / "a", files[0]])] == [*files, files[0]]
+
+    from gridlab.prediction.stream import predict_stream
+
+    summary = predict_stream(run, [tmp_path / "a", str(tmp_path / "none/*.png")], tmp_path / "p.parquet",
+                             progress=lambda _: None)
+    assert summary["files"] == 3 and [r["file"] for r in summary["refused"]] == [str(tmp_path / "none/*.png")]
