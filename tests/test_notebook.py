@@ -29,7 +29,9 @@ def test_example_notebook_runs_and_shows_results_inline(tmp_path):
     assert "gridlab run seed001-notebook" in run_card and "balanced accuracy" in run_card
     assert run_card.count("data:image/png;base64,") == 2 and "report.html</a>" in run_card
     assert "gridlab metrics" in html_of("metrics = gridlab.evaluate") and "ECE" in html_of("metrics = ")
-    assert "one_test_image.npy" in html_of("dataset = gridlab.load_dataset")
+    predicted = html_of("dataset = gridlab.load_dataset")                  # the rows of 5 arrays, as a table
+    assert all(f"<td>x[{i}]</td>" in predicted for i in range(5)) and "<td>x[5]</td>" not in predicted
+    assert "<th>like training data</th>" in predicted and "n/a" not in predicted      # the OOD flag of each
     assert "gridlab run seed001-notebook" in html_of("gridlab.load_run")
     printed = "".join(o.get("text", "") for o in code[-1].outputs)
     assert printed.strip() == "matplotlib backend unchanged: True"

@@ -302,14 +302,15 @@ class Predictions(list):
         import html
 
         e = html.escape
+        like = {True: "NO", False: "yes", None: "n/a"}      # as `gridlab predict` prints the OOD flag
         rows = "".join(f"<tr><td>{e(str(r['file']))}</td><td>{e(str(r['class']))}</td>"
-                       f"<td>{r['probability']:.4f}</td><td>"
+                       f"<td>{r['probability']:.4f}</td><td>{like[r.get('ood')]}</td><td>"
                        + ", ".join(f"{e(str(t['class']))} {t['probability']:.3f}" for t in r["top_k"])
                        + "</td></tr>" if not r.get("error") else
-                       f"<tr><td>{e(str(r['file']))}</td><td colspan='3'>error: {e(r['error'])}</td></tr>"
+                       f"<tr><td>{e(str(r['file']))}</td><td colspan='4'>error: {e(r['error'])}</td></tr>"
                        for r in self)
-        return ("<table><tr><th>file</th><th>class</th><th>probability</th><th>top k</th></tr>" + rows
-                + "</table>")
+        return ("<table><tr><th>file</th><th>class</th><th>probability</th><th>like training data</th>"
+                "<th>top k</th></tr>" + rows + "</table>")
 
 
 def summarize_failures(predicted: int, failures) -> str:
