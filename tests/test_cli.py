@@ -75,6 +75,20 @@ def test_errors_are_one_line_with_exit_2(args, message, capsys):
     assert not Path("runs").exists()          # nothing half-written: no run folder for a run that never started
 
 
+@pytest.mark.parametrize("args, message, output", [
+    (["predict", "runs/none", "a.png", "--top-k", "0"], "top_k expects a whole number of at least 1, received 0",
+     None),
+    (["predict", "runs/none", "a", "--out", "p.parquet", "--chunk", "0"], "chunk expects a whole number of at least 1",
+     "p.parquet"),
+    (["predict", "runs/none", "a", "--out", "p.parquet", "--top-k", "-1"], "top_k expects a whole number", "p.parquet"),
+    (["make-thermal", "frames", "--faces", "-3"], "faces expects a whole number of at least 1, received -3", "frames"),
+])
+def test_a_count_below_one_is_refused_before_anything_is_written(args, message, output, capsys):
+    code, _, err = _run(args, capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err
+    assert output is None or not Path(output).exists()
+
+
 def test_models_and_datasets_and_config(capsys):
     code, out, _ = _run(["models"], capsys)
     assert code == 0 and "1,199,882" in out and "6,828,986" in out and "333,526" in out

@@ -136,3 +136,12 @@ def test_out_of_range_values_are_refused_before_anything_is_written(key, value, 
     with pytest.raises(ConfigError, match=re.escape(says)):
         plan([f"{key}=[{value},{SPECS[key].default}]"])          # a sweep choice out of range
     assert not (tmp_path / "runs").exists()
+
+
+def test_counts_outside_default_yaml_are_checked_in_one_place():
+    from gridlab.config import check_count
+
+    assert check_count("chunk", 3) == 3 and check_count("seed", 0, least=0) == 0
+    for bad in (0, -1, 2.5, "3", True, None):
+        with pytest.raises(ConfigError, match=rf"^chunk expects a whole number of at least 1, received {bad!r}\.$"):
+            check_count("chunk", bad)

@@ -6,6 +6,7 @@ written in ``default.yaml``'s comment; unknown keys are rejected with the closes
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import re
 from pathlib import Path
@@ -240,6 +241,15 @@ def _validate(c) -> None:
     if c.tta and not c.augment:
         raise ConfigError("tta=true averages predictions over mirror images, which needs a model trained on them: "
                           "set augment=true as well (or tta=false).")
+
+
+def check_count(name: str, value, least: int = 1) -> int:
+    """``value`` when it is a whole number of at least ``least``, else a ``ConfigError`` naming ``name`` (a
+    command's flag or a function's argument, such as ``top_k`` or ``chunk``: counts that are not configuration keys,
+    checked before anything is written)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ConfigError(f"{name} expects a whole number of at least {least}, received {value!r}.")
+    return int(value)
 
 
 def parse_duration(text) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import runs
-from ..config import SPECS
+from ..config import SPECS, check_count
 from ..datasets import feed
 from ..errors import DataFormatError, RunError
 from .decision import predict_labels
@@ -390,6 +390,7 @@ def predict(run, inputs, top_k: int = 3, out: str | None = None, runtime: str = 
     >>> gridlab.predict("runs/digits-fast", x_test[:100]).summary()                 # doctest: +SKIP
     '100 predicted, 0 failed'
     """
+    top_k = check_count("top_k", top_k)
     predictor = Predictor(run, runtime)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]

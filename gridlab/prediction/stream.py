@@ -73,8 +73,10 @@ def predict_stream(run, inputs, out, top_k: int = 3, runtime: str = "keras", chu
                    progress=print) -> dict:
     """Predict every file of ``inputs`` (files, folders, globs) into Parquet shards in the folder ``out``; skip
     files earlier shards hold. Returns the summary (also ``out/_summary.json``)."""
+    from ..config import check_count
     from . import Predictor, expand_inputs
 
+    top_k, chunk = check_count("top_k", top_k), check_count("chunk", chunk)
     predictor = Predictor(run, runtime)
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -72,10 +72,14 @@ def predict_ray(run, inputs, out, top_k: int = 3, chunk: int = 1024, address: st
                 actors: int | None = None, progress=print) -> dict:
     """``stream.predict_stream`` with the reading and the predicting spread over Ray (see the module docstring)."""
     from .. import ray_cluster, runs
+    from ..config import check_count
     from ..export import ensure_export
     from ..prediction import expand_inputs
     from ..prediction.stream import SHARD, done_files, summarize, write_shard, write_summary
 
+    top_k, chunk = check_count("top_k", top_k), check_count("chunk", chunk)
+    if actors is not None:
+        check_count("actors", actors)
     folder = runs.find_run(run)
     ensure_export(folder, "onnx", progress)        # the Ray Data actors run the ONNX export
     out = Path(out)

@@ -130,9 +130,12 @@ def make_thermal(out: str | Path, faces: int = 6697, not_faces: int = 392, seed:
 
     import yaml
 
+    from ..config import check_count
     from ..errors import ConfigError
     from ..files import write_text
 
+    faces, not_faces, workers = check_count("faces", faces), check_count("not_faces", not_faces), check_count(
+        "workers", workers)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out}: the folder exists and is not empty. Choose a new folder for make-thermal.")
