@@ -82,8 +82,10 @@ def test_errors_are_one_line_with_exit_2(args, message, capsys):
      "p.parquet"),
     (["predict", "runs/none", "a", "--out", "p.parquet", "--top-k", "-1"], "top_k expects a whole number", "p.parquet"),
     (["make-thermal", "frames", "--faces", "-3"], "faces expects a whole number of at least 1, received -3", "frames"),
+    (["serve", "runs/none", "--port", "70000"], "port expects a TCP port from 1 to 65535, received 70000", None),
+    (["serve", "runs/none", "--port", "0"], "port expects a TCP port from 1 to 65535, received 0", None),
 ])
-def test_a_count_below_one_is_refused_before_anything_is_written(args, message, output, capsys):
+def test_a_count_or_port_out_of_range_is_refused_before_anything_is_written(args, message, output, capsys):
     code, _, err = _run(args, capsys)
     assert code == 2 and err.count("\n") == 1 and message in err
     assert output is None or not Path(output).exists()

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from .. import runs
-from ..errors import GridlabError
+from ..errors import ConfigError, GridlabError
 from .batcher import Batcher, Overloaded
 from .metrics import Observe, ServeMetrics
 from .requests import RequestError, answer_rows, batch_rows, request_inputs
@@ -145,6 +145,8 @@ def serve(run, host: str = "127.0.0.1", port: int = 8000, config=None, **overrid
     from ..config import load_config
     from ..prediction import Predictor
 
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"port expects a TCP port from 1 to 65535, received {port!r}. For example --port 8000.")
     config = config or load_config(overrides)
     if config.serve_runtime == "onnx":
         from ..export import ensure_export

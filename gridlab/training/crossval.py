@@ -25,9 +25,6 @@ def kfold_probabilities(overrides: dict, dataset, folds: int,
     from ..prediction import Predictor
     from .fit import train
 
-    if folds < 2:
-        raise ConfigError(f"folds={folds}: k-fold needs at least 2 folds (or leave it out to audit the "
-                          "validation split).")
     x = np.concatenate([dataset.x_train, dataset.x_val])
     y = np.concatenate([dataset.y_train, dataset.y_val])
     positions = np.concatenate([dataset.train_index, dataset.val_index])
@@ -60,6 +57,9 @@ def audit(run, folds: int | None = None, progress=print) -> Audit:
     from ..evaluation import run_dataset
     from ..prediction import Predictor
 
+    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):   # 0 too
+        raise ConfigError(f"folds={folds}: k-fold needs at least 2 folds (or leave it out to audit the "
+                          "validation split).")
     predictor = Predictor(run)
     dataset = run_dataset(predictor)
     if folds:

@@ -81,7 +81,10 @@ def test_training_audits_the_validation_split_and_names_files(image_folder, tmp_
 def test_audit_refuses_one_fold(idx_dir, capsys):
     gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed002_mlp", epochs=1, name="m", verbose=False,
                   report=False)
-    assert main(["audit", "runs/m", "--folds", "1"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err == ("gridlab audit: error: folds=1: k-fold needs at least 2 folds (or leave it out to audit the "
-                   "validation split).")
+    written = {p.name: p.stat().st_mtime_ns for p in Path("runs/m").iterdir()}
+    for folds in ("1", "0"):            # 0 is refused too, not taken for "no folds"
+        assert main(["audit", "runs/m", "--folds", folds]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"gridlab audit: error: folds={folds}: k-fold needs at least 2 folds (or leave it out to "
+                       "audit the validation split).")
+    assert {p.name: p.stat().st_mtime_ns for p in Path("runs/m").iterdir()} == written     # nothing rewritten
