@@ -145,3 +145,12 @@ def test_counts_outside_default_yaml_are_checked_in_one_place():
     for bad in (0, -1, 2.5, "3", True, None):
         with pytest.raises(ConfigError, match=rf"^chunk expects a whole number of at least 1, received {bad!r}\.$"):
             check_count("chunk", bad)
+
+
+@pytest.mark.parametrize("name", ["../outside", "a/b", "a\\b", ".."])
+def test_a_run_name_is_one_folder_inside_the_project(name, tmp_path):
+    import gridlab
+
+    with pytest.raises(ConfigError, match=re.escape(f"name={name!r}: expected one folder name")):
+        gridlab.train(data="digits", name=name, verbose=False)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "outside").exists()

@@ -235,6 +235,9 @@ def _validate(c) -> None:
         value = getattr(c, key)
         if value is not None and (len(value) != 2 or not all(isinstance(v, int) and v >= 0 for v in value)):
             raise ConfigError(f"{key} expects two whole numbers like [110, 120], received {value!r}.")
+    if c.name is not None and (c.name in (".", "..") or any(ch in c.name for ch in "/\\")):
+        raise ConfigError(f"name={c.name!r}: expected one folder name (no / or \\, not . or ..): the run's folder "
+                          f"inside project={c.project}. Choose where runs go with project=.")
     if c.max_time is not None:
         parse_duration(c.max_time)
     parse_threshold(c.threshold)
