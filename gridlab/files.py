@@ -11,6 +11,19 @@ from pathlib import Path
 TMP_PREFIX = ".tmp-"
 
 
+def check_output_file(path: str | os.PathLike, example: str = "out.csv") -> Path:
+    """``path`` as a file gridlab may write (its folders are made when needed), refused in one line when a folder is
+    there (``example``: a file name the message suggests inside it). Commands call it before their work, so that a
+    typo in ``--out`` never costs the work at the last step; ``atomic_path`` calls it again for every write."""
+    from .errors import ConfigError
+
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: expected a file name to write, and a folder is there. Give a file path, for "
+                          f"example {path / example}.")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     """Yield a temporary path beside ``path``; on success it is fsynced and renamed onto ``path``.
@@ -21,7 +34,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None):
     >>> with atomic_path("out.txt") as tmp:          # doctest: +SKIP
     ...     Path(tmp).write_text("hello")
     """
-    path = Path(path)
+    path = check_output_file(path, "out" + Path(path).suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix if suffix is not None else path.suffix,
                                dir=path.parent)

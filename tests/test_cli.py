@@ -91,6 +91,20 @@ def test_a_count_or_port_out_of_range_is_refused_before_anything_is_written(args
     assert output is None or not Path(output).exists()
 
 
+@pytest.mark.parametrize("args, example", [
+    (["predict", "runs/none", "a.png", "--out", "taken"], "taken/predictions.csv"),
+    (["predict", "runs/none", "a.png", "--explain", "--out", "taken"], "taken/predictions.csv"),
+    (["compare", "runs/none", "--out", "taken"], "taken/compare.html"),
+])
+def test_an_out_path_that_is_a_folder_is_refused_before_the_work(args, example, capsys):
+    Path("taken").mkdir()
+    code, _, err = _run(args, capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert (f"taken: expected a file name to write, and a folder is there. Give a file path, for example "
+            f"{example}.") in err
+    assert list(Path("taken").iterdir()) == []
+
+
 def test_models_and_datasets_and_config(capsys):
     code, out, _ = _run(["models"], capsys)
     assert code == 0 and "1,199,882" in out and "6,828,986" in out and "333,526" in out

@@ -26,8 +26,11 @@ def compare_rows(run_folders) -> list[dict]:
 def compare(run_folders, out: str | Path = "compare.html") -> tuple[list[dict], Path]:
     """Write ``compare.html`` (table + overlaid validation curves, images embedded); return the rows and its path."""
     from ..display import png_data_uri
+    from ..files import check_output_file
     from .plots import figure, integer_ticks, save_png
 
+    check_output_file(out, "compare.html")
+    check_output_file(Path(out).with_suffix(".png"), "compare.png")
     rows = compare_rows(run_folders)
     fig = figure(figsize=(11, 4))
     axes = fig.subplots(1, 2)

@@ -137,9 +137,12 @@ def explain_files(run, files, out: str | None = None, top_k: int = 3, runtime: s
     probabilities) into ``<out without .csv>-explain/`` beside the CSV (``explain/`` without ``--out``). Each row
     gains ``explanation``: the PNG's path (empty for a file that could not be read, whose row has its error)."""
     from ..config import check_count
+    from ..files import check_output_file
     from ..prediction import Predictions, Predictor, expand_inputs, write_predictions_csv
 
     top_k = check_count("top_k", top_k)
+    if out:
+        check_output_file(out, "predictions.csv")
     predictor = Predictor(run, runtime)
     paths = expand_inputs(files)
     x, errors = predictor.read_files(paths)

@@ -14,9 +14,9 @@ import numpy as np
 
 from ..backend import installed
 from ..errors import GridlabError, first_line
-from ..files import atomic_path, write_json
+from ..files import atomic_path, check_output_file, write_json
 from ..prediction.ood import split_scored
-from ..runs import export_path, ood_export_path, record_export
+from ..runs import EXPORT_SUFFIX, export_path, ood_export_path, record_export
 from ..runtimes import FORMATS, load_runner, run_batched
 from ..scopes import keep_random_state
 
@@ -31,6 +31,16 @@ def metadata(info) -> dict:
     """What travels with an export (ONNX metadata and ``.gridlab.json``) from the run's ``RunInfo``."""
     keys = ("class_names", "input_shape", "input_dtype", "kind", "reader", "scaling", "threshold", "positive_class")
     return {"gridlab_export": 1, **{k: getattr(info, k) for k in keys}}
+
+
+def _check_target(target: Path, fmt: str) -> None:
+    """Refuse, before the conversion, a target the export could not write or must not replace: a folder where a file
+    goes, or for a SavedModel (a folder, replaced whole) a folder that holds something other than a SavedModel."""
+    if fmt != "saved_model":
+        check_output_file(target, f"model{EXPORT_SUFFIX[fmt]}")
+    elif target.is_file() or (target.is_dir() and any(target.iterdir()) and not (target / "saved_model.pb").is_file()):
+        raise ExportError(f"{target}: a SavedModel export replaces its folder, and this one holds other files. Give "
+                          "a new folder (or an empty one) for --out.")
 
 
 def _write_model(model, fmt: str, target: Path, meta: dict, sample: np.ndarray) -> None:
@@ -184,6 +194,7 @@ def _export(run, fmt: str, out, check: bool) -> dict:
                           "needs no converter).")
     predictor = Predictor(run)
     target = Path(out) if out else export_path(predictor.folder, fmt)
+    _check_target(target, fmt)
     meta = metadata(predictor.info)
     dataset = run_dataset(predictor)
     x = dataset.x_test

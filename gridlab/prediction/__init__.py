@@ -14,6 +14,7 @@ from .. import runs
 from ..config import SPECS, check_count
 from ..datasets import feed
 from ..errors import DataFormatError, RunError
+from ..files import check_output_file
 from .decision import predict_labels
 from .ood import Detector, split_scored
 
@@ -391,6 +392,8 @@ def predict(run, inputs, top_k: int = 3, out: str | None = None, runtime: str = 
     '100 predicted, 0 failed'
     """
     top_k = check_count("top_k", top_k)
+    if out:
+        check_output_file(out, "predictions.csv")
     predictor = Predictor(run, runtime)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]

@@ -37,6 +37,22 @@ def test_every_format_passes_parity_in_its_runtime(binary_run, fmt):
     assert log[fmt]["passed"] is True
 
 
+def test_an_out_path_it_must_not_write_is_refused_before_the_conversion(binary_run, tmp_path):
+    """A folder where a file goes; a folder of other files where a SavedModel (which replaces its folder) goes: refused
+    in one line, the folder's files kept."""
+    from gridlab.errors import GridlabError
+
+    keep = tmp_path / "documents"
+    keep.mkdir()
+    (keep / "precious.txt").write_text("mine")
+    with pytest.raises(GridlabError, match=r"documents: expected a file name to write, and a folder is there\. "
+                                           r"Give a file path, for example .*documents/model\.onnx\."):
+        export(binary_run, "onnx", out=keep)
+    with pytest.raises(GridlabError, match="a SavedModel export replaces its folder, and this one holds other files"):
+        export(binary_run, "saved_model", out=keep)
+    assert [p.name for p in keep.iterdir()] == ["precious.txt"] and (keep / "precious.txt").read_text() == "mine"
+
+
 def test_onnx_metadata_and_predict_runtime(binary_run):
     import onnx
 
