@@ -137,6 +137,8 @@ def make_thermal(out: str | Path, faces: int = 6697, not_faces: int = 392, seed:
     faces, not_faces, workers = check_count("faces", faces), check_count("not_faces", not_faces), check_count(
         "workers", workers)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: a file is there; make-thermal writes a folder. Choose a new folder for it.")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"{out}: the folder exists and is not empty. Choose a new folder for make-thermal.")
     days = [f"202012{d:02d}" for d in range(1, 20)]

@@ -40,3 +40,6 @@ def test_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "x" / "keep.txt").write_text("mine")
     with pytest.raises(ConfigError, match="exists and is not empty"):
         make_thermal(tmp_path / "x", faces=1, not_faces=1, progress=False)
+    with pytest.raises(ConfigError, match="x/keep.txt: a file is there; make-thermal writes a folder"):
+        make_thermal(tmp_path / "x" / "keep.txt", faces=1, not_faces=1, progress=False)
+    assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
