@@ -113,7 +113,7 @@ def split_items(items) -> tuple[list[str], dict]:
         text = raw.strip()
         spec = SPECS.get(key)
         listed = text.startswith("[") and text.endswith("]") and not (spec and "list" in spec.types)
-        if sep and (listed or _RANGE.match(text)):
+        if sep and (listed or re.match(r"(uniform|loguniform|randint)\s*\(", text)):   # a bad range: its own error
             space[key] = load_yaml(text) if listed else text
         else:
             plain.append(item)

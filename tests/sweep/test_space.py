@@ -15,6 +15,8 @@ from gridlab.sweep.space import split_items
     (["batch=uniform(16,64)"], "command line: batch expects int, so uniform() does not fit it; list its values"),
     (["lr=loguniform(0,0.1)"], "command line: lr: loguniform needs bounds above 0, received 0."),
     (["lr=uniform(0.1,0.01)"], "command line: lr: uniform(0.1, 0.01) needs the first bound below the second."),
+    (["lr=loguniform(1e-3)"], "command line: lr: expected a list of values or uniform(a, b), loguniform(a, b), "
+                              "randint(a, b); received 'loguniform(1e-3)'."),
     (["optimizer=[adam,adamax]"], "command line: optimizer: 'adamax' is not one of"),
     (["epochs=2"], "the search space is empty: give swept keys such as lr=loguniform(1e-4,1e-2)"),
     (["lr=loguniform(1e-4,1e-2)", "sweep_search=grid"], "sweep_search=grid needs lists of values; lr is a range."),
