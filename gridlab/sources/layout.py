@@ -64,7 +64,7 @@ def discover(root: str | Path, pattern: str = "*", skipped: Skipped | None = Non
     root = Path(root)
     skipped = skipped or Skipped()
     if root.is_file() and root.suffix.lower() == ".csv":
-        return _from_manifest(root)
+        return _from_manifest(root, skipped)
     if not root.is_dir():
         raise DataFormatError(root, "expected a folder with one sub-folder per class, received a path that does "
                                     "not exist", "Check the data= path.")
@@ -94,17 +94,26 @@ def discover(root: str | Path, pattern: str = "*", skipped: Skipped | None = Non
     return train, test, class_names
 
 
-def _from_manifest(path: Path):
+HEADERS = [[name, label] for name in ("path", "file", "filename", "image") for label in ("label", "class")]
+
+
+def _from_manifest(path: Path, skipped: Skipped):
     rows = []
     with open(path, newline="", encoding="utf-8") as fh:
         for number, row in enumerate(csv.reader(fh), start=1):
-            if not row or (number == 1 and [c.strip().lower() for c in row[:2]] == ["path", "label"]):
+            if not row or (number == 1 and [c.strip().lower() for c in row[:2]] in HEADERS):
                 continue
             if len(row) < 2 or not row[0].strip() or not row[1].strip():
                 raise DataFormatError(path, f"expected 'path,label', received {','.join(row)!r}",
                                       "Give every line a file path and a label.", line=number)
             split = row[2].strip() if len(row) > 2 else "train"
-            rows.append((path.parent / row[0].strip(), row[1].strip(), split))
+            file = path.parent / row[0].strip()
+            if not file.is_file():     # an error, or a listed skip under on_bad_file=skip
+                skipped.handle(DataFormatError(path, f"expected a file, received {row[0].strip()!r}, which is not "
+                                               f"one (looked for {file.absolute()})",
+                                               "Paths are relative to the manifest's folder.", line=number))
+                continue
+            rows.append((file, row[1].strip(), split))
     class_names = sorted({label for _, label, _ in rows})
     if len(class_names) < 2:
         raise DataFormatError(path, f"expected at least 2 labels, received {len(class_names)}",
