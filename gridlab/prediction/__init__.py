@@ -109,8 +109,8 @@ class Predictor:
             if array.ndim > 1 and array.shape[0] > 1 and array.size == array.shape[0] * size:
                 raise DataFormatError(path, f"expected one example of shape {tuple(self.input_shape)}, received a "
                                       f"stack of {array.shape[0]:,} {array.shape}",
-                                      f"Predict a stack from Python: gridlab.predict(run, numpy.load('{path}')); "
-                                      "or save one example per .npy file.")
+                                      "Give one example per .npy file, or predict the whole stack in Python: "
+                                      "gridlab.predict(run, numpy.load(path)).")
             return self.check_array(array, path)
         if self.info.kind == "grid":
             from ..sources.sensor_grid import GridFormat, parse_frame

@@ -67,7 +67,8 @@ def test_image_run_reads_an_image_and_names_a_wrong_shape(image_run, tmp_path):
     with pytest.raises(DataFormatError, match=r"expected shape \(8, 8, 1\), received \(3, 3\)"):
         Predictor(run).read_file(tmp_path / "b.npy")
     np.save(tmp_path / "stack.npy", np.zeros((4, 8, 8), np.uint8))     # a stack, not one example: says how
-    with pytest.raises(DataFormatError, match=r"received a stack of 4 \(4, 8, 8\)\. Predict a stack from Python"):
+    with pytest.raises(DataFormatError, match=r"received a stack of 4 \(4, 8, 8\)\. Give one example per \.npy "
+                       r"file, or predict the whole stack in Python: gridlab\.predict\(run, numpy\.load\(path\)\)\.$"):
         Predictor(run).read_file(tmp_path / "stack.npy")
 
 
