@@ -134,8 +134,30 @@ def find_run(run: str | Path, project: str | Path | None = None) -> Path:
 
 # -- reading and writing its files -------------------------------------------------------------------------------
 
+def _read_json(path: Path):
+    """A JSON file of the run folder; a damaged one (cut short, edited by hand) is a ``RunError`` naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path}: expected JSON, received text that is not (line {exc.lineno}: {exc.msg}). The run "
+                       "folder is damaged: restore the file, or train the run again.") from None
+    except UnicodeDecodeError:
+        raise RunError(f"{path}: expected JSON, received bytes that are not UTF-8 text. The run folder is damaged: "
+                       "restore the file, or train the run again.") from None
+
+
 def read_info(folder: Path) -> RunInfo:
-    return RunInfo.from_dict(json.loads((Path(folder) / INFO).read_text(encoding="utf-8")))
+    path = Path(folder) / INFO
+    doc = _read_json(path)
+    try:
+        return RunInfo.from_dict(doc)
+    except (KeyError, TypeError, AttributeError):
+        needed = [f.name for f in dataclasses.fields(RunInfo)
+                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        missing = [k for k in needed if not isinstance(doc, dict) or k not in doc]
+        raise RunError(f"{path}: expected gridlab's run record, received JSON without "
+                       f"{', '.join(missing) if missing else 'its fields in their types'}. The run folder is damaged: "
+                       "restore the file, or train the run again.") from None
 
 
 def write_info(folder: Path, info: RunInfo) -> None:
@@ -143,7 +165,7 @@ def write_info(folder: Path, info: RunInfo) -> None:
 
 
 def read_metrics(folder: Path, name: str = METRICS) -> dict:
-    return json.loads((Path(folder) / name).read_text(encoding="utf-8"))
+    return _read_json(Path(folder) / name)
 
 
 def write_metrics(folder: Path, metrics: dict, data: str | None = None) -> Path:
@@ -174,7 +196,7 @@ def write_history(folder: Path, rows: list[dict]) -> None:
 
 
 def read_state(folder: Path) -> dict:
-    return json.loads((Path(folder) / STATE).read_text(encoding="utf-8"))
+    return _read_json(Path(folder) / STATE)
 
 
 def write_state(folder: Path, state: dict) -> None:
@@ -229,7 +251,7 @@ def export_path(folder: Path, fmt: str) -> Path:
 def read_exports(folder: Path) -> dict:
     """``export.json``: the parity report of every export made, by format (empty when there is none)."""
     path = Path(folder) / EXPORTS
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return _read_json(path) if path.is_file() else {}
 
 
 def record_export(folder: Path, fmt: str, report: dict) -> None:

@@ -71,3 +71,27 @@ def test_the_run_handle_shows_itself(tmp_path):
     html = run._repr_html_()
     assert "gridlab run r" in html and "1,234 parameters" in html and "no report" in html
     assert "<th style='text-align:left;padding-right:12px'>accuracy</th><td style='text-align:right'>0.9000" in html
+
+
+@pytest.mark.parametrize("text, says", [
+    ("{not json", r"run\.json: expected JSON, received text that is not \(line 1: Expecting property name"),
+    ('{"name": "r"}', r"run\.json: expected gridlab's run record, received JSON without data, origin, kind, "),
+    ("[1, 2]", r"run\.json: expected gridlab's run record, received JSON without name, data, "),
+])
+def test_a_damaged_run_json_is_one_line_naming_the_file(tmp_path, text, says):
+    write_run(tmp_path)
+    (tmp_path / runs.INFO).write_text(text)
+    with pytest.raises(RunError, match=says + r".*The run folder is damaged: restore the file, or train the run "
+                                               r"again\.$"):
+        runs.read_info(tmp_path)
+    (tmp_path / runs.METRICS).write_bytes(b"\xff\xfe")
+    with pytest.raises(RunError, match=r"metrics\.json: expected JSON, received bytes that are not UTF-8 text"):
+        runs.read_metrics(tmp_path)
+
+
+def test_a_missing_model_file_is_named_not_called_unsafe(tmp_path):
+    from gridlab.models.io import load_model
+
+    with pytest.raises(RunError, match=r"model\.keras: no such model file\. Check the path; in a run folder, "
+                                       r"restore it or train the run again\.$"):
+        load_model(tmp_path / "model.keras")

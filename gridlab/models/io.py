@@ -7,7 +7,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from ..errors import UnsafeModelError, first_line
+from ..errors import RunError, UnsafeModelError, first_line
 from ..files import zip_bomb
 
 MAX_CONFIG_BYTES = 16 << 20
@@ -47,6 +47,9 @@ def optimizer_classes() -> set[str]:
 def check_archive(path: str | Path) -> None:
     """Refuse a model file gridlab would not build itself. Raises ``UnsafeModelError`` naming the reason."""
     path = Path(path)
+    if not path.is_file():
+        raise RunError(f"{path}: no such model file. Check the path; in a run folder, restore it or train the run "
+                       "again.")
     if path.suffix.lower() in (".h5", ".hdf5"):
         raise UnsafeModelError(f"{path}: .h5 model files are refused: their loader has run code from crafted "
                                "files. Re-save the model as .keras from a trusted copy.")
