@@ -70,6 +70,12 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def shown(path: str | os.PathLike) -> str:
+    """``path`` as text that any UTF-8 writer takes: bytes of a file name that are not UTF-8 (which Python carries
+    as surrogates) become ``\\udcff``-style escapes. How predictions name their files in every output."""
+    return os.fspath(path).encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
@@ -77,8 +83,10 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    write_bytes(path, text.encode("utf-8"))
+    """Write ``text`` (UTF-8) to ``path`` atomically. A file name that is not valid UTF-8 (bytes a file system
+    allows, which Python carries as surrogates) is written escaped (``\\udcff``), never a crash that loses the
+    rest."""
+    write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
 
 
 def write_json(path: str | os.PathLike, obj) -> None:

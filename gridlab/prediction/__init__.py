@@ -14,7 +14,7 @@ from .. import runs
 from ..config import SPECS, check_count
 from ..datasets import feed
 from ..errors import DataFormatError, RunError
-from ..files import check_output_file
+from ..files import check_output_file, shown
 from .decision import predict_labels
 from .ood import Detector, split_scored
 
@@ -279,10 +279,10 @@ class Predictor:
         out = []
         for f, error in zip(files, errors):
             if error:
-                out.append({"file": str(f), "class": None, "probability": None, "top_k": [],
+                out.append({"file": shown(f), "class": None, "probability": None, "top_k": [],
                             "threshold": self.threshold, "ood_score": None, "ood": None, "error": error})
             else:
-                out.append({"file": str(f), **self.describe(next(probas), int(next(labels)), top_k),
+                out.append({"file": shown(f), **self.describe(next(probas), int(next(labels)), top_k),
                             **self.ood_fields(next(found) if found is not None else None), "error": None})
         return out
 

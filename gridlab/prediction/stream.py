@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GridlabError
-from ..files import remove_stale_temporaries, write_bytes, write_text
+from ..files import remove_stale_temporaries, shown, write_bytes, write_text
 
 SHARD = "part-{:05d}.parquet"
 
@@ -86,7 +86,7 @@ def predict_stream(run, inputs, out, top_k: int = 3, runtime: str = "keras", chu
     remove_stale_temporaries(out)              # a shard a killed job was writing
     files = expand_inputs(inputs)
     done, shard = done_files(out)
-    todo = [p for p in files if str(p) not in done]
+    todo = [p for p in files if shown(p) not in done]      # as the shards name them
     if done:
         progress(f"{len(files) - len(todo):,} of {len(files):,} file(s) already in {out}: continuing with "
                  f"{len(todo):,}")

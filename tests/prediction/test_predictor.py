@@ -1,5 +1,6 @@
 """Predictor: files of every kind a run accepts, and the ones it refuses with one line."""
 import io
+import os
 
 import numpy as np
 import pytest
@@ -130,3 +131,21 @@ def test_predict_reads_folders_and_globs_as_streaming_does(image_run, tmp_path):
     summary = predict_stream(run, [tmp_path / "a", str(tmp_path / "none/*.png")], tmp_path / "p.parquet",
                              progress=lambda _: None)
     assert summary["files"] == 3 and [r["file"] for r in summary["refused"]] == [str(tmp_path / "none/*.png")]
+
+
+def test_a_file_name_that_is_not_utf8_is_predicted_and_written_escaped(image_run, tmp_path):
+    """Linux allows any bytes in a file name; Python carries the odd ones as surrogates, which no UTF-8 writer
+    takes. The CSV and the Parquet shards name the file with an escape, and the rest of the batch is kept."""
+    import pandas as pd
+
+    from gridlab.prediction.stream import predict_stream
+
+    odd = tmp_path.joinpath(os.fsdecode(b"\xff.png"))
+    odd.write_bytes(_png((8, 8)))
+    (tmp_path / "b.png").write_bytes(_png((8, 8)))
+    rows = gridlab.predict(image_run, [odd, tmp_path / "b.png"], out=str(tmp_path / "p.csv"))
+    assert [r["file"] for r in rows] == [str(tmp_path / "\\udcff.png"), str(tmp_path / "b.png")] and not rows.failed
+    assert "\\udcff.png," in (tmp_path / "p.csv").read_text(encoding="utf-8")
+    for _ in range(2):           # the second run finds both in the shards: nothing predicted twice
+        summary = predict_stream(image_run, [odd, tmp_path / "b.png"], tmp_path / "p.parquet", progress=print)
+    assert summary["files"] == 2 and len(pd.read_parquet(tmp_path / "p.parquet")) == 2
