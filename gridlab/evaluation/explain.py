@@ -148,7 +148,7 @@ def explain_files(run, files, out: str | None = None, top_k: int = 3, runtime: s
     x, errors = predictor.read_files(paths)
     if len(paths) == 1 and errors[0]:
         predictor.read_file(paths[0])          # a single bad file is its own one-line error
-    proba, scores = predictor.predict_scored(x) if len(x) else (np.zeros((0, len(predictor.class_names))), None)
+    proba, scores = predictor.predict_scored(x)
     rows = Predictions(predictor.rows(paths, errors, proba, top_k, scores))
     saliency = predictor.explain(x, predictor.decide(proba), method) if len(x) else None
     folder = Path(out).with_name(Path(out).stem + "-explain") if out else Path("explain")

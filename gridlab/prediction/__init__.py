@@ -18,6 +18,8 @@ from ..files import check_output_file, shown
 from .decision import predict_labels
 from .ood import Detector, split_scored
 
+NOT_FINITE = "expected finite numbers, received NaN or infinity"
+
 
 class Predictor:
     """A loaded run, ready to classify arrays or files.
@@ -92,7 +94,7 @@ class Predictor:
             if path.is_dir():
                 raise DataFormatError(path, "expected a file, received a folder with no files in it",
                                       "Check the path.")
-            if not path.exists() and any(c in str(path) for c in "*?["):
+            if not path.exists() and _is_pattern(path):
                 raise DataFormatError(path, "expected files matching this pattern, found none",
                                       "Check the pattern (** matches folders at any depth).")
             try:
@@ -150,8 +152,7 @@ class Predictor:
             raise DataFormatError(where, f"expected finite numbers, received dtype {array.dtype}",
                                   "Send numeric values only.")
         if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-            raise DataFormatError(where, "expected finite numbers, received NaN or infinity",
-                                  "Send numeric values only.")
+            raise DataFormatError(where, NOT_FINITE, "Send numeric values only.")
         if array.size != int(np.prod(self.input_shape)):
             raise DataFormatError(where, f"expected shape {self.input_shape}, received {array.shape}",
                                   f"Resize the input to {self.input_shape[0]}x{self.input_shape[1]}.")
@@ -170,7 +171,10 @@ class Predictor:
 
     def predict_scored(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(probabilities (N, K), OOD scores (N,)) in one pass; the scores are None where ``ood_available`` is
-        false. A score below ``self.ood.threshold`` means: not like the training data."""
+        false. A score below ``self.ood.threshold`` means: not like the training data. An empty batch (every file of
+        a chunk unreadable) gives empty probabilities without running the model."""
+        if not len(x):
+            return np.zeros((0, len(self.class_names))), None
         if not self.ood_available:
             return self.predict_arrays(x), None
         return split_scored(self._run_scored(self._cast(x)), self.ood)
@@ -201,10 +205,15 @@ class Predictor:
     def read_files(self, paths) -> tuple[np.ndarray, list[str | None]]:
         """Read every file of ``paths``: (the arrays of the readable ones, stacked in order; one entry per path, None
         where it was read, else its one-line error). A bad file costs its own row, never the others'."""
+        return self._gather(paths, self.read_file)
+
+    def _gather(self, items, read) -> tuple[np.ndarray, list[str | None]]:
+        """``read`` each item: (the arrays it gave, stacked in order; one entry per item, None where it was read,
+        else its one-line ``DataFormatError``)."""
         arrays, errors = [], []
-        for p in paths:
+        for item in items:
             try:
-                arrays.append(self.read_file(p))
+                arrays.append(read(item))
                 errors.append(None)
             except DataFormatError as exc:
                 errors.append(str(exc))
@@ -219,7 +228,7 @@ class Predictor:
         x, errors = self.read_files(paths)
         if len(paths) == 1 and errors[0]:
             self.read_file(paths[0])              # raises the file's own error, typed
-        proba, scores = self.predict_scored(x) if len(x) else (np.zeros((0, len(self.class_names))), None)
+        proba, scores = self.predict_scored(x)
         return Predictions(self.rows(paths, errors, proba, top_k, scores))
 
     def predict_examples(self, x, top_k: int = 3, name: str = "x") -> "Predictions":
@@ -229,17 +238,11 @@ class Predictor:
         numbers, or in a list one of another shape, is a row with its error, and the others are still predicted; an
         array of another shape raises one ``DataFormatError`` naming both shapes."""
         if isinstance(x, (list, tuple)):
-            names, arrays, errors = [f"{name}[{i}]" for i in range(len(x))], [], []
-            for n, example in zip(names, x):
-                try:
-                    arrays.append(self.check_array(example, n))
-                    errors.append(None)
-                except DataFormatError as exc:
-                    errors.append(str(exc))
-            good = np.stack(arrays) if arrays else np.zeros((0, *self.input_shape), np.float32)
+            names = [f"{name}[{i}]" for i in range(len(x))]
+            good, errors = self._gather(zip(names, x), lambda named: self.check_array(named[1], named[0]))
         else:
             good, names, errors = self._examples(np.asarray(x), name)
-        proba, scores = self.predict_scored(good) if len(good) else (np.zeros((0, len(self.class_names))), None)
+        proba, scores = self.predict_scored(good)
         return Predictions(self.rows(names, errors, proba, top_k, scores))
 
     def _examples(self, x: np.ndarray, name: str) -> tuple[np.ndarray, list[str], list[str | None]]:
@@ -259,7 +262,7 @@ class Predictor:
         finite = (np.isfinite(x.reshape(len(x), -1)).all(axis=1) if x.dtype.kind == "f"
                   else np.ones(len(x), bool))
         names = [f"{name}[{i}]" for i in range(len(x))]
-        errors = [None if ok else f"{n}: expected finite numbers, received NaN or infinity. Send numeric values only."
+        errors = [None if ok else str(DataFormatError(n, NOT_FINITE, "Send numeric values only."))
                   for n, ok in zip(names, finite)]
         return x[finite], names, errors
 
@@ -354,6 +357,12 @@ def write_predictions_csv(rows: list[dict], path) -> None:
     write_text(path, buf.getvalue())
 
 
+def _is_pattern(item) -> bool:
+    """Whether a file argument is a glob (``*``, ``?`` or ``[``), for ``expand_inputs`` and the error of one that
+    matches nothing."""
+    return any(c in str(item) for c in "*?[")
+
+
 def expand_inputs(items) -> list[Path]:
     """The files a prediction reads, in order: a file as named (named twice, read twice), every visible file below a
     folder (sorted), the matches of a glob (sorted; ``**`` at any depth); a file a folder or glob finds again is not
@@ -366,7 +375,7 @@ def expand_inputs(items) -> list[Path]:
         path = Path(item)
         if path.is_dir():
             found = list(visible_files(path)) or [path]
-        elif any(c in str(item) for c in "*?["):
+        elif _is_pattern(item):
             found = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file()) or [path]
         else:
             out.append(path)

@@ -15,8 +15,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import GridlabError
 from ..files import remove_stale_temporaries, shown, write_bytes, write_text
 
@@ -47,7 +45,7 @@ def shard_row(file, threshold, error: str | None = None, cls: str | None = None,
 def _rows(predictor, paths, top_k: int) -> list[dict]:
     """One shard row per file, in order (``Predictor.rows``: a file that cannot be read is a row with its error)."""
     x, errors = predictor.read_files(paths)
-    proba, scores = predictor.predict_scored(x) if len(x) else (np.zeros((0, len(predictor.class_names))), None)
+    proba, scores = predictor.predict_scored(x)
     return [shard_row(r["file"], r["threshold"], r["error"], r["class"], r["probability"],
                       [t["class"] for t in r["top_k"]], [t["probability"] for t in r["top_k"]], r["ood_score"],
                       r["ood"])
