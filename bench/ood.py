@@ -42,10 +42,11 @@ def _feature_model(predictor):
     return ood.feature_model(predictor.model, predictor.ood.stage_names)[0]
 
 
-def inputs_for(predictor, dataset, h_in, h_probes) -> dict:
+def inputs_for(predictor, dataset, x_in, x_probes: dict) -> dict:
     """What fitting and scoring a method needs, as training fits the run's own: the features of (a sample of) the
-    training split with its labels, of the validation split, of the in-distribution side ``h_in`` and of each probe
-    set, and the output layer's ``w`` and ``b``."""
+    training split with its labels, of the validation split, of the in-distribution side ``x_in`` and of each probe
+    set, and the output layer's ``w`` and ``b``; and for the variants (bench/ood_variants.py) the inputs themselves
+    (``raw``) and the ``predictor``."""
     import numpy as np
 
     from gridlab.prediction import ood
@@ -53,19 +54,17 @@ def inputs_for(predictor, dataset, h_in, h_probes) -> dict:
     rng = np.random.default_rng(0)
     pick = np.sort(rng.choice(len(dataset.y_train), min(ood.FIT_MAX, len(dataset.y_train)), replace=False))
     w, b = ood.feature_model(predictor.model)[1].get_weights()
-    model = predictor.model
-    channels = [int((model.inputs[0] if s == ood.INPUT else model.get_layer(s).output).shape[-1])
-                for s in ood.model_stages(model)]
-    return {"h_train": features(predictor, dataset.x_train[pick]), "y_train": dataset.y_train[pick],
-            "h_val": features(predictor, dataset.x_val), "h_in": h_in, "h_probes": h_probes, "w": w, "b": b,
-            "channels": channels}      # each stage's channel count: its mean and deviation columns follow ``w``'s
+    raw = {"train": dataset.x_train[pick], "val": dataset.x_val, "in": x_in, **x_probes}
+    h = {k: features(predictor, v) for k, v in raw.items()}
+    return {"h_train": h["train"], "y_train": dataset.y_train[pick], "h_val": h["val"], "h_in": h["in"],
+            "h_probes": {k: h[k] for k in x_probes}, "w": w, "b": b, "raw": raw, "predictor": predictor}
 
 
 def table_of(inputs: dict) -> dict:
     """{probe: {method: {"auroc", "fpr"}}} for every method."""
     from gridlab.prediction import ood
 
-    return ood.evaluate(**{k: v for k, v in inputs.items() if k != "channels"})["table"]
+    return ood.evaluate(**{k: v for k, v in inputs.items() if k not in ("raw", "predictor")})["table"]
 
 
 def far(tmp, score=table_of) -> tuple[dict, object]:
@@ -76,9 +75,8 @@ def far(tmp, score=table_of) -> tuple[dict, object]:
     run = gridlab.train(data="fashion-mnist", preset="fast", project=tmp, name="far", report=False, verbose=False)
     p = Predictor(run.folder)
     ds = run_dataset(p)
-    h_in = features(p, ds.x_test[:PROBE_N])
     probes = ood.probes(ds.x_test[PROBE_N:], "image", PROBE_N, seed=1)
-    return score(inputs_for(p, ds, h_in, {k: features(p, v) for k, v in probes.items()})), run
+    return score(inputs_for(p, ds, ds.x_test[:PROBE_N], probes)), run
 
 
 def near(tmp, score=table_of) -> dict:
@@ -103,7 +101,7 @@ def near(tmp, score=table_of) -> dict:
     if held.ndim == 3:
         held = held[..., None]
     label = " and ".join(names[c] for c in HELD_OUT)
-    return score(inputs_for(p, ds, features(p, ds.x_test[:PROBE_N]), {f"held-out {label}": features(p, held)}))
+    return score(inputs_for(p, ds, ds.x_test[:PROBE_N], {f"held-out {label}": held}))
 
 
 def thermal(tmp, data: str | None, score=table_of) -> dict:
@@ -118,8 +116,7 @@ def thermal(tmp, data: str | None, score=table_of) -> dict:
                         verbose=False)
     p = Predictor(run.folder)
     ds = run_dataset(p)
-    probes = ood.probes(ds.x_test, "grid", PROBE_N, seed=1)
-    return score(inputs_for(p, ds, features(p, ds.x_test), {k: features(p, v) for k, v in probes.items()}))
+    return score(inputs_for(p, ds, ds.x_test, ood.probes(ds.x_test, "grid", PROBE_N, seed=1)))
 
 
 def cost(run, tmp) -> list[tuple]:
@@ -222,9 +219,8 @@ def main() -> int:
             *markdown("near-OOD, `fast` preset on 8 Fashion-MNIST classes", near_table),
             *markdown("thermal glitch frames, gridlab_cnn on the synthetic thermal set", thermal_table),
             "Why the default: `ensemble` is the only method that meets the far-OOD targets (AUROC >= 0.99, "
-            "FPR <= 5%) on every probe set; "
-            "the layer statistics catch noise, blank and inverted frames, the neighbours catch another data "
-            "set's images."]
+            "FPR <= 5%) on every probe set; the input summary catches noise, blank, inverted and glitched frames, "
+            "the neighbours' density catches another data set's images."]
     write_section("ood", "\n".join(text))
     print("\n".join(summary))
     return 0

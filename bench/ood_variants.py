@@ -1,102 +1,115 @@
-"""Variants of the default OOD score (`ensemble`) tried against the probe sets where it fell short: its Mahalanobis
-part on the linear scale (the squared distance, as before the log scale), covariance shrinkage (Ledoit-Wolf, OAS;
-scikit-learn) and one Mahalanobis score per stage (the penultimate features, then each stage's channel statistics),
-summed or the worst, each standardised on the validation split as `ensemble`'s parts; `ensemble` on fewer of the
-channel statistics; and what each part of the scoring model costs per 10,000 arrays (Keras, ONNX Runtime).
+"""Variants of the default OOD score (`ensemble`): what the input summary's parts, the kernel density and the bank
+size buy on the probe sets, against the default before them (the channel statistics of the input and of every
+convolutional stage, with the k-th neighbour's distance); and what each costs per 10,000 arrays, through Keras and
+ONNX Runtime.
 
-Run:  .venv/bin/python bench/ood_variants.py
+Run:  .venv/bin/python bench/ood_variants.py   (about 6 minutes on a 2-core machine)
 
-Trains the same two runs as bench/ood.py (the `fast` preset on Fashion-MNIST; gridlab_cnn on a generated thermal
-set), fits every variant on their training and validation features, and prints AUROC / FPR at 95% TPR per probe
-set. It writes nothing: the figures of record are bench/ood.py's (docs/benchmarks.md, "ood").
+Trains the same three runs as bench/ood.py (the `fast` preset on Fashion-MNIST and on 8 of its classes; gridlab_cnn
+on a generated thermal set), fits every variant as `ensemble` is fitted (training-split statistics, its parts
+standardised and the threshold set on the validation split), prints AUROC / FPR at 95% TPR per probe set, times the
+scoring models, and writes docs/benchmarks.md (section "ood-variants"). The figures of record for the default are
+bench/ood.py's (section "ood").
 """
 from __future__ import annotations
 
+import sys
 import tempfile
+import time
+from pathlib import Path
 
 import _bench  # noqa: F401  (the project root on sys.path)
 import numpy as np
-from ood import far, thermal
+from ood import PROBE_N, far, near, thermal
 
-VARIANTS = ("ensemble", "squared distance", "ledoit-wolf", "oas", "per stage, summed", "per stage, worst",
-            "no stage deviations", "no first conv stage", "penultimate + input")
-SUBSETS = {   # the features ``ensemble`` keeps, by (stage index, "mean" or "std"); stage 0 is the input
-    "no stage deviations": lambda stage, part, n: stage == 0 or part == "mean",
-    "no first conv stage": lambda stage, part, n: stage != 1,
-    "penultimate + input": lambda stage, part, n: stage == 0,
+# name: (the features, ``ensemble``'s neighbour part, the bank size): "summary" is gridlab's (``ood.SUMMARY``), "blocks"
+# its block means without their deviation, "first" the summary first tried here (the input's mean and deviation,
+# the mean absolute difference of neighbouring values along rows and columns, the block means; in numpy), "stages"
+# the statistics of the input and of every convolutional stage (the default before the summary)
+VARIANTS = {
+    "ensemble (default)": ("summary", "kde", 250),
+    "a bank of 500": ("summary", "kde", 500),
+    "k-th neighbour instead of the density": ("summary", "knn", 250),
+    "block means only": ("blocks", "kde", 250),
+    "the summary first tried": ("first", "kde", 250),
+    "stage statistics, k-th neighbour (the default before)": ("stages", "knn", 500),
 }
+TIMED = ("ensemble (default)", "a bank of 500", "k-th neighbour instead of the density",
+         "stage statistics, k-th neighbour (the default before)")
 
 
-def _shrunk(inputs: dict, h, y, h_val, shrink: str):
-    """A Mahalanobis score on ``h`` (gridlab's ``mahalanobis_layers``, on all of ``h``) whose shared covariance is
-    scikit-learn's shrunk estimate instead of gridlab's: the class means and the scoring stay gridlab's."""
-    from sklearn.covariance import OAS, ledoit_wolf
-
+def conv_stages(model) -> list[str]:
+    """What the default before the summary extended the features with: the input (``ood.INPUT``), then the first
+    map at each lower spatial resolution, in layer order (one per convolutional stage)."""
     from gridlab.prediction import ood
 
-    det = ood.fit("mahalanobis_layers", h, y, h_val, inputs["w"], inputs["b"])
-    classes = np.unique(y)
-    centred = h - det.means[np.searchsorted(classes, y)]
-    cov = (ledoit_wolf(centred, assume_centered=True)[0] if shrink == "ledoit-wolf"
-           else OAS(assume_centered=True).fit(centred).covariance_)
-    return ood.Detector("mahalanobis_layers", 0.0, det.pass_rate, det.w, det.b, det.means, np.linalg.pinv(cov))
+    names, seen = [ood.INPUT], {tuple(model.inputs[0].shape[1:3])}
+    for layer in model.layers:
+        shape = tuple(getattr(layer.output, "shape", ()))
+        if len(shape) == 4 and shape[1:3] not in seen:
+            seen.add(shape[1:3])
+            names.append(layer.name)
+    return names
 
 
-def variant_scores(inputs: dict, name: str):
-    """The variant's score function; ``ensemble`` is gridlab's own, the others are fitted as it is (their parts
-    standardised on the validation split, added, or for "worst" the smallest)."""
+def first_summary(x: np.ndarray) -> np.ndarray:
+    """The summary first tried: the input's mean and deviation, the mean absolute difference of neighbouring values
+    along rows and along columns, and its 7x7 block means (one channel)."""
     from gridlab.prediction import ood
 
-    h, y = np.asarray(inputs["h_train"], np.float64), inputs["y_train"]
-    h_val = np.asarray(inputs["h_val"], np.float64)
-    if name in SUBSETS:         # ``ensemble`` on fewer statistics: what dropping them would save and lose
-        cols = _columns(inputs, SUBSETS[name])
-        det = ood.fit("ensemble", h[:, cols], y, h_val[:, cols], inputs["w"], inputs["b"])
-        return lambda x: det.score(np.asarray(x, np.float64)[:, cols])
-    if name in ("ensemble", "squared distance"):
-        det = ood.fit("ensemble", h, y, h_val, inputs["w"], inputs["b"])
-        if name == "squared distance":      # the Mahalanobis part on the linear scale, as before 2026-12-06
-            det.distance = "linear"
-            det.scale = np.array([[p.mean(), p.std()] for p in det._ensemble_parts(h_val)])
-        return det.score
-    width = len(inputs["w"])
-    knn = ood.fit("knn", h, y, h_val, inputs["w"], inputs["b"])
-    parts = [knn.score]
-    if name in ("ledoit-wolf", "oas"):
-        parts.append(_shrunk(inputs, h, y, h_val, name).score)
-    else:                       # one gridlab Mahalanobis score per block: the penultimate features, each stage's
-        edges = np.cumsum([0, width, *[2 * c for c in inputs["channels"]]])       # means and deviations
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            block = ood.fit("mahalanobis_layers", h[:, lo:hi], y, h_val[:, lo:hi], inputs["w"], inputs["b"])
-            parts.append(lambda x, lo=lo, hi=hi, block=block: block.score(x[:, lo:hi]))
-    scale = [(p(h_val).mean(), p(h_val).std() or 1.0) for p in parts]
-
-    def score(x):
-        x = np.asarray(x, np.float64)
-        z = np.stack([(p(x) - m) / s for p, (m, s) in zip(parts, scale)])
-        return z.min(axis=0) if name.endswith("worst") else z.sum(axis=0)
-    return score
+    x = np.asarray(x, np.float64).reshape(len(x), x.shape[1], x.shape[2])
+    n, h, w = x.shape
+    flat = x.reshape(n, -1)
+    bh, bw = max(1, h // ood.GRID), max(1, w // ood.GRID)
+    blocks = x[:, :bh * (h // bh), :bw * (w // bw)].reshape(n, h // bh, bh, w // bw, bw).mean(axis=(2, 4))
+    return np.c_[flat.mean(axis=1), flat.std(axis=1), np.abs(np.diff(flat, axis=1)).mean(axis=1),
+                 np.abs(flat[:, w:] - flat[:, :-w]).mean(axis=1), blocks.reshape(n, -1)]
 
 
-def _columns(inputs: dict, keep) -> np.ndarray:
-    """The penultimate features' columns, then those of each stage's means and deviations that ``keep`` keeps."""
-    width = len(inputs["w"])
-    cols, at, n = list(range(width)), width, len(inputs["channels"])
-    for stage, channels in enumerate(inputs["channels"]):
-        for part in ("mean", "std"):
-            if keep(stage, part, n):
-                cols += range(at, at + channels)
-            at += channels
-    return np.array(cols)
+def fitted(inputs: dict) -> dict:
+    """{variant: (detector, {set: scores})}, every variant fitted on the run in ``inputs`` (bench/ood.py's)."""
+    from gridlab.datasets import feed
+    from gridlab.prediction import ood
+
+    p, raw = inputs["predictor"], inputs["raw"]
+    model, y, w, b = p.model, inputs["y_train"], inputs["w"], inputs["b"]
+    stages = {"summary": ood.model_stages(model), "stages": conv_stages(model)}
+    h = {}
+    for kind, names in stages.items():
+        features = ood.feature_model(model, names)[0]
+        h[kind] = {k: np.asarray(feed.predict(features, v, 512)[1], np.float64) for k, v in raw.items()}
+    channels = int(model.inputs[0].shape[-1])
+    h["blocks"] = {k: v[:, :-channels] for k, v in h["summary"].items()}       # without the deviations' logs
+    h["first"] = {k: np.c_[v[:, :len(w)], first_summary(raw[k])] for k, v in h["summary"].items()}
+    out, default_bank = {}, ood.KNN_BANK
+    for name, (kind, density, bank) in VARIANTS.items():
+        ood.KNN_BANK = bank
+        try:
+            det = ood.fit("ensemble", h[kind]["train"], y, h[kind]["val"], w, b,
+                          stages=stages.get(kind, ()), density=density)
+        finally:
+            ood.KNN_BANK = default_bank
+        out[name] = det, {k: det.score(v) for k, v in h[kind].items()}
+    return out
 
 
-def cost_parts(run, tmp) -> list[str]:
-    """Time per 10,000 test arrays of the plain model, of the features without the stage statistics (the
-    penultimate ones only), of the features with them, and of the scoring model (features and score), through Keras
-    and ONNX Runtime, and of the features with the score computed after them in NumPy, as before 2026-12-06; blocks of
-    5 calls of one, 3 blocks each, in turn, the best call."""
-    from pathlib import Path
+def table(inputs: dict) -> tuple[dict, dict]:
+    """({probe: {variant: {"auroc", "fpr"}}}, the fitted variants)."""
+    from gridlab.prediction import ood
 
+    variants = fitted(inputs)
+    out = {}
+    for name, (_, scores) in variants.items():
+        for probe in inputs["h_probes"]:
+            out.setdefault(probe, {})[name] = {"auroc": ood.auroc(scores["in"], scores[probe]),
+                                               "fpr": ood.fpr_at_tpr(scores["in"], scores[probe])}
+    return out, variants
+
+
+def cost(run, variants: dict, tmp) -> list[str]:
+    """Time per 10,000 Fashion-MNIST test arrays of the plain model and of each timed variant's scoring model
+    (probabilities and score in one pass), through Keras and ONNX Runtime: blocks of 5 calls of one model, 3 blocks
+    each, in turn, the best call; two rounds, one after another."""
     from _bench import in_blocks
 
     from gridlab.datasets import feed
@@ -107,52 +120,70 @@ def cost_parts(run, tmp) -> list[str]:
 
     p = Predictor(run.folder)
     x = run_dataset(p).x_test[:10000]
-    models = {"plain": p.model, "penultimate features only": ood.feature_model(p.model, [])[0],
-              "features with the stage statistics": ood.feature_model(p.model, p.ood.stage_names)[0],
-              "features and score (what predicts)": p.scoring_model}
+    models = {"plain": p.model, **{name: ood.scoring_model(p.model, variants[name][0]) for name in TIMED}}
+    calls = {}
+    for name, model in models.items():
+        calls[("keras", name)] = lambda model=model: feed.predict(model, x)
+        path = Path(tmp) / f"variant-{len(calls)}.onnx"
+        _write_model(model, "onnx", path, metadata(p.info), x[:1])
+        calls[("onnx", name)] = lambda r=load_runner("onnx", path, all_outputs=True): r(x)
+    rounds = [in_blocks(calls) for _ in range(2)]
     rows = []
     for runtime in ("keras", "onnx"):
-        calls = {}
-        for name, model in models.items():
-            if runtime == "keras":
-                calls[name] = lambda model=model: feed.predict(model, x, 256)
-            else:
-                path = Path(tmp) / f"part-{len(calls)}.onnx"
-                _write_model(model, "onnx", path, metadata(p.info), x[:1])
-                calls[name] = lambda run=load_runner("onnx", path, all_outputs=True): run(x)
-        calls["features, then the score in NumPy (before 2026-12-06)"] = (
-            lambda features=calls["features with the stage statistics"]: p.ood.score(features()[1]))
-        times = in_blocks(calls)
-        plain = min(times["plain"])
-        rows += [f"| {runtime} | {name} | {min(t) * 1e3:.0f} ms | {min(t) / plain - 1:+.1%} |"
-                 for name, t in times.items()]
+        for name in models:
+            cells = []
+            for times in rounds:
+                best, plain = min(times[(runtime, name)]), min(times[(runtime, "plain")])
+                cells.append(f"{best * 1e3:.0f} ms" if name == "plain" else f"{best / plain - 1:+.1%}")
+            rows.append(f"| {runtime} | {name} | " + " | ".join(cells) + " |")
+            print(rows[-1], flush=True)
     return rows
 
 
-def table(inputs: dict) -> dict:
-    from gridlab.prediction import ood
+def markdown(title: str, found: dict) -> list[str]:
+    names = list(VARIANTS)
+    lines = [f"**{title}** (AUROC / FPR at 95% TPR)", "", "| probe set | " + " | ".join(names) + " |",
+             "|---|" + "---|" * len(names)]
+    for probe, row in found.items():
+        lines.append(f"| {probe} | " + " | ".join(f"{row[n]['auroc']:.4f} / {row[n]['fpr']:.1%}" for n in names)
+                     + " |")
+    worst = {n: min(row[n]["auroc"] for row in found.values()) for n in names}
+    lines.append("| **worst** | " + " | ".join(f"**{worst[n]:.4f}**" for n in names) + " |")
+    return lines + [""]
 
-    out = {}
-    for name in VARIANTS:
-        score = variant_scores(inputs, name)
-        inside = score(inputs["h_in"])
-        for probe, h in inputs["h_probes"].items():
-            outside = score(h)
-            out.setdefault(probe, {})[name] = (ood.auroc(inside, outside), ood.fpr_at_tpr(inside, outside, 0.95))
-    return out
 
+def main() -> int:
+    from _bench import machine, write_section
 
-def main() -> None:
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        far_table, far_run = far(tmp, score=table)
-        for title, result in (("thermal glitch frames", thermal(tmp, None, score=table)),
-                              ("far-OOD, Fashion-MNIST", far_table)):
-            print(f"\n{title} (AUROC / FPR at 95% TPR)\n| probe set | " + " | ".join(VARIANTS) + " |")
-            for probe, row in result.items():
-                print(f"| {probe} | " + " | ".join(f"{a:.4f} / {f:.1%}" for a, f in row.values()) + " |")
-        print("\nwhat the OOD features cost, 10,000 Fashion-MNIST test arrays (`fast` preset)\n"
-              "| runtime | model | time | against plain |\n|---|---|---|---|", *cost_parts(far_run, tmp), sep="\n")
+        (far_table, far_variants), far_run = far(tmp, score=table)
+        print(*markdown("far", far_table), sep="\n", flush=True)
+        near_table, _ = near(tmp, score=table)
+        print(*markdown("near", near_table), sep="\n", flush=True)
+        thermal_table, _ = thermal(tmp, sys.argv[1] if len(sys.argv) > 1 else None, score=table)
+        print(*markdown("thermal", thermal_table), sep="\n", flush=True)
+        costs = cost(far_run, far_variants, tmp)
+    wall = time.perf_counter() - started
+    text = ["## Variants of the OOD score (`bench/ood_variants.py`)", "",
+            f"Measured on: {machine()}. Command: `.venv/bin/python bench/ood_variants.py` ({wall:.0f} s). The same "
+            f"three runs as `bench/ood.py`, {PROBE_N:,} examples per side; each variant fitted as `ensemble` is "
+            "(training-split statistics, its parts standardised and the threshold set on the validation split). "
+            "The input summary: per channel the input's means over a 7x7 grid of blocks and the log of their "
+            "deviation. The summary first tried: the input's mean and deviation, the mean absolute difference of "
+            "neighbouring values along rows and columns, and the block means. The default before the summary "
+            "extended the features with the channel means and deviations of the input and of every convolutional "
+            "stage (16 and 48 channels deep in the `fast` model), and took the k-th neighbour's distance in a bank "
+            "of 500.", "",
+            *markdown("far-OOD, `fast` preset on Fashion-MNIST", far_table),
+            *markdown("near-OOD, `fast` preset on 8 Fashion-MNIST classes", near_table),
+            *markdown("thermal glitch frames, gridlab_cnn on the synthetic thermal set", thermal_table),
+            "**Cost per 10,000 Fashion-MNIST test arrays** (`fast` preset; the best of 15 calls in blocks of 5 "
+            "calls of one model, against plain prediction; two rounds one after another)", "",
+            "| runtime | model | round 1 | round 2 |", "|---|---|---|---|", *costs]
+    write_section("ood-variants", "\n".join(text))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

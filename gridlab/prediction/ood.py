@@ -8,17 +8,23 @@ its final ``Dense(softmax)``; the first ``len(W)`` columns of what ``feature_mod
 - ``energy``: ``logsumexp(z)``, the negative free energy (Liu et al. 2020);
 - ``mahalanobis``: minus the smallest Mahalanobis distance of ``h`` to a class mean, with one covariance shared by
   the classes (Lee et al. 2018);
-- ``mahalanobis_layers``: the same distance on ``h`` extended by the channel means and standard deviations of the
-  input and of each convolutional stage (``stage_names``), pooled over space: Lee et al.'s feature ensemble in one
-  distance. Noise, blank frames and inverted images differ most from the training data in those early
-  statistics, which the penultimate features of a small classifier partly discard. A model without convolutions
-  gets ``mahalanobis``'s features.
+- ``mahalanobis_layers``: the same distance on ``h`` extended by a summary of the input (``SUMMARY``): per channel
+  its means over a 7x7 grid of blocks and the log of their deviation. Noise, blank, inverted and glitched frames
+  differ most from the training data there, which the penultimate features of a small classifier partly discard
+  (Lee et al.'s feature ensemble, on the input instead of on every convolutional stage: as good or better on the
+  probe sets, at a fraction of the cost per image; bench/ood_variants.py).
 - ``knn``: minus the distance of the L2-normalised ``h`` to its k-th nearest training example (Sun et al. 2022);
-- ``ensemble``: ``mahalanobis_layers`` (as minus the log of the squared distance) plus ``knn``, each standardised by
-  its mean and deviation on the validation split (on the linear scale a few in-distribution examples far out
-  dominate the deviation). The two fail on different probes (the layer statistics catch noise, blank and inverted
-  frames; the neighbours catch another data set's images that land between the classes), so their sum is the
-  default (``auto``), measured in docs/benchmarks.md ("ood").
+- ``ensemble``: ``mahalanobis_layers`` (as minus the log of the squared distance) plus a kernel density of the
+  normalised ``h`` over the same sampled training examples as ``knn`` (``tau * logsumexp(similarity / tau)``, a
+  smooth nearest-neighbour score without the top-k search), each standardised by its mean and deviation on the
+  validation split (on the linear scale a few in-distribution examples far out dominate the deviation). The two
+  fail on different probes (the input summary catches noise, blank, inverted and glitched frames; the density
+  catches another data set's images that land between the classes), so their sum is the default (``auto``),
+  measured in docs/benchmarks.md ("ood").
+
+Runs fitted before the input summary keep the features and the score they were fitted with: the channel
+means and deviations of the input and of each convolutional stage (their ``ood.npz`` names the stages), and for
+``ensemble`` the k-th neighbour's distance (``Detector.density``).
 
 Each score has two forms: ``Detector.score`` in NumPy (float64 where it matters), on which ``fit`` chooses the threshold
 and the benchmarks measure AUROC, and ``Detector.graph_score`` in Keras ops, which ``scoring_model`` puts in the
@@ -42,10 +48,14 @@ from ..errors import ConfigError, RunError
 
 METHODS = tuple(c for c in SPECS["ood"].choices if c not in ("auto", "none"))
 DEFAULT = "ensemble"         # what `auto` means: the best across the probe sets in docs/benchmarks.md ("ood")
-KNN_K = 5                    # the k-th neighbour in a random bank of at most KNN_BANK training examples (k is 1%
-KNN_BANK = 500               # of the bank: Sun et al. 2022 sample the bank and scale k with it); banks of 1,000 and
-                             # 2,000 with k=10 gave AUROCs within 0.003 on every probe set, at twice and four times
-                             # the time (the search is most of the score's cost per image)
+KNN_K = 5                    # the k-th neighbour (``knn``) in a random bank of at most KNN_BANK training examples,
+KNN_BANK = 250               # which ``ensemble``'s kernel density also sums over (Sun et al. 2022 sample the bank);
+                             # a bank of 500 measured the same AUROCs to 0.003 and cost 1-2% more time per image
+                             # (bench/ood_variants.py). Runs keep the bank they were fitted with (ood.npz)
+KDE_TAU = 0.05               # the kernel density's temperature (``ensemble``): 0.05 and 0.1 measured within 0.01
+                             # AUROC of each other on every probe set; 0.05 was the better on digits and glitches
+GRID = 7                     # the input summary's block means: a GRID x GRID grid (fewer for smaller inputs)
+SPREAD_FLOOR = 1e-3          # added to the block means' deviation before its log (``_summary``)
 FIT_MAX = 20_000             # training examples the statistics are estimated from (a stratified-enough sample)
 
 
@@ -67,6 +77,8 @@ class Detector:
     stages: np.ndarray | None = None     # the maps whose statistics extend the features (``feature_model``)
     distance: str = "log"                # ensemble: its Mahalanobis part on the log scale ("linear": runs fitted
                                          # before the log scale, whose ``scale`` was measured on squared distances)
+    density: str = "kde"                 # ensemble: its neighbour part, the kernel density ("knn": runs fitted
+                                         # before it, scored by the k-th neighbour's distance)
 
     @functools.cached_property
     def whitener(self) -> np.ndarray:
@@ -135,7 +147,15 @@ class Detector:
         mahalanobis = self._mahalanobis(h)
         if self.distance == "log":
             mahalanobis = -np.log(np.maximum(-mahalanobis, 1e-12))
-        return mahalanobis, self._knn(h[:, :len(self.w)])
+        penultimate = h[:, :len(self.w)]
+        return mahalanobis, self._kde(penultimate) if self.density == "kde" else self._knn(penultimate)
+
+    def _kde(self, h):
+        h = np.asarray(h, np.float64)
+        unit = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
+        s = unit @ self.bank.T / KDE_TAU
+        top = s.max(axis=1, keepdims=True)
+        return KDE_TAU * (top[:, 0] + np.log(np.exp(s - top).sum(axis=1)))
 
     def _ensemble(self, h):
         (m_mean, m_std), (k_mean, k_std) = self.scale
@@ -164,11 +184,12 @@ class Detector:
             return self._graph_mahalanobis(h)
         if self.method == "knn":
             return self._graph_knn(penultimate)
-        mahalanobis, knn = self._graph_mahalanobis(h), self._graph_knn(penultimate)
+        mahalanobis = self._graph_mahalanobis(h)
+        near = self._graph_kde(penultimate) if self.density == "kde" else self._graph_knn(penultimate)
         if self.distance == "log":
             mahalanobis = -ops.log(ops.maximum(-mahalanobis, 1e-12))
         (m_mean, m_std), (k_mean, k_std) = self.scale
-        return (mahalanobis - m_mean) / m_std + (knn - k_mean) / k_std
+        return (mahalanobis - m_mean) / m_std + (near - k_mean) / k_std
 
     def _graph_mahalanobis(self, h):
         from keras import ops
@@ -178,6 +199,15 @@ class Detector:
         z = ops.matmul(h - centre, whitener)
         d2 = ops.sum(z * z, axis=1, keepdims=True) - 2.0 * ops.matmul(z, np.ascontiguousarray(m.T)) + mm[None, :]
         return -ops.maximum(ops.min(d2, axis=1), 0.0)
+
+    def _graph_kde(self, h):
+        """The kernel density in float32: one matrix product with the bank (divided by ``KDE_TAU`` beforehand) and a
+        log-sum-exp; no top-k search, which cost ONNX Runtime 8% more time per image on its own."""
+        from keras import ops
+
+        unit = h / ops.maximum(ops.sqrt(ops.sum(h * h, axis=1, keepdims=True)), 1e-12)
+        return KDE_TAU * ops.logsumexp(ops.matmul(unit, np.ascontiguousarray(self.bank.T / KDE_TAU, np.float32)),
+                                       axis=1)
 
     def _graph_knn(self, h):
         """The kNN score in float32. Similarities near 1 cannot order neighbours 0.004 apart (a barely trained
@@ -207,7 +237,7 @@ class Detector:
         """What ``runs.write_ood`` stores."""
         out = {"method": np.asarray(self.method), "threshold": np.asarray(self.threshold),
                "pass_rate": np.asarray(self.pass_rate), "w": self.w, "b": self.b,
-               "distance": np.asarray(self.distance)}
+               "distance": np.asarray(self.distance), "density": np.asarray(self.density)}
         for key in ("means", "precision", "bank", "scale", "stages"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
@@ -217,7 +247,8 @@ class Detector:
     def from_arrays(cls, arrays: dict) -> "Detector":
         return cls(str(arrays["method"]), float(arrays["threshold"]), float(arrays["pass_rate"]), arrays["w"],
                    arrays["b"], arrays.get("means"), arrays.get("precision"), arrays.get("bank"),
-                   arrays.get("scale"), arrays.get("stages"), str(arrays.get("distance", "linear")))
+                   arrays.get("scale"), arrays.get("stages"), str(arrays.get("distance", "linear")),
+                   str(arrays.get("density", "knn")))
 
     @property
     def stage_names(self) -> list[str]:
@@ -240,15 +271,16 @@ def resolve(method: str) -> str | None:
 
 
 def fit(method: str, h_train: np.ndarray, y_train: np.ndarray, h_val: np.ndarray, w: np.ndarray, b: np.ndarray,
-        pass_rate: float = 0.95, seed: int = 0, stages=()) -> Detector:
+        pass_rate: float = 0.95, seed: int = 0, stages=(), density: str = "kde") -> Detector:
     """A ``Detector`` for ``method`` from training features and labels, its threshold chosen on the validation
-    features so that ``pass_rate`` of them pass."""
+    features so that ``pass_rate`` of them pass (``density``: ``ensemble``'s neighbour part, "kde" or "knn", the
+    one before it, which bench/ood_variants.py measures against it)."""
     rng = np.random.default_rng(seed)
     if len(h_train) > FIT_MAX:
         keep = rng.choice(len(h_train), FIT_MAX, replace=False)
         h_train, y_train = h_train[keep], y_train[keep]
     det = Detector(method, 0.0, pass_rate, np.asarray(w, np.float64), np.asarray(b, np.float64),
-                   stages=np.asarray(list(stages), dtype=str))
+                   stages=np.asarray(list(stages), dtype=str), density=density)
     h_train, h_val = np.asarray(h_train, np.float64), np.asarray(h_val, np.float64)
     penultimate = h_train[:, :len(det.w)]
     if method in ("mahalanobis", "mahalanobis_layers", "ensemble"):
@@ -269,10 +301,9 @@ def fit(method: str, h_train: np.ndarray, y_train: np.ndarray, h_val: np.ndarray
 
 def feature_model(model, stages=None):
     """A Keras model from the saved model's input to ``(probabilities, features)`` in one pass, and the output layer
-    (whose weights give the logits). The features are the penultimate ones, then the channel means and standard
-    deviations of each map in ``stages`` (names from ``stage_names``; ``INPUT`` is the model's input). ``None``:
-    the model's own stages, as a new fit uses; a fitted run passes the names it stored, so that its features stay
-    what its statistics were fitted on."""
+    (whose weights give the logits). The features are the penultimate ones, then what each name in ``stages`` adds
+    (``_features``). ``None``: ``model_stages``, as a new fit uses; a fitted run passes the names it stored, so that
+    its features stay what its statistics were fitted on."""
     import keras
 
     from ..models.temperature import output_layer, shared_body
@@ -331,46 +362,28 @@ def _chain(graph, stages):
     return inputs, [x, _features(penultimate, inputs, maps.__getitem__, stages)]
 
 
-INPUT = "<input>"
+INPUT = "<input>"             # the input's channel means and deviations (runs fitted before SUMMARY)
+SUMMARY = "<input summary>"   # the input's summary (``_summary``), what new fits extend the features with
 
 
 def model_stages(model) -> list[str]:
-    """``stage_names`` of the model, or of its shared network for a test-time-view model."""
-    from ..models.temperature import shared_body
-
-    body = shared_body(model)
-    return stage_names(body if body is not None else model)
-
-
-def stage_names(graph) -> list[str]:
-    """The maps whose channel statistics extend the features: the model's input (``INPUT``), then the first feature
-    map (rank 4) at each lower spatial resolution, in layer order (one per convolutional stage, usually its pooled
-    output: the smallest map of the stage, so its statistics cost the least). Empty for inputs that are not images
-    or grids."""
-    inputs = graph.inputs[0]
-    if len(inputs.shape) != 4:
-        return []
-    names, seen = [INPUT], {tuple(inputs.shape[1:3])}
-    for layer in graph.layers:
-        try:
-            output = layer.output
-        except (AttributeError, ValueError):       # a layer used more than once has no single output
-            continue
-        shape = tuple(getattr(output, "shape", ()))
-        if len(shape) == 4 and shape[1:3] not in seen:
-            seen.add(shape[1:3])
-            names.append(layer.name)
-    return names
+    """The maps whose statistics extend the features of a new fit: the input's summary (``SUMMARY``) for inputs that
+    are images or grids (rank 4, the test-time-view model's included), none for others."""
+    return [SUMMARY] if len(model.inputs[0].shape) == 4 else []
 
 
 def _features(penultimate, inputs, map_of, stages):
-    """The penultimate features, then the channel means and standard deviations of every stage (``map_of(name)``
-    gives a stage's map; ``INPUT`` is ``inputs``), as float32."""
+    """The penultimate features, then for each name in ``stages``: the input's summary (``SUMMARY``), or the channel
+    means and standard deviations of a map (``map_of(name)``; ``INPUT`` is ``inputs``; what runs fitted before the
+    summary stored), as float32."""
     import keras
     from keras import ops
 
     parts = [ops.cast(penultimate, "float32")]
     for name in stages:
+        if name == SUMMARY:
+            parts += _summary(ops.cast(inputs, "float32"))
+            continue
         fmap = ops.cast(inputs if name == INPUT else map_of(name), "float32")
         if name == INPUT and fmap.shape[-1] == 1:
             # one channel (grayscale, a sensor grid): the same statistics over the flattened frame. ONNX Runtime
@@ -382,10 +395,30 @@ def _features(penultimate, inputs, map_of, stages):
         mean = ops.mean(fmap, axis=(1, 2))
         if name == INPUT:     # raw data may sit far from zero (temperatures in kelvin): subtract the mean first
             parts += [mean, ops.std(fmap, axis=(1, 2))]
-        else:                 # a layer's map is near zero: sqrt(E[x^2] - E[x]^2) reads the map once per reduction,
-            # where ops.std subtracts the mean over the whole map first (ONNX Runtime: +13% time per image, not +27%)
+        else:                 # a layer's map is near zero: sqrt(E[x^2] - E[x]^2) reads the map once per reduction
             parts += [mean, ops.sqrt(ops.maximum(ops.mean(ops.square(fmap), axis=(1, 2)) - ops.square(mean), 0.0))]
     return parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="ood_features")(parts)
+
+
+def _summary(x) -> list:
+    """The input's summary, from the (N, H, W, C) float32 input: per channel its means over a ``GRID`` x ``GRID``
+    grid of blocks (the rows and columns that do not fill a block left out), and the log of their deviation (plus
+    ``SPREAD_FLOOR``: a flat frame's deviation is 0, and float32 rounding in another runtime must not move its
+    log). One pooling pass over the input; the rest works on the block means. It sees the input at the scale of its
+    blocks: texture finer than a block is left to the network's features."""
+    from keras import ops
+
+    h, w, c = (int(d) for d in x.shape[1:])
+    bh, bw = max(1, h // GRID), max(1, w // GRID)
+    cells = (h // bh) * (w // bw)
+    blocks = ops.average_pool(x, (bh, bw), (bh, bw), padding="valid")
+    if c == 1:    # ONNX Runtime reduces a last axis far faster than axes (1, 2) followed by a channel axis of 1
+        means = ops.reshape(blocks, (-1, cells))
+        spread = ops.std(means, axis=1, keepdims=True)
+    else:
+        means = ops.reshape(blocks, (-1, cells * c))
+        spread = ops.std(ops.reshape(blocks, (-1, cells, c)), axis=1)
+    return [means, ops.log(spread + SPREAD_FLOOR)]
 
 
 def auroc(inside: np.ndarray, outside: np.ndarray) -> float:

@@ -129,32 +129,59 @@ def test_a_run_trained_before_ood_scores_predicts_with_the_flag_unavailable(run,
     assert [(t["ood"], t["ood_score"]) for t in table] == [("", "")] * 2
 
 
-def test_feature_model_adds_the_input_s_and_each_stage_s_channel_means_and_deviations():
-    """seed001_cnn: the features are the penultimate ones, then 2 x (channels) statistics of the input and of the
-    first map at each lower resolution, the means matching numpy's; the probabilities are the model's."""
+def test_feature_model_adds_the_input_s_summary():
+    """seed001_cnn: the features are the penultimate ones, then the input's 7x7 block means and the log of their
+    deviation, each matching numpy's; the probabilities are the model's."""
+    from gridlab.models import build_model
+
+    model = build_model("seed001_cnn", (28, 28, 1), 3)
+    scoring, last = ood.feature_model(model)
+    assert ood.model_stages(model) == [ood.SUMMARY]
+    x = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
+    proba, h = scoring.predict(x, verbose=0)
+    start = last.input.shape[-1]
+    blocks = x.reshape(4, 7, 4, 7, 4).mean(axis=(2, 4)).reshape(4, 49)
+    assert h.shape == (4, start + 49 + 1)
+    np.testing.assert_allclose(h[:, start:start + 49], blocks, rtol=1e-4)
+    np.testing.assert_allclose(h[:, -1], np.log(blocks.std(axis=1) + ood.SPREAD_FLOOR), rtol=1e-4)
+    np.testing.assert_allclose(proba, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_the_summary_of_frames_far_from_zero_per_channel_and_flat():
+    """A sensor grid in kelvin with three channels (the deviation is taken about the mean: no cancellation), and a
+    frame smaller than the grid (one block per value); a flat frame's deviation is the floor's, in any runtime."""
+    import keras
+
+    inputs = keras.Input((5, 6, 3))
+    x = np.random.default_rng(1).normal(300.0, 0.5, (3, 5, 6, 3)).astype("float32")
+    x[2] = 301.25
+    got = keras.Model(inputs, keras.layers.Concatenate()(ood._summary(inputs))).predict(x, verbose=0)
+    assert got.shape == (3, 5 * 6 * 3 + 3)
+    np.testing.assert_allclose(got[:, :90], x.reshape(3, -1), rtol=1e-6)
+    np.testing.assert_allclose(got[:2, 90:], np.log(x[:2].reshape(2, -1, 3).std(axis=1) + ood.SPREAD_FLOOR),
+                               atol=1e-3)
+    np.testing.assert_allclose(got[2, 90:], np.log(ood.SPREAD_FLOOR), atol=1e-3)
+
+
+def test_a_run_fitted_on_stage_statistics_keeps_its_features():
+    """Runs fitted before the input summary stored the input and each convolutional stage: their features are still
+    the channel means and deviations of those maps."""
     import keras
 
     from gridlab.models import build_model
 
     model = build_model("seed001_cnn", (28, 28, 1), 3)
-    scoring, last = ood.feature_model(model)
-    names = ood.model_stages(model)
-    stages = [model.inputs[0] if n == ood.INPUT else model.get_layer(n).output for n in names]
+    stage = next(layer for layer in model.layers if len(layer.output.shape) == 4 and layer.output.shape[1] < 28)
+    scoring, last = ood.feature_model(model, [ood.INPUT, stage.name])
     x = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
-    proba, h = scoring.predict(x, verbose=0)
-    widths = [int(s.shape[-1]) for s in stages]
-    resolutions = [tuple(s.shape[1:3]) for s in stages]
-    assert names[0] == ood.INPUT and len(stages) >= 3 and resolutions[0] == (28, 28)
-    assert len(set(resolutions)) == len(resolutions)
-    assert h.shape == (4, last.input.shape[-1] + 2 * sum(widths))
-    start = last.input.shape[-1]
+    _, h = scoring.predict(x, verbose=0)
+    width, start = int(stage.output.shape[-1]), last.input.shape[-1]
+    assert h.shape == (4, start + 2 + 2 * width)
     np.testing.assert_allclose(h[:, start], x.mean(axis=(1, 2, 3)), rtol=1e-4)          # the input's mean
     np.testing.assert_allclose(h[:, start + 1], x.std(axis=(1, 2, 3)), rtol=1e-3)       # and deviation
-    maps = keras.Model(model.inputs, stages[1]).predict(x, verbose=0)
-    np.testing.assert_allclose(h[:, start + 2:start + 2 + widths[1]], maps.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
-    deviations = h[:, start + 2 + widths[1]:start + 2 + 2 * widths[1]]
-    np.testing.assert_allclose(deviations, maps.std(axis=(1, 2)), rtol=1e-3, atol=1e-4)
-    np.testing.assert_allclose(proba, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    maps = keras.Model(model.inputs, stage.output).predict(x, verbose=0)
+    np.testing.assert_allclose(h[:, start + 2:start + 2 + width], maps.mean(axis=(1, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(h[:, start + 2 + width:], maps.std(axis=(1, 2)), rtol=1e-3, atol=1e-4)
 
 
 def test_statistics_of_other_features_are_refused_in_one_line():
@@ -183,13 +210,13 @@ def test_a_saved_sequential_model_is_computed_once_per_prediction(tmp_path):
                               keras.layers.Dense(3, activation="softmax")])
     model.save(tmp_path / "model.keras")
     model = keras.saving.load_model(tmp_path / "model.keras")     # as gridlab loads a run's model, counting calls
-    scoring, _ = ood.feature_model(model)
-    assert ood.model_stages(model) == [ood.INPUT, "pool"]
     x = np.random.default_rng(0).normal(size=(2, 8, 8, 1)).astype("float32")
-    Count.calls = 0
-    proba, h = scoring(x)
-    assert Count.calls == 1
-    np.testing.assert_allclose(np.asarray(proba), np.asarray(model(x)), rtol=1e-6)
+    for stages in (None, [ood.INPUT, "pool"]):       # a new fit's features, and those of a run fitted before
+        scoring, _ = ood.feature_model(model, stages)
+        Count.calls = 0
+        proba, h = scoring(x)
+        assert Count.calls == 1
+        np.testing.assert_allclose(np.asarray(proba), np.asarray(model(x)), rtol=1e-6)
 
 
 def test_an_ensemble_fitted_before_the_log_distance_scores_as_it_was_fitted():
@@ -199,11 +226,33 @@ def test_an_ensemble_fitted_before_the_log_distance_scores_as_it_was_fitted():
     h_val, _ = _clusters(300, 1)
     det = ood.fit("ensemble", h_train, y_train, h_val, np.eye(6, 3), np.zeros(3))
     assert det.distance == "log"
-    old = {k: v for k, v in det.arrays().items() if k != "distance"}
+    old = {k: v for k, v in det.arrays().items() if k not in ("distance", "density")}
     m, k = det._mahalanobis(h_val), det._knn(h_val)
     old["scale"] = np.array([[m.mean(), m.std()], [k.mean(), k.std()]])
     before = ood.Detector.from_arrays(old)
     assert before.distance == "linear"
     z = (m - m.mean()) / m.std() + (k - k.mean()) / k.std()
     np.testing.assert_allclose(before.score(h_val), z, rtol=1e-9, atol=1e-9)
+    assert not np.allclose(det.score(h_val), z)
+
+
+def test_an_ensemble_fitted_before_the_kernel_density_scores_by_its_k_th_neighbour():
+    """``ood.npz`` files written before the kernel density have no ``density``: their neighbour part is the k-th
+    neighbour's distance, in NumPy and in the model's graph alike."""
+    from keras import ops
+
+    h_train, y_train = _clusters(600, 0)
+    h_val, _ = _clusters(300, 1)
+    det = ood.fit("ensemble", h_train, y_train, h_val, np.eye(6, 3), np.zeros(3))
+    assert det.density == "kde"
+    old = {k: v for k, v in det.arrays().items() if k != "density"}
+    m, k = det._mahalanobis(h_val), det._knn(h_val)
+    m = -np.log(-m)
+    old["scale"] = np.array([[m.mean(), m.std()], [k.mean(), k.std()]])
+    before = ood.Detector.from_arrays(old)
+    assert before.density == "knn"
+    z = (m - m.mean()) / m.std() + (k - k.mean()) / k.std()
+    np.testing.assert_allclose(before.score(h_val), z, rtol=1e-9, atol=1e-9)
+    got = ops.convert_to_numpy(before.graph_score(ops.convert_to_tensor(h_val.astype(np.float32))))
+    np.testing.assert_allclose(got, z, rtol=1e-4, atol=1e-4 * np.abs(z).max())
     assert not np.allclose(det.score(h_val), z)
