@@ -9,10 +9,10 @@ its final ``Dense(softmax)``; the first ``len(W)`` columns of what ``feature_mod
 - ``mahalanobis``: minus the smallest Mahalanobis distance of ``h`` to a class mean, with one covariance shared by
   the classes (Lee et al. 2018);
 - ``mahalanobis_layers``: the same distance on ``h`` extended by a summary of the input (``SUMMARY``): per channel
-  its means over a 7x7 grid of blocks and the log of their deviation. Noise, blank, inverted and glitched frames
-  differ most from the training data there, which the penultimate features of a small classifier partly discard
-  (Lee et al.'s feature ensemble, on the input instead of on every convolutional stage: as good or better on the
-  probe sets, at a fraction of the cost per image; bench/ood_variants.py).
+  its means over a grid of blocks (7x7 for 28x28 images) and the log of their deviation. Noise, blank, inverted and
+  glitched frames differ most from the training data there, which the penultimate features of a small classifier
+  partly discard (Lee et al.'s feature ensemble, on the input instead of on every convolutional stage: as good or
+  better on the probe sets, at a fraction of the cost per image; bench/ood_variants.py).
 - ``knn``: minus the distance of the L2-normalised ``h`` to its k-th nearest training example (Sun et al. 2022);
 - ``ensemble``: ``mahalanobis_layers`` (as minus the log of the squared distance) plus a kernel density of the
   normalised ``h`` over the same sampled training examples as ``knn`` (``tau * logsumexp(similarity / tau)``, a
@@ -54,7 +54,8 @@ KNN_BANK = 250               # which ``ensemble``'s kernel density also sums ove
                              # (bench/ood_variants.py). Runs keep the bank they were fitted with (ood.npz)
 KDE_TAU = 0.05               # the kernel density's temperature (``ensemble``): 0.05 and 0.1 measured within 0.01
                              # AUROC of each other on every probe set; 0.05 was the better on digits and glitches
-GRID = 7                     # the input summary's block means: a GRID x GRID grid (fewer for smaller inputs)
+GRID = 7                     # the input summary's blocks: H // GRID x W // GRID values each (a grid of 7 to 13
+                             # blocks a side; one block per value for inputs under GRID a side)
 SPREAD_FLOOR = 1e-3          # added to the block means' deviation before its log (``_summary``)
 FIT_MAX = 20_000             # training examples the statistics are estimated from (a stratified-enough sample)
 
@@ -401,11 +402,12 @@ def _features(penultimate, inputs, map_of, stages):
 
 
 def _summary(x) -> list:
-    """The input's summary, from the (N, H, W, C) float32 input: per channel its means over a ``GRID`` x ``GRID``
-    grid of blocks (the rows and columns that do not fill a block left out), and the log of their deviation (plus
-    ``SPREAD_FLOOR``: a flat frame's deviation is 0, and float32 rounding in another runtime must not move its
-    log). One pooling pass over the input; the rest works on the block means. It sees the input at the scale of its
-    blocks: texture finer than a block is left to the network's features."""
+    """The input's summary, from the (N, H, W, C) float32 input: per channel its means over blocks of ``H // GRID``
+    x ``W // GRID`` values (7x7 blocks for 28x28 images and 110x120 frames; the rows and columns that do not fill a
+    block left out), and the log of their deviation (plus ``SPREAD_FLOOR``: a flat frame's deviation is 0, and
+    float32 rounding in another runtime must not move its log). One pooling pass over the input; the rest works on
+    the block means. It sees the input at the scale of its blocks: texture finer than a block is left to the
+    network's features."""
     from keras import ops
 
     h, w, c = (int(d) for d in x.shape[1:])
