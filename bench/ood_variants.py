@@ -22,17 +22,19 @@ import _bench  # noqa: F401  (the project root on sys.path)
 import numpy as np
 from ood import PROBE_N, far, near, thermal
 
-# name: (the features, ``ensemble``'s neighbour part, the bank size): "summary" is gridlab's (``ood.SUMMARY``), "blocks"
-# its block means without their deviation, "first" the summary first tried here (the input's mean and deviation,
-# the mean absolute difference of neighbouring values along rows and columns, the block means; in numpy), "stages"
-# the statistics of the input and of every convolutional stage (the default before the summary)
+# name: (the features, ``ensemble``'s neighbour part, the bank size, the density's temperature). The features:
+# "summary" is gridlab's (``ood.SUMMARY``), "blocks" its block means without their deviation, "first" the summary
+# first tried here (the input's mean and deviation, the mean absolute difference of neighbouring values along rows
+# and columns, the block means; in numpy), "stages" the statistics of the input and of every convolutional stage
+# (the default before the summary)
 VARIANTS = {
-    "ensemble (default)": ("summary", "kde", 250),
-    "a bank of 500": ("summary", "kde", 500),
-    "k-th neighbour instead of the density": ("summary", "knn", 250),
-    "block means only": ("blocks", "kde", 250),
-    "the summary first tried": ("first", "kde", 250),
-    "stage statistics, k-th neighbour (the default before)": ("stages", "knn", 500),
+    "ensemble (default)": ("summary", "kde", 250, 0.05),
+    "a bank of 500": ("summary", "kde", 500, 0.05),
+    "a temperature of 0.1": ("summary", "kde", 250, 0.1),
+    "k-th neighbour instead of the density": ("summary", "knn", 250, 0.05),
+    "block means only": ("blocks", "kde", 250, 0.05),
+    "the summary first tried": ("first", "kde", 250, 0.05),
+    "stage statistics, k-th neighbour (the default before)": ("stages", "knn", 500, 0.05),
 }
 TIMED = ("ensemble (default)", "a bank of 500", "k-th neighbour instead of the density",
          "stage statistics, k-th neighbour (the default before)")
@@ -82,11 +84,11 @@ def fitted(inputs: dict) -> dict:
     h["blocks"] = {k: v[:, :-channels] for k, v in h["summary"].items()}       # without the deviations' logs
     h["first"] = {k: np.c_[v[:, :len(w)], first_summary(raw[k])] for k, v in h["summary"].items()}
     out, default_bank = {}, ood.KNN_BANK
-    for name, (kind, density, bank) in VARIANTS.items():
+    for name, (kind, density, bank, tau) in VARIANTS.items():
         ood.KNN_BANK = bank
         try:
             det = ood.fit("ensemble", h[kind]["train"], y, h[kind]["val"], w, b,
-                          stages=stages.get(kind, ()), density=density)
+                          stages=stages.get(kind, ()), density=density, tau=tau)
         finally:
             ood.KNN_BANK = default_bank
         out[name] = det, {k: det.score(v) for k, v in h[kind].items()}

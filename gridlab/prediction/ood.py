@@ -53,8 +53,8 @@ KNN_BANK = 250               # which ``ensemble``'s kernel density also sums ove
                              # a bank of 500 measured the same AUROCs to 0.002 and cost ONNX Runtime 1.5% more time
                              # per image (Keras: within the noise)
                              # (bench/ood_variants.py). Runs keep the bank they were fitted with (ood.npz)
-KDE_TAU = 0.05               # the kernel density's temperature (``ensemble``): 0.05 and 0.1 measured within 0.01
-                             # AUROC of each other on every probe set; 0.05 was the better on digits and glitches
+KDE_TAU = 0.05               # the kernel density's temperature (``ensemble``) in new fits; each run stores its own
+                             # (``Detector.tau``). 0.1 measured in bench/ood_variants.py beside it
 GRID = 7                     # the input summary's blocks: H // GRID x W // GRID values each (a grid of 7 to 13
                              # blocks a side; one block per value for inputs under GRID a side)
 SPREAD_FLOOR = 1e-3          # added to the block means' deviation before its log (``_summary``)
@@ -81,6 +81,7 @@ class Detector:
                                          # before the log scale, whose ``scale`` was measured on squared distances)
     density: str = "kde"                 # ensemble: its neighbour part, the kernel density ("knn": runs fitted
                                          # before it, scored by the k-th neighbour's distance)
+    tau: float = KDE_TAU                 # the kernel density's temperature
 
     @functools.cached_property
     def whitener(self) -> np.ndarray:
@@ -155,9 +156,9 @@ class Detector:
     def _kde(self, h):
         h = np.asarray(h, np.float64)
         unit = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
-        s = unit @ self.bank.T / KDE_TAU
+        s = unit @ self.bank.T / self.tau
         top = s.max(axis=1, keepdims=True)
-        return KDE_TAU * (top[:, 0] + np.log(np.exp(s - top).sum(axis=1)))
+        return self.tau * (top[:, 0] + np.log(np.exp(s - top).sum(axis=1)))
 
     def _ensemble(self, h):
         (m_mean, m_std), (k_mean, k_std) = self.scale
@@ -203,12 +204,12 @@ class Detector:
         return -ops.maximum(ops.min(d2, axis=1), 0.0)
 
     def _graph_kde(self, h):
-        """The kernel density in float32: one matrix product with the bank (divided by ``KDE_TAU`` beforehand) and a
+        """The kernel density in float32: one matrix product with the bank (divided by ``tau`` beforehand) and a
         log-sum-exp; no top-k search, which cost ONNX Runtime 8% more time per image on its own."""
         from keras import ops
 
         unit = h / ops.maximum(ops.sqrt(ops.sum(h * h, axis=1, keepdims=True)), 1e-12)
-        return KDE_TAU * ops.logsumexp(ops.matmul(unit, np.ascontiguousarray(self.bank.T / KDE_TAU, np.float32)),
+        return self.tau * ops.logsumexp(ops.matmul(unit, np.ascontiguousarray(self.bank.T / self.tau, np.float32)),
                                        axis=1)
 
     def _graph_knn(self, h):
@@ -239,7 +240,8 @@ class Detector:
         """What ``runs.write_ood`` stores."""
         out = {"method": np.asarray(self.method), "threshold": np.asarray(self.threshold),
                "pass_rate": np.asarray(self.pass_rate), "w": self.w, "b": self.b,
-               "distance": np.asarray(self.distance), "density": np.asarray(self.density)}
+               "distance": np.asarray(self.distance), "density": np.asarray(self.density),
+               "tau": np.asarray(self.tau)}
         for key in ("means", "precision", "bank", "scale", "stages"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
@@ -250,7 +252,7 @@ class Detector:
         return cls(str(arrays["method"]), float(arrays["threshold"]), float(arrays["pass_rate"]), arrays["w"],
                    arrays["b"], arrays.get("means"), arrays.get("precision"), arrays.get("bank"),
                    arrays.get("scale"), arrays.get("stages"), str(arrays.get("distance", "linear")),
-                   str(arrays.get("density", "knn")))
+                   str(arrays.get("density", "knn")), float(arrays.get("tau", KDE_TAU)))
 
     @property
     def stage_names(self) -> list[str]:
@@ -273,16 +275,16 @@ def resolve(method: str) -> str | None:
 
 
 def fit(method: str, h_train: np.ndarray, y_train: np.ndarray, h_val: np.ndarray, w: np.ndarray, b: np.ndarray,
-        pass_rate: float = 0.95, seed: int = 0, stages=(), density: str = "kde") -> Detector:
+        pass_rate: float = 0.95, seed: int = 0, stages=(), density: str = "kde", tau: float = KDE_TAU) -> Detector:
     """A ``Detector`` for ``method`` from training features and labels, its threshold chosen on the validation
     features so that ``pass_rate`` of them pass (``density``: ``ensemble``'s neighbour part, "kde" or "knn", the
-    one before it, which bench/ood_variants.py measures against it)."""
+    one before it; ``tau``: the kernel density's temperature; bench/ood_variants.py measures both)."""
     rng = np.random.default_rng(seed)
     if len(h_train) > FIT_MAX:
         keep = rng.choice(len(h_train), FIT_MAX, replace=False)
         h_train, y_train = h_train[keep], y_train[keep]
     det = Detector(method, 0.0, pass_rate, np.asarray(w, np.float64), np.asarray(b, np.float64),
-                   stages=np.asarray(list(stages), dtype=str), density=density)
+                   stages=np.asarray(list(stages), dtype=str), density=density, tau=float(tau))
     h_train, h_val = np.asarray(h_train, np.float64), np.asarray(h_val, np.float64)
     penultimate = h_train[:, :len(det.w)]
     if method in ("mahalanobis", "mahalanobis_layers", "ensemble"):

@@ -256,3 +256,13 @@ def test_an_ensemble_fitted_before_the_kernel_density_scores_by_its_k_th_neighbo
     got = ops.convert_to_numpy(before.graph_score(ops.convert_to_tensor(h_val.astype(np.float32))))
     np.testing.assert_allclose(got, z, rtol=1e-4, atol=1e-4 * np.abs(z).max())
     assert not np.allclose(det.score(h_val), z)
+
+
+def test_the_kernel_density_s_temperature_travels_with_the_run():
+    h_train, y_train = _clusters(600, 0)
+    h_val, _ = _clusters(300, 1)
+    det = ood.fit("ensemble", h_train, y_train, h_val, np.eye(6, 3), np.zeros(3), tau=0.1)
+    again = ood.Detector.from_arrays(det.arrays())
+    assert again.tau == 0.1 and np.array_equal(again.score(h_val), det.score(h_val))
+    assert not np.allclose(ood.fit("ensemble", h_train, y_train, h_val, np.eye(6, 3), np.zeros(3)).score(h_val),
+                           det.score(h_val))
