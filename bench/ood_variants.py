@@ -28,12 +28,12 @@ from ood import PROBE_N, far, near, thermal
 # and columns, the block means; in numpy), "stages" the statistics of the input and of every convolutional stage
 # (the default before the summary)
 VARIANTS = {
-    "ensemble (default)": ("summary", "kde", 250, 0.05),
+    "ensemble (default)": ("summary", "kde", 128, 0.05),
     "a bank of 500": ("summary", "kde", 500, 0.05),
-    "a temperature of 0.1": ("summary", "kde", 250, 0.1),
-    "k-th neighbour instead of the density": ("summary", "knn", 250, 0.05),
-    "block means only": ("blocks", "kde", 250, 0.05),
-    "the summary first tried": ("first", "kde", 250, 0.05),
+    "a temperature of 0.1": ("summary", "kde", 128, 0.1),
+    "k-th neighbour instead of the density": ("summary", "knn", 128, 0.05),
+    "block means only": ("blocks", "kde", 128, 0.05),
+    "the summary first tried": ("first", "kde", 128, 0.05),
     "stage statistics, k-th neighbour (the default before)": ("stages", "knn", 500, 0.05),
 }
 TIMED = ("ensemble (default)", "a bank of 500", "k-th neighbour instead of the density",
