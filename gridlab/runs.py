@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import html
 import io
 import json
@@ -256,6 +257,21 @@ def read_exports(folder: Path) -> dict:
 
 def record_export(folder: Path, fmt: str, report: dict) -> None:
     write_json(Path(folder) / EXPORTS, {**read_exports(folder), fmt: report})
+
+
+def export_sources(folder: Path) -> dict:
+    """The SHA-256 of the files an export is made from (``model.keras``, and ``ood.npz`` when the run has one): the
+    export records them (``export.json``), so that an export older than the model it serves is found."""
+    return {name: hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest()
+            for name in (MODEL, OOD) if (Path(folder) / name).is_file()}
+
+
+def export_is_stale(folder: Path, fmt: str) -> bool:
+    """Whether the run's export in ``fmt`` (at ``export_path``) was made from other files than the run holds now:
+    the run was trained again into its folder (``exist_ok=true``) after the export. An export recorded without its
+    sources (before gridlab recorded them, or last written elsewhere with ``--out``) counts as current."""
+    record = read_exports(folder).get(fmt) or {}
+    return "source" in record and record["source"] != export_sources(folder)
 
 
 def write_data_report(folder: Path, dataset) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import runs
 from ..backend import installed
 from ..errors import GridlabError, first_line
 from ..files import atomic_path, check_output_file, write_json
@@ -158,15 +159,17 @@ def _fold_flatten_transpose(proto) -> None:
 
 
 def ensure_export(run, fmt: str = "onnx", progress=print) -> Path:
-    """The run's export in ``fmt``, made (and checked) first when it is missing: the one "export if missing" that
+    """The run's export in ``fmt``, made (and checked) first when it is missing, or when it was made from an earlier
+    model (the run was trained again into its folder: ``runs.export_is_stale``): the one "export if missing" that
     ``gridlab serve``, ``gridlab predict --ray`` and ``serving.ray_data.predict_ray`` share. ``progress`` hears one
     line when an export is made."""
-    from ..runs import find_run
-
-    path = export_path(find_run(run), fmt)
-    if not path.is_file():
+    folder = runs.find_run(run)
+    path = export_path(folder, fmt)
+    stale = path.is_file() and runs.export_is_stale(folder, fmt)
+    if stale or not path.is_file():
         report = export(run, fmt)
-        progress(f"exported {report['path']} (parity on {report['examples']:,} test examples: argmax agreement "
+        why = "the run was trained again after its export: exported again" if stale else "exported"
+        progress(f"{why} {report['path']} (parity on {report['examples']:,} test examples: argmax agreement "
                  f"{report['argmax_agreement']:.2%})")
     return path
 
@@ -195,6 +198,8 @@ def _export(run, fmt: str, out, check: bool) -> dict:
     predictor = Predictor(run)
     target = Path(out) if out else export_path(predictor.folder, fmt)
     _check_target(target, fmt)
+    # what the run's own export is made from (``runs.export_is_stale``); one written elsewhere records nothing
+    sources = {"source": runs.export_sources(predictor.folder)} if out is None else {}
     meta = metadata(predictor.info)
     dataset = run_dataset(predictor)
     x = dataset.x_test
@@ -211,7 +216,7 @@ def _export(run, fmt: str, out, check: bool) -> dict:
     write_json(Path(str(target) + ".gridlab.json"), meta)
     seconds = time.perf_counter() - started
     report = {"format": fmt, "path": str(target), "export_seconds": round(seconds, 2),
-              "bytes": _size(target), "examples": int(len(x))}
+              "bytes": _size(target), "examples": int(len(x)), **sources}
     if check:
         reference = predictor.predict_arrays(x)
         try:

@@ -47,6 +47,9 @@ class Predictor:
             path = runs.export_path(self.folder, "onnx")
             if not path.is_file():
                 raise RunError(f"{path}: no ONNX export yet. Run `gridlab export {self.folder} --format onnx` first.")
+            if runs.export_is_stale(self.folder, "onnx"):
+                raise RunError(f"{path}: exported from an earlier model.keras or ood.npz (the run was trained again "
+                               f"after the export). Run `gridlab export {self.folder} --format onnx` again.")
             self._run = load_runner("onnx", path)
             scored = runs.ood_export_path(self.folder)
             if self.ood is not None and scored.is_file():

@@ -108,6 +108,45 @@ def test_onnx_export_rewrites_what_onnx_runtime_runs_slowly_and_answers_the_same
                                rtol=1e-4, atol=1e-6)
 
 
+def test_an_export_older_than_the_model_is_not_served(binary_run, tmp_path):
+    """A run trained again into its folder (exist_ok=true) after an export: ONNX Runtime refuses the old export in
+    one line, and the "export if missing" of serve and Ray Data exports again, once, from the model the run holds."""
+    import shutil
+
+    import keras
+
+    from gridlab import runs
+    from gridlab.evaluation import run_dataset
+    from gridlab.export import ensure_export
+    from gridlab.prediction import Predictor
+
+    run = tmp_path / "run"
+    shutil.copytree(binary_run, run)
+    export(run, "onnx")
+    x = run_dataset(Predictor(run)).x_test
+    assert not runs.export_is_stale(run, "onnx") and Predictor(run, "onnx").predict_arrays(x).shape[0] == len(x)
+    model = keras.saving.load_model(run / runs.MODEL)         # the run trained again: other weights, same folder
+    last = model.layers[-1]
+    last.set_weights([w + np.random.default_rng(0).normal(0, 1.0, w.shape) for w in last.get_weights()])
+    model.save(run / runs.MODEL)
+    with pytest.raises(RunError, match=r"exported from an earlier model.keras or ood.npz \(the run was trained again "
+                                       r"after the export\). Run `gridlab export .* --format onnx` again"):
+        Predictor(run, "onnx")
+    lines = []
+    ensure_export(run, "onnx", lines.append)
+    assert len(lines) == 1 and lines[0].startswith("the run was trained again after its export: exported again")
+    np.testing.assert_allclose(Predictor(run, "onnx").predict_arrays(x), Predictor(run).predict_arrays(x),
+                               rtol=1e-4, atol=1e-5)
+    ensure_export(run, "onnx", lines.append)
+    assert len(lines) == 1                                      # current now: nothing to do
+    record = json.loads((run / runs.EXPORTS).read_text())
+    del record["onnx"]["source"]                                # an export.json written before sources were kept
+    (run / runs.EXPORTS).write_text(json.dumps(record))
+    last.set_weights([w * 2 for w in last.get_weights()])
+    model.save(run / runs.MODEL)
+    assert not runs.export_is_stale(run, "onnx")                # unknown sources: trusted, as before
+
+
 def test_onnx_runtime_needs_an_export(tmp_path, idx_dir):
     run = gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed002_mlp", epochs=1, verbose=False,
                         report=False)
