@@ -83,14 +83,10 @@ def fitted(inputs: dict) -> dict:
     channels = int(model.inputs[0].shape[-1])
     h["blocks"] = {k: v[:, :-channels] for k, v in h["summary"].items()}       # without the deviations' logs
     h["first"] = {k: np.c_[v[:, :len(w)], first_summary(raw[k])] for k, v in h["summary"].items()}
-    out, default_bank = {}, ood.KNN_BANK
+    out = {}
     for name, (kind, density, bank, tau) in VARIANTS.items():
-        ood.KNN_BANK = bank
-        try:
-            det = ood.fit("ensemble", h[kind]["train"], y, h[kind]["val"], w, b,
-                          stages=stages.get(kind, ()), density=density, tau=tau)
-        finally:
-            ood.KNN_BANK = default_bank
+        det = ood.fit("ensemble", h[kind]["train"], y, h[kind]["val"], w, b, stages=stages.get(kind, ()),
+                      density=density, tau=tau, bank=bank)
         out[name] = det, {k: det.score(v) for k, v in h[kind].items()}
     return out
 

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import runs
 from ..backend import installed
 from ..errors import GridlabError, first_line
 from ..files import atomic_path, check_output_file, write_json
 from ..prediction.ood import split_scored
-from ..runs import EXPORT_SUFFIX, export_path, ood_export_path, record_export
+from ..runs import EXPORT_SUFFIX, export_is_stale, export_path, export_sources, find_run, ood_export_path, record_export
 from ..runtimes import FORMATS, load_runner, run_batched
 from ..scopes import keep_random_state
 
@@ -160,12 +159,12 @@ def _fold_flatten_transpose(proto) -> None:
 
 def ensure_export(run, fmt: str = "onnx", progress=print) -> Path:
     """The run's export in ``fmt``, made (and checked) first when it is missing, or when it was made from an earlier
-    model (the run was trained again into its folder: ``runs.export_is_stale``): the one "export if missing" that
+    model (the run was trained again into its folder: ``export_is_stale``): the one "export if missing" that
     ``gridlab serve``, ``gridlab predict --ray`` and ``serving.ray_data.predict_ray`` share. ``progress`` hears one
     line when an export is made."""
-    folder = runs.find_run(run)
+    folder = find_run(run)
     path = export_path(folder, fmt)
-    stale = path.is_file() and runs.export_is_stale(folder, fmt)
+    stale = path.is_file() and export_is_stale(folder, fmt)
     if stale or not path.is_file():
         report = export(run, fmt)
         why = "the run was trained again after its export: exported again" if stale else "exported"
@@ -199,7 +198,8 @@ def _export(run, fmt: str, out, check: bool) -> dict:
     target = Path(out) if out else export_path(predictor.folder, fmt)
     _check_target(target, fmt)
     # what the run's own export is made from (``runs.export_is_stale``); one written elsewhere records nothing
-    sources = {"source": runs.export_sources(predictor.folder)} if out is None else {}
+    own = target.resolve() == export_path(predictor.folder, fmt).resolve()
+    sources = {"source": export_sources(predictor.folder)} if own else {}
     meta = metadata(predictor.info)
     dataset = run_dataset(predictor)
     x = dataset.x_test

@@ -274,10 +274,12 @@ def resolve(method: str) -> str | None:
 
 
 def fit(method: str, h_train: np.ndarray, y_train: np.ndarray, h_val: np.ndarray, w: np.ndarray, b: np.ndarray,
-        pass_rate: float = 0.95, seed: int = 0, stages=(), density: str = "kde", tau: float = KDE_TAU) -> Detector:
+        pass_rate: float = 0.95, seed: int = 0, stages=(), density: str = "kde", tau: float = KDE_TAU,
+        bank: int = KNN_BANK) -> Detector:
     """A ``Detector`` for ``method`` from training features and labels, its threshold chosen on the validation
     features so that ``pass_rate`` of them pass (``density``: ``ensemble``'s neighbour part, "kde" or "knn", the
-    one before it; ``tau``: the kernel density's temperature; bench/ood_variants.py measures both)."""
+    one before it; ``tau``: the kernel density's temperature; ``bank``: how many training examples ``knn`` and the
+    density compare with; bench/ood_variants.py measures all three)."""
     rng = np.random.default_rng(seed)
     if len(h_train) > FIT_MAX:
         keep = rng.choice(len(h_train), FIT_MAX, replace=False)
@@ -294,8 +296,8 @@ def fit(method: str, h_train: np.ndarray, y_train: np.ndarray, h_val: np.ndarray
         cov = centred.T @ centred / max(len(h) - 1, 1)
         det.precision = np.linalg.pinv(cov + 1e-6 * np.trace(cov) / len(cov) * np.eye(len(cov)))
     if method in ("knn", "ensemble"):
-        bank = penultimate[rng.choice(len(penultimate), min(KNN_BANK, len(penultimate)), replace=False)]
-        det.bank = bank / np.maximum(np.linalg.norm(bank, axis=1, keepdims=True), 1e-12)
+        sample = penultimate[rng.choice(len(penultimate), min(bank, len(penultimate)), replace=False)]
+        det.bank = sample / np.maximum(np.linalg.norm(sample, axis=1, keepdims=True), 1e-12)
     if method == "ensemble":     # each part standardised on the validation split, so that they weigh the same
         det.scale = np.array([[p.mean(), max(p.std(), 1e-12)] for p in det._ensemble_parts(h_val)])
     det.threshold = float(np.quantile(det.score(h_val), 1.0 - pass_rate))
