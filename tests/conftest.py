@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -22,6 +25,63 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# what every Ray process the tests start sees: no usage report, and no backend of the test process (gridlab and Ray
+# Train choose; a `ray start` node's workers inherit the environment of the command that started it)
+RAY_ENV = {**{k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "RAY_DISABLE_USAGE_STATS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+class RayHead:
+    """One `ray start --head` cluster on 127.0.0.1 for the tests that join a cluster by address: started by the first
+    of them, stopped in the background once the next test does not need it (the Ray tests run one after another,
+    first: ``pytest_collection_modifyitems``), and waited for at the end of the session. `ray stop` waits about 7 s
+    for Ray's processes to end, which the next tests need not wait for."""
+    address: str | None = None
+    stopping: subprocess.Popen | None = None
+
+    @classmethod
+    def start(cls) -> str:
+        if cls.address is None:
+            if cls.stopping is not None:
+                cls.stopping.wait(timeout=120)
+            port = free_port()
+            head = subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                                   f"--num-cpus={(os.cpu_count() or 1) + 1}", "--include-dashboard=false",
+                                   "--disable-usage-stats"], env=RAY_ENV, capture_output=True, text=True, timeout=120)
+            assert head.returncode == 0, head.stderr[-2000:]
+            cls.address = f"127.0.0.1:{port}"
+        return cls.address
+
+    @classmethod
+    def stop(cls, wait: bool = False) -> None:
+        if cls.address is not None:
+            cls.address = None
+            cls.stopping = subprocess.Popen([RAY, "stop", "--force"], env=RAY_ENV, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
+        if wait and cls.stopping is not None:
+            cls.stopping.wait(timeout=120)
+
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+@pytest.fixture
+def ray_head():
+    """HOST:PORT of the tests' `ray start` cluster (``RayHead``). It offers one logical CPU more than this machine
+    has, so a test can tell it from a local Ray of gridlab's own, which is sized to the machine."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'gridlab[ray]')")
+    return RayHead.start()
+
+
+def pytest_runtest_teardown(item, nextitem):
+    if nextitem is None or "ray_head" not in getattr(nextitem, "fixturenames", ()):
+        RayHead.stop()
+
+
+def pytest_sessionfinish(session):
+    RayHead.stop(wait=True)
 
 
 @pytest.fixture(autouse=True)
@@ -108,7 +168,11 @@ def pytest_collection_modifyitems(config, items):
         # xdist joins every group a test is marked with into one name ("ray_stream" is not "ray"): a Ray test in a
         # second group would run beside the others, and one `ray stop --force` ends every Ray on the machine
         assert groups <= {"ray"} or "ray" not in groups, f"{item.nodeid}: a Ray test belongs to group 'ray' alone"
-        return 0 if groups == {"ray"} else 1 if groups else 2
+        assert "ray_head" not in getattr(item, "fixturenames", ()) or groups == {"ray"}, \
+            f"{item.nodeid}: a test on the tests' Ray cluster belongs to group 'ray'"
+        # the cluster's tests one after another, so that it is started once (``RayHead``)
+        return (0, "ray_head" not in getattr(item, "fixturenames", ())) if groups == {"ray"} else \
+            (1, False) if groups else (2, False)
     items.sort(key=rank)
     if getattr(config.option, "loadgroup", False):
         # pytest-xdist groups a test by the "@group" it appends to the test's id; pytest 9.2 computes ids another

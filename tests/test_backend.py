@@ -1,6 +1,6 @@
 """The device and backend choice (gridlab.backend): every combination of GPU seen or not, a backend chosen by the
 user or not, TensorFlow installed or not; the device=gpu refusal; ``import gridlab`` leaving the environment alone;
-and a process without TensorFlow that trains, predicts and reports on JAX."""
+and a process without TensorFlow that trains, predicts, explains and reports on JAX."""
 import json
 import os
 import subprocess
@@ -84,12 +84,23 @@ def test_import_gridlab_changes_only_the_documented_variable():
 
 
 HIDE_TENSORFLOW = Path(__file__).with_name("without_tensorflow.py")
+# model and saliency code use only keras / keras.ops and the backend's own gradient: every method works on JAX
+EXPLAIN = """
+import gridlab
+x = gridlab.load_dataset(data="digits").x_test[:3]
+for method in ("gradcam", "occlusion", "integrated_gradients"):
+    s = gridlab.explain("runs/jx", x, method=method, steps=4)
+    assert s.maps.shape == (3, 8, 8) and abs(float(s.maps.max()) - 1.0) < 1e-6, (method, s.maps.max())
+import keras
+print("explained on", keras.backend.backend())
+"""
 
 
 @pytest.mark.slow
 def test_without_tensorflow_gridlab_trains_predicts_and_reports_on_jax(tmp_path):
-    """TensorFlow made unimportable, no KERAS_BACKEND: gridlab picks JAX, and the run works end to end; export says
-    in one line what to install; the child's environment never names a backend."""
+    """TensorFlow made unimportable, no KERAS_BACKEND: gridlab picks JAX, and the run works end to end (every
+    saliency method included); export says in one line what to install; the child's environment never names a
+    backend."""
     pytest.importorskip("jax")
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
 
@@ -109,6 +120,8 @@ def test_without_tensorflow_gridlab_trains_predicts_and_reports_on_jax(tmp_path)
     np.save(tmp_path / "x.npy", np.full((8, 8), 9.0))
     p = gridlab("predict", "runs/jx", "x.npy", "--explain")
     assert p.returncode == 0 and "x.npy" in p.stdout and "saliency: 1 PNG file(s)" in p.stdout, p.stderr[-2000:]
+    explained = gridlab("-c", EXPLAIN)
+    assert explained.returncode == 0 and explained.stdout.strip() == "explained on jax", explained.stderr[-2000:]
     e = gridlab("export", "runs/jx", "--format", "onnx")
     assert e.returncode == 2 and e.stderr.strip() == (
         "gridlab export: error: export to onnx converts through TensorFlow (tf2onnx, the LiteRT converter), which is "

@@ -1,5 +1,6 @@
-"""Run the gridlab command line in a process where TensorFlow cannot be imported (as on a machine with only JAX):
-``python tests/without_tensorflow.py train data=digits ...``."""
+"""Run gridlab in a process where TensorFlow cannot be imported (as on a machine with only JAX): the command line,
+``python tests/without_tensorflow.py train data=digits ...``, or a script, ``python tests/without_tensorflow.py -c
+"import gridlab; ..."``."""
 import sys
 
 
@@ -14,7 +15,10 @@ class HideTensorFlow:
 
 sys.meta_path.insert(0, HideTensorFlow())
 
-from gridlab.cli import run  # noqa: E402
+if sys.argv[1:2] == ["-c"]:
+    exec(compile(sys.argv[2], "<script>", "exec"), {"__name__": "__main__"})
+else:
+    from gridlab.cli import run
 
-sys.argv = ["gridlab", *sys.argv[1:]]
-run()
+    sys.argv = ["gridlab", *sys.argv[1:]]
+    run()

@@ -44,10 +44,11 @@ def train_on_ray(overrides: dict, cfg: str | None, address: str | None, progress
     from ray.train.v2.jax import JaxTrainer
 
     # Ray Train's workers load Keras before the training function runs: the backend is chosen for the whole job.
-    # Ray Train's print patch would send each of gridlab's lines twice (to its logger and to stderr); Ray's
-    # preemption watcher (for spot machines) has nothing to watch on a Ray started here.
-    env = {"KERAS_BACKEND": "jax", "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
-           **({} if address else {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"})}
+    # Ray Train's print patch would send each of gridlab's lines twice (to its logger and to stderr). Ray's
+    # preemption watcher only logs the draining of a node (ray.train.get_preemption_info, which gridlab's training
+    # does not read), and on a `ray start` cluster creating it prints an error-level line of Ray's own
+    # (ray-project/ray#53727): it is off.
+    env = {"KERAS_BACKEND": "jax", "RAY_TRAIN_ENABLE_PRINT_PATCH": "0", "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
     started = ray_cluster.start(address, worker_logs=True, env=env)
     try:
         progress(f"Ray Train: {config.distribute_processes} processes, 1 CPU each"

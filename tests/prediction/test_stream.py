@@ -107,15 +107,17 @@ def test_a_killed_job_resumes(run_and_files, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray")
-def test_ray_data_path_on_local_ray_equals_predict_row_for_row(run_and_files, tmp_path, capsys):
+def test_ray_data_path_on_a_ray_cluster_equals_predict_row_for_row(run_and_files, tmp_path, ray_head):
     pytest.importorskip("ray.data", reason="Ray is not installed (pip install 'gridlab[ray]')")
     import subprocess
     import sys
 
     run, folder = run_and_files
-    # its own process, as a user runs it: Ray started and stopped by gridlab (and the ONNX export made first)
+    # its own process, as a user runs it, on the tests' `ray start` cluster (a local Ray of gridlab's own is started
+    # by the same code, which the local sweep test runs); the ONNX export is made first
     out = subprocess.run([sys.executable, "-m", "gridlab", "predict", str(run), str(folder), "--out", "r.parquet",
-                          "--chunk", "64", "--ray"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                          "--chunk", "64", "--address", ray_head], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 3, out.stderr[-3000:]           # done, with the one bad file as a row
     assert "ONNX Runtime actor(s)" in out.stdout             # how many follows the machine's CPUs
     assert "211 file(s) in r.parquet" in out.stdout and "1 failed" in out.stdout

@@ -143,10 +143,12 @@ def test_two_processes_on_localhost_train_one_model(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed (pip install 'gridlab[ray]')")
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray")
-def test_ray_train_starts_the_processes(tmp_path):
+def test_ray_train_starts_the_processes(tmp_path, ray_head):
+    """On the tests' `ray start` cluster (a local Ray of gridlab's own is started by the same code, which the local
+    sweep test runs)."""
     env = {k: v for k, v in _env().items() if k not in ("TF_CPP_MIN_LOG_LEVEL", quiet.DEBUG_VAR)}
-    out = subprocess.run([sys.executable, "-m", "gridlab", "train", *TRAIN, "distribute_processes=2", "--ray"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "-m", "gridlab", "train", *TRAIN, "distribute_processes=2", "--address",
+                          ray_head], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     digests = _digests(out.stderr)
     assert set(digests) == {0, 1} and digests[0] == digests[1], out.stderr[-3000:]
@@ -155,7 +157,8 @@ def test_ray_train_starts_the_processes(tmp_path):
     assert out.stdout.splitlines()[-1].startswith(f"{folder}  accuracy=")     # the driver prints the result
     # gridlab's lines only: no Ray, Gloo, JAX or absl line from the driver, Ray's actors or the workers, and each of
     # process 0's lines once (Ray Train's print patch would send it twice)
-    ours = re.compile(rf"^(Ray Train: |data parallel: |process \d of 2 |{re.escape(str(folder))}  accuracy=)")
+    ours = re.compile(rf"^(Ray Train: |data parallel: |process \d of 2 |joining the Ray cluster at |"
+                      rf"{re.escape(str(folder))}  accuracy=)")
     foreign = [line for line in (out.stdout + out.stderr).splitlines()
                if not (ours.match(line) or GRIDLAB_LINE.match(line))]
     assert foreign == [], "\n".join(foreign)
