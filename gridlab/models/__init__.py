@@ -44,19 +44,17 @@ def model_names() -> list[str]:
 def check_model_name(name) -> None:
     """A ModelSpecError unless ``name`` is a zoo model, a scikit-learn model or a ``.yaml`` layer list that exists
     and parses. ``train``, ``sweep`` and the server's config check call it before anything is written."""
-    if name in SKLEARN:
-        return
-    from ..backend import use
+    from .zoo import ZOO  # its names; Keras is imported when a builder runs
 
-    use()                     # the zoo's builders import Keras
-    from .zoo import ZOO
-
-    if name in ZOO:
+    if name in SKLEARN or name in ZOO:
         return
     if str(name).endswith((".yaml", ".yml")):
         if not Path(str(name)).is_file():
             raise ModelSpecError(f"model={name}: no such layer-list file. Check the path.")
+        from ..backend import use
         from .spec import read_spec
+
+        use()                 # the layer list is checked against Keras
 
         read_spec(name)       # the layers' arguments are checked against Keras' own signatures
         return

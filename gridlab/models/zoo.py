@@ -5,7 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 
-from keras import layers
+
+class _KerasLayers:
+    """``keras.layers``, imported when a builder first runs (``build_model``, after ``backend.use`` has chosen the
+    backend): the zoo's names are read without importing Keras, so a mistyped ``model=`` is refused at once, not
+    after TensorFlow's 4-second import."""
+
+    def __getattr__(self, name):
+        import keras
+
+        return getattr(keras.layers, name)
+
+
+layers = _KerasLayers()
 
 
 def output(n: int):

@@ -100,6 +100,7 @@ def _prepare(config, processes=None):
     from ..sources import read_source
 
     tracking.check_installed(config)     # a missing package fails now, not after the training
+    check_model_name(config.model)       # at once: a zoo or scikit-learn name needs no Keras (a layer list's does)
     if processes is None:
         backend.use(config.device)       # device=gpu without a GPU is refused here, before anything is written
     if processes is not None and not processes.leader:
@@ -116,7 +117,6 @@ def _prepare(config, processes=None):
         config = load_config({**runs.saved_overrides(folder), "resume": True, "exist_ok": True,
                               "verbose": config.verbose})
     dataset = build_dataset(read_source(config, progress=config.verbose), config)
-    check_model_name(config.model)      # after the data readers (a layer list's check imports Keras), before writing
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(folder)
     save_config(config, folder / runs.CONFIG)

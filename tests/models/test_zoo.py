@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from gridlab.errors import ModelSpecError
@@ -23,6 +26,17 @@ def test_seed003_dropout_layer():
 def test_every_model_adapts(name, shape):
     model = build_model(name, shape, 3)
     assert tuple(model.outputs[0].shape) == (None, 3)
+
+
+def test_model_names_are_checked_without_importing_keras():
+    """A mistyped model= is refused at once: the zoo's names need no Keras (whose import takes TensorFlow's 4 s)."""
+    probe = ("import sys\nfrom gridlab.errors import ModelSpecError\nfrom gridlab.models import check_model_name\n"
+             "check_model_name('gridlab_fast')\ncheck_model_name('sklearn_logistic')\n"
+             "try:\n    check_model_name('seed001_cn')\nexcept ModelSpecError as e:\n    print(e)\n"
+             "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines()[-1] == "[]" and 'Did you mean "seed001_cnn"?' in out.stdout
 
 
 def test_unknown_model_suggests():
