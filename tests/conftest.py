@@ -27,6 +27,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# `python HIDE_TENSORFLOW ARGS...`: gridlab's command line (or `-c SCRIPT`) in a process where TensorFlow cannot be
+# imported, as on a machine with JAX alone
+HIDE_TENSORFLOW = Path(__file__).with_name("without_tensorflow.py")
+
 # what every Ray process the tests start sees: no usage report, and no backend of the test process (gridlab and Ray
 # Train choose; a `ray start` node's workers inherit the environment of the command that started it)
 RAY_ENV = {**{k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}, "TF_CPP_MIN_LOG_LEVEL": "3",

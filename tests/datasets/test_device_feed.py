@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.conftest import HIDE_TENSORFLOW
+
 PROBE = r"""
 import numpy as np, keras
 from gridlab.datasets import feed
@@ -35,6 +37,8 @@ print(host_kind, device_kind, all(np.array_equal(a, b) for a, b in zip(host, dev
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs JAX")
 def test_device_feed_gives_the_same_batches_as_the_host_feed():
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=300)
+    # TensorFlow hidden: on JAX it has no part here, and Keras would import it (3 s) only to seed it
+    out = subprocess.run([sys.executable, str(HIDE_TENSORFLOW), "-c", PROBE], env=env, capture_output=True, text=True,
+                         timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.split() == ["numpy", "jaxlib", "True"]      # host arrays, device arrays, identical weights

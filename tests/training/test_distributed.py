@@ -165,22 +165,33 @@ def test_ray_train_starts_the_processes(tmp_path, ray_head):
     assert out.stderr.count("results: ") == 1
 
 
+TWO_THEN_ONE = """
+import sys
+from gridlab.cli import main
+train = sys.argv[1:]
+assert main(["train", *train, "name=two"]) == 0
+print("--- one device", file=sys.stderr)
+assert main(["train", *train[:-1], "name=one"]) == 0          # the same run without distribute
+"""
+
+
 @needs_jax
 @pytest.mark.slow
 def test_one_process_over_two_local_devices_matches_one_device(tmp_path):
     """Several GPUs in one machine, as two forced host devices: no coordinator, one run folder, every device holding
-    the same weights, and the accuracy of the one-device run within noise."""
-    env = {**_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    two = subprocess.run([sys.executable, "-m", "gridlab", "train", *TRAIN, "name=two"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=400)
-    assert two.returncode == 0, two.stderr[-3000:]
-    assert "data parallel: one process over its local devices, 2 device(s) in all" in two.stderr
-    one = subprocess.run([sys.executable, "-m", "gridlab", "train", *TRAIN[:-1], "name=one"], cwd=tmp_path,
-                         env={**_env(), "KERAS_BACKEND": "jax"}, capture_output=True, text=True, timeout=400)
-    assert one.returncode == 0, one.stderr[-3000:]
+    the same weights, and the accuracy of a one-device run within noise. Both runs in one process (the second on
+    one of its two devices), which also shows the first left no distribution behind."""
+    env = {**_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "KERAS_BACKEND": "jax"}
+    out = subprocess.run([sys.executable, "-c", TWO_THEN_ONE, *TRAIN], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=400)
+    assert out.returncode == 0, out.stderr[-3000:]
+    two, one = out.stderr.split("--- one device")
+    assert "data parallel: one process over its local devices, 2 device(s) in all" in two
+    assert "data parallel" not in one
     info = json.loads((tmp_path / "runs/two/run.json").read_text())
     assert info["distributed"]["devices"] == 2 and info["distributed"]["processes"] == 1
+    assert json.loads((tmp_path / "runs/one/run.json").read_text())["distributed"] is None
     assert (f"one process over its local devices: trained, weights sha256 {info['distributed']['weights_sha256']}, "
-            "identical on this process's 2 devices") in two.stderr
+            "identical on this process's 2 devices") in two
     accuracy = {n: json.loads((tmp_path / f"runs/{n}/metrics.json").read_text())["accuracy"] for n in ("one", "two")}
     assert abs(accuracy["one"] - accuracy["two"]) < 0.1, accuracy
