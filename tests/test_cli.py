@@ -10,8 +10,19 @@ import pytest
 from PIL import Image
 
 from gridlab.cli import COMMANDS, main
+from tests.conftest import write_idx_set
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.fixture(scope="module")
+def mlp_run(tmp_path_factory):
+    """One finished run (seed002_mlp on the tiny IDX set) for the tests that only read a run."""
+    import gridlab
+
+    root = tmp_path_factory.mktemp("cli-run")
+    return gridlab.train(data="mnist", data_dir=str(write_idx_set(root / "idx")), model="seed002_mlp", epochs=1,
+                         project=str(root / "runs"), name="s", report=False, verbose=False).folder
 
 
 def _run(args, capsys):
@@ -55,11 +66,9 @@ def test_train_evaluate_predict_info_report(idx_dir, tmp_path, capsys):
     assert code == 0 and out.strip() == "report: runs/e2e/report.html"
 
 
-def test_predict_wrong_shape_is_one_line(idx_dir, capsys):
-    _run(["train", "data=mnist", f"data_dir={idx_dir}", "model=seed002_mlp", "epochs=1", "name=s", "report=false",
-          "-q"], capsys)
+def test_predict_wrong_shape_is_one_line(mlp_run, capsys):
     np.save("bad.npy", np.zeros((5, 5)))
-    code, _, err = _run(["predict", "runs/s", "bad.npy"], capsys)
+    code, _, err = _run(["predict", str(mlp_run), "bad.npy"], capsys)
     assert code == 2 and err.count("\n") == 1
     assert "bad.npy: expected shape (8, 8, 1), received (5, 5)" in err
 
@@ -153,24 +162,21 @@ def test_make_thermal_train_predict_with_threshold(capsys):
     assert code == 0 and "saliency: 2 PNG file(s) in explain" in out and len(list(Path("explain").glob("*.png"))) == 2
 
 
-def test_compare_two_runs(idx_dir, tmp_path, capsys):
-    for name, model in (("a", "seed002_mlp"), ("b", "seed003_mlp")):
-        _run(["train", "data=mnist", f"data_dir={idx_dir}", f"model={model}", "epochs=2", f"name={name}",
-              "report=false", "-q"], capsys)
-    code, out, _ = _run(["compare", "runs/a", "runs/b", "--out", "cmp.html"], capsys)
+def test_compare_two_runs(mlp_run, idx_dir, tmp_path, capsys):
+    _run(["train", "data=mnist", f"data_dir={idx_dir}", "model=seed003_mlp", "epochs=2", "name=b", "report=false",
+          "-q"], capsys)
+    code, out, _ = _run(["compare", str(mlp_run), "runs/b", "--out", "cmp.html"], capsys)
     assert code == 0 and "seed002_mlp" in out and "seed003_mlp" in out and "written: cmp.html" in out
     page = (tmp_path / "cmp.html").read_text()
     assert page.count("<tr>") == 3 and "data:image/png;base64," in page
 
 
-def test_evaluate_on_data_of_another_shape_names_both_shapes(idx_dir, tmp_path, capsys):
-    _run(["train", "data=mnist", f"data_dir={idx_dir}", "model=seed002_mlp", "epochs=1", "name=m", "report=false",
-          "-q"], capsys)
+def test_evaluate_on_data_of_another_shape_names_both_shapes(mlp_run, tmp_path, capsys):
     for label in ("a", "b"):
         (tmp_path / "small" / label).mkdir(parents=True)
         for i in range(3):
             Image.fromarray(np.full((5, 5), 40 * i, np.uint8)).save(tmp_path / "small" / label / f"{i}.png")
-    code, _, err = _run(["evaluate", "runs/m", "--data", "small"], capsys)
+    code, _, err = _run(["evaluate", str(mlp_run), "--data", "small"], capsys)
     assert code == 2 and "the model expects inputs of shape (8, 8, 1), the data small has (5, 5, 1)" in err
 
 
