@@ -41,9 +41,11 @@ def model_names() -> list[str]:
     return list(ZOO)
 
 
-def check_model_name(name) -> None:
+def check_model_name(name, device: str | None = None) -> None:
     """A ModelSpecError unless ``name`` is a zoo model, a scikit-learn model or a ``.yaml`` layer list that exists
-    and parses. ``train``, ``sweep`` and the server's config check call it before anything is written."""
+    and parses. ``train``, ``sweep`` and the server's config check call it before anything is written. A zoo or
+    scikit-learn name is checked without importing Keras; a layer list's check imports it, on the backend that
+    ``device`` (the run's ``device=``, None: the choice already made) decides."""
     from .zoo import ZOO  # its names; Keras is imported when a builder runs
 
     if name in SKLEARN or name in ZOO:
@@ -54,8 +56,7 @@ def check_model_name(name) -> None:
         from ..backend import use
         from .spec import read_spec
 
-        use()                 # the layer list is checked against Keras
-
+        use(device)
         read_spec(name)       # the layers' arguments are checked against Keras' own signatures
         return
     known = [*ZOO, *SKLEARN]

@@ -100,7 +100,8 @@ def _prepare(config, processes=None):
     from ..sources import read_source
 
     tracking.check_installed(config)     # a missing package fails now, not after the training
-    check_model_name(config.model)       # at once: a zoo or scikit-learn name needs no Keras (a layer list's does)
+    # at once: a zoo or scikit-learn name needs no Keras (a layer list's check imports it, as backend.use would)
+    check_model_name(config.model, config.device if processes is None else None)
     if processes is None:
         backend.use(config.device)       # device=gpu without a GPU is refused here, before anything is written
     if processes is not None and not processes.leader:
