@@ -35,6 +35,7 @@ HIDE_TENSORFLOW = Path(__file__).with_name("without_tensorflow.py")
 # Train choose; a `ray start` node's workers inherit the environment of the command that started it)
 RAY_ENV = {**{k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}, "TF_CPP_MIN_LOG_LEVEL": "3",
            "RAY_DISABLE_USAGE_STATS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+RAY = str(Path(sys.executable).with_name("ray"))
 
 
 class RayHead:
@@ -67,8 +68,6 @@ class RayHead:
         if wait and cls.stopping is not None:
             cls.stopping.wait(timeout=120)
 
-
-RAY = str(Path(sys.executable).with_name("ray"))
 
 
 @pytest.fixture
@@ -172,11 +171,10 @@ def pytest_collection_modifyitems(config, items):
         # xdist joins every group a test is marked with into one name ("ray_stream" is not "ray"): a Ray test in a
         # second group would run beside the others, and one `ray stop --force` ends every Ray on the machine
         assert groups <= {"ray"} or "ray" not in groups, f"{item.nodeid}: a Ray test belongs to group 'ray' alone"
-        assert "ray_head" not in getattr(item, "fixturenames", ()) or groups == {"ray"}, \
-            f"{item.nodeid}: a test on the tests' Ray cluster belongs to group 'ray'"
+        on_cluster = "ray_head" in getattr(item, "fixturenames", ())
+        assert not on_cluster or groups == {"ray"}, f"{item.nodeid}: a test on the Ray cluster belongs to group 'ray'"
         # the cluster's tests one after another, so that it is started once (``RayHead``)
-        return (0, "ray_head" not in getattr(item, "fixturenames", ())) if groups == {"ray"} else \
-            (1, False) if groups else (2, False)
+        return (0, not on_cluster) if groups == {"ray"} else (1, False) if groups else (2, False)
     items.sort(key=rank)
     if getattr(config.option, "loadgroup", False):
         # pytest-xdist groups a test by the "@group" it appends to the test's id; pytest 9.2 computes ids another

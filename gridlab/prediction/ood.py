@@ -60,6 +60,20 @@ SPREAD_FLOOR = 1e-3          # added to the block means' deviation before its lo
 FIT_MAX = 20_000             # training examples the statistics are estimated from (a stratified-enough sample)
 
 
+def _unit(h) -> np.ndarray:
+    """The rows of ``h`` scaled to length 1 (a zero row stays zero), in float64: the bank and the features the
+    neighbour parts compare with it."""
+    h = np.asarray(h, np.float64)
+    return h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
+
+
+def _graph_unit(h):
+    """``_unit`` in Keras ops, for the scoring model's graph."""
+    from keras import ops
+
+    return h / ops.maximum(ops.sqrt(ops.sum(h * h, axis=1, keepdims=True)), 1e-12)
+
+
 @dataclasses.dataclass
 class Detector:
     """A fitted OOD score: ``method``, its ``threshold`` (scores below it are flagged), the output layer's ``w``,
@@ -133,8 +147,7 @@ class Detector:
         return -np.maximum(d2.min(axis=1), 0.0).astype(np.float64)
 
     def _knn(self, h):
-        h = np.asarray(h, np.float64)
-        unit = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
+        unit = _unit(h)
         out = np.empty(len(h))
         for lo in range(0, len(h), 1024):              # distances a chunk at a time: memory stays bounded
             sim = unit[lo:lo + 1024] @ self.bank.T     # float64: near 1, sqrt(2 - 2 sim) magnifies rounding (a
@@ -145,7 +158,8 @@ class Detector:
     def _ensemble_parts(self, h):
         """The two parts of ``ensemble`` before standardising: minus the log of the squared Mahalanobis distance
         (on the linear scale its validation distribution is heavy-tailed: a few in-distribution examples far out
-        set the deviation the part is divided by), and the kNN score."""
+        set the deviation the part is divided by), and the neighbour part (the kernel density; the k-th neighbour's
+        distance for runs fitted before it)."""
         mahalanobis = self._mahalanobis(h)
         if self.distance == "log":
             mahalanobis = -np.log(np.maximum(-mahalanobis, 1e-12))
@@ -153,9 +167,8 @@ class Detector:
         return mahalanobis, self._kde(penultimate) if self.density == "kde" else self._knn(penultimate)
 
     def _kde(self, h):
-        h = np.asarray(h, np.float64)
-        unit = h / np.maximum(np.linalg.norm(h, axis=1, keepdims=True), 1e-12)
-        s = unit @ self.bank.T / self.tau
+        """``tau * logsumexp(similarity / tau)`` over the bank, in float64."""
+        s = _unit(h) @ self.bank.T / self.tau
         top = s.max(axis=1, keepdims=True)
         return self.tau * (top[:, 0] + np.log(np.exp(s - top).sum(axis=1)))
 
@@ -207,9 +220,8 @@ class Detector:
         log-sum-exp; no top-k search, which cost ONNX Runtime 8% more time per image on its own."""
         from keras import ops
 
-        unit = h / ops.maximum(ops.sqrt(ops.sum(h * h, axis=1, keepdims=True)), 1e-12)
-        return self.tau * ops.logsumexp(ops.matmul(unit, np.ascontiguousarray(self.bank.T / self.tau, np.float32)),
-                                       axis=1)
+        bank = np.ascontiguousarray(self.bank.T / self.tau, np.float32)
+        return self.tau * ops.logsumexp(ops.matmul(_graph_unit(h), bank), axis=1)
 
     def _graph_knn(self, h):
         """The kNN score in float32. Similarities near 1 cannot order neighbours 0.004 apart (a barely trained
@@ -224,7 +236,7 @@ class Detector:
         offsets = self.bank - r
         along = np.ascontiguousarray(offsets @ r, np.float32)
         offsets = np.ascontiguousarray(offsets, np.float32)
-        du = h / ops.maximum(ops.sqrt(ops.sum(h * h, axis=1, keepdims=True)), 1e-12) - np.asarray(r, np.float32)
+        du = _graph_unit(h) - np.asarray(r, np.float32)
         k = min(2 * KNN_K, len(offsets))
         _, candidates = ops.top_k(ops.matmul(du, np.ascontiguousarray(offsets.T)) + along, k)
         gaps = ops.expand_dims(du, 1) - ops.take(offsets, candidates, axis=0)          # (N, 2k, D)
@@ -296,8 +308,7 @@ def fit(method: str, h_train: np.ndarray, y_train: np.ndarray, h_val: np.ndarray
         cov = centred.T @ centred / max(len(h) - 1, 1)
         det.precision = np.linalg.pinv(cov + 1e-6 * np.trace(cov) / len(cov) * np.eye(len(cov)))
     if method in ("knn", "ensemble"):
-        sample = penultimate[rng.choice(len(penultimate), min(bank, len(penultimate)), replace=False)]
-        det.bank = sample / np.maximum(np.linalg.norm(sample, axis=1, keepdims=True), 1e-12)
+        det.bank = _unit(penultimate[rng.choice(len(penultimate), min(bank, len(penultimate)), replace=False)])
     if method == "ensemble":     # each part standardised on the validation split, so that they weigh the same
         det.scale = np.array([[p.mean(), max(p.std(), 1e-12)] for p in det._ensemble_parts(h_val)])
     det.threshold = float(np.quantile(det.score(h_val), 1.0 - pass_rate))

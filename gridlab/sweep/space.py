@@ -14,7 +14,9 @@ import re
 from ..config import SPECS, load_yaml
 from ..errors import ConfigError, did_you_mean
 
-_RANGE = re.compile(r"^\s*(uniform|loguniform|randint)\s*\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*$")
+_KINDS = r"(uniform|loguniform|randint)"
+_RANGE = re.compile(rf"^\s*{_KINDS}\s*\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)\s*$")
+_RANGE_START = re.compile(rf"^\s*{_KINDS}\s*\(")     # a range, well formed or not (parse_param words the error)
 NOT_SWEPT = {"project", "name", "exist_ok", "resume", "verbose"} | {k for k in SPECS if k.startswith("sweep_")}
 
 
@@ -113,7 +115,7 @@ def split_items(items) -> tuple[list[str], dict]:
         text = raw.strip()
         spec = SPECS.get(key)
         listed = text.startswith("[") and text.endswith("]") and not (spec and "list" in spec.types)
-        if sep and (listed or re.match(r"(uniform|loguniform|randint)\s*\(", text)):   # a bad range: its own error
+        if sep and (listed or _RANGE_START.match(text)):
             space[key] = load_yaml(text) if listed else text
         else:
             plain.append(item)

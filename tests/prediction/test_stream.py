@@ -119,7 +119,7 @@ def test_ray_data_path_on_a_ray_cluster_equals_predict_row_for_row(run_and_files
                           "--chunk", "64", "--address", ray_head], cwd=tmp_path, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 3, out.stderr[-3000:]           # done, with the one bad file as a row
-    assert "ONNX Runtime actor(s)" in out.stdout             # how many follows the machine's CPUs
+    assert "ONNX Runtime actor(s)" in out.stdout             # how many follows the cluster's CPUs
     assert "211 file(s) in r.parquet" in out.stdout and "1 failed" in out.stdout
     table = _table(tmp_path / "r.parquet")
     assert len(table) == 211 and table["file"].is_unique
