@@ -54,10 +54,18 @@ def test_precision_auto_follows_bf16():
     assert resolve_precision("float32", read_cpu(ZEN4)) == "float32"
 
 
+# TensorFlow's C++ library answers whether oneDNN is on (it reads the variable when asked). Its extension module is
+# loaded from its file: importing the tensorflow package for it would cost 4 s of CPU per process.
 PROBE = """
-import os, gridlab
-from tensorflow.python.util import _pywrap_util_port
-print(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), _pywrap_util_port.IsMklEnabled())
+import importlib.machinery, importlib.util, os
+import gridlab
+folder = os.path.join(importlib.util.find_spec("tensorflow").submodule_search_locations[0], "python", "util")
+path = next(p for suffix in importlib.machinery.EXTENSION_SUFFIXES
+            if os.path.exists(p := os.path.join(folder, "_pywrap_util_port" + suffix)))
+spec = importlib.util.spec_from_file_location("_pywrap_util_port", path)
+port = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(port)
+print(os.environ.get("TF_ENABLE_ONEDNN_OPTS"), port.IsMklEnabled())
 """
 
 
