@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plots import figure, message_png, overlay, save_png, show
+from .plots import Gallery, figure, message_png, overlay, save_png, show
 
 
 def plot_explanation(x, saliency, proba, class_names, kind, path, method: str, title: str = "", units: str = ""):
@@ -35,20 +35,19 @@ def plot_class_saliency(x, y, maps, class_names, kind, path, method: str):
     present = [c for c in range(len(class_names)) if np.any(y == c)]
     if not present:
         return message_png("No correctly classified test example to average.", path)
-    cols = min(5, max(1, len(present)))
-    rows = -(-len(present) // cols) if present else 1
+    cols = min(5, len(present))
+    rows = -(-len(present) // cols)
     fig = figure(figsize=(2.1 * cols, 2.3 * rows))
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-    for ax, c in zip(axes, present):
+    grid = Gallery(fig, x.shape[1:], rows, cols)
+    for n, c in enumerate(present):
         pick = y == c
         mean_x = x[pick].astype(np.float64).mean(axis=0)
         mean_map = maps[pick].mean(axis=0)
         mean_map = mean_map / mean_map.max() if mean_map.max() > 0 else mean_map
-        overlay(ax, mean_x if kind == "grid" else mean_x.astype(np.uint8), mean_map, kind)
-        ax.set_title(f"{class_names[c]} ({int(pick.sum())})", fontsize=8)
-    for ax in axes[len(present):]:
-        ax.axis("off")
-    fig.suptitle(f"What each class looks at: mean of correct test examples, mean {method} map", fontsize=10)
+        overlay(grid.ax, mean_x if kind == "grid" else mean_x.astype(np.uint8), mean_map, kind,
+                extent=grid.extent(*divmod(n, cols)))
+        grid.title(*divmod(n, cols), f"{class_names[c]} ({int(pick.sum())})", fontsize=8)
+    grid.heading(f"What each class looks at: mean of correct test examples, mean {method} map")
     return save_png(fig, path)
 
 
@@ -60,13 +59,11 @@ def plot_suspects(images, rows, kind, path, columns: int = 8):
     cols = min(columns, n)
     lines = -(-n // cols)
     fig = figure(figsize=(1.55 * cols, 1.9 * lines))
-    axes = np.atleast_1d(fig.subplots(lines, cols, squeeze=False)).ravel()
-    for ax, image, r in zip(axes, images, rows):
-        show(ax, image, kind)
-        ax.set_title(f"#{r['rank']} {r['given']}\n→ {r['suggested']} ({r['score']:.2f})", fontsize=7)
-    for ax in axes[n:]:
-        ax.axis("off")
-    fig.suptitle("Suspect labels, most suspect first (given → suggested, score = 1 - P(given))", fontsize=10)
+    grid = Gallery(fig, images[0].shape, lines, cols, title_lines=2)
+    for i, (image, r) in enumerate(zip(images, rows)):
+        show(grid.ax, image, kind, extent=grid.extent(*divmod(i, cols)))
+        grid.title(*divmod(i, cols), f"#{r['rank']} {r['given']}\n→ {r['suggested']} ({r['score']:.2f})")
+    grid.heading("Suspect labels, most suspect first (given → suggested, score = 1 - P(given))")
     return save_png(fig, path)
 
 
@@ -89,13 +86,11 @@ class Explanation:
         n = max(1, len(self))
         cols = min(columns, n)
         fig = figure(figsize=(1.8 * cols, 2.0 * -(-n // cols)))
-        axes = np.atleast_1d(fig.subplots(-(-n // cols), cols, squeeze=False)).ravel()
-        for ax, x, m, c in zip(axes, self.inputs, self.maps, self.classes):
-            overlay(ax, x, m, self.kind)
-            ax.set_title(str(self.class_names[int(c)]), fontsize=8)
-        for ax in axes[len(self):]:
-            ax.axis("off")
-        fig.suptitle(f"{self.method} saliency", fontsize=10)
+        grid = Gallery(fig, self.inputs.shape[1:], -(-n // cols), cols)
+        for i, (x, m, c) in enumerate(zip(self.inputs, self.maps, self.classes)):
+            overlay(grid.ax, x, m, self.kind, extent=grid.extent(*divmod(i, cols)))
+            grid.title(*divmod(i, cols), str(self.class_names[int(c)]), fontsize=8)
+        grid.heading(f"{self.method} saliency")
         return save_png(fig, Path(path))
 
     def _repr_html_(self) -> str:

@@ -21,9 +21,15 @@ def figure(**kwargs):
 
 
 def save_png(fig, path: Path) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (atomically) and return the path."""
+    """Write ``fig`` as a PNG at ``path`` (atomically), cropped to what it draws, and return the path. The crop is
+    measured once and handed to savefig: ``bbox_inches="tight"`` draws the whole figure an extra time to find it
+    (the same pixels; docs/benchmarks.md, "report")."""
+    from matplotlib import rcParams
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer())
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=100, bbox_inches=box.padded(rcParams["savefig.pad_inches"]))
     write_bytes(path, buf.getvalue())
     return Path(path)
 
@@ -43,33 +49,76 @@ def integer_ticks(axis) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
-def show(ax, x: np.ndarray, kind: str, units: str = "", colorbar: bool = False, limits=None):
+def show(ax, x: np.ndarray, kind: str, units: str = "", colorbar: bool = False, limits=None, extent=None):
     """Draw one example: an image in gray (or RGB), a sensor grid as an 'inferno' heatmap (on ``limits`` when
-    several share one colour scale). Returns the image artist."""
+    several share one colour scale). With ``extent`` it is drawn into that cell of a ``Gallery``'s Axes (which has
+    no ticks). Returns the image artist."""
     img = x[..., 0] if x.shape[-1] == 1 else x
     if kind == "grid":
-        im = ax.imshow(img, cmap="inferno", vmin=limits[0] if limits else None, vmax=limits[1] if limits else None)
+        im = ax.imshow(img, cmap="inferno", vmin=limits[0] if limits else None, vmax=limits[1] if limits else None,
+                       extent=extent)
         if colorbar:
             ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=units)
     else:
-        im = ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
-    ax.set_xticks([])
-    ax.set_yticks([])
+        im = ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, extent=extent)
+    if extent is None:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:                                 # the frame an Axes of its own would have
+        left, right, bottom, top = extent
+        ax.add_patch(_rectangle((left, top), right - left, bottom - top, fill=False, lw=0.6, ec="0.2"))
     return im
 
 
 CONTOURS = (0.5, 0.75)
 
 
-def overlay(ax, x: np.ndarray, saliency: np.ndarray, kind: str, limits=None):
+def overlay(ax, x: np.ndarray, saliency: np.ndarray, kind: str, limits=None, extent=None):
     """Draw ``x`` with a saliency map (H, W) in [0, 1] on top: a translucent heat layer on images (transparent
-    where the map is low), contour lines on sensor grids (their temperature colours stay readable)."""
-    show(ax, x, kind, limits=limits)
+    where the map is low), contour lines on sensor grids (their temperature colours stay readable). ``extent`` as
+    in ``show``."""
+    show(ax, x, kind, limits=limits, extent=extent)
     if kind == "grid":
-        ax.contour(saliency, levels=CONTOURS, colors=("#7fdbff", "white"), linewidths=(0.8, 1.2))
+        centres = ()
+        if extent is not None:            # the pixels' centres in the cell, where imshow draws them
+            left, _, _, top = extent
+            centres = (left + 0.5 + np.arange(saliency.shape[1]), top + 0.5 + np.arange(saliency.shape[0]))
+        ax.contour(*centres, saliency, levels=CONTOURS, colors=("#7fdbff", "white"), linewidths=(0.8, 1.2))
     else:
         ax.imshow(saliency, cmap="jet", vmin=0, vmax=1, alpha=np.clip(saliency, 0, 1) * 0.6,
-                  interpolation="bilinear")
+                  interpolation="bilinear", extent=extent)
+
+
+class Gallery:
+    """A grid of small images (rows x cols cells, each with room for a title above it) drawn into one Axes without
+    ticks: an Axes per image made a report's galleries about 3x slower to draw (docs/benchmarks.md, "report").
+    ``extent(r, c)`` is a cell's place for ``show`` and ``overlay``; a cell nothing is drawn into stays empty."""
+
+    def __init__(self, fig, shape, rows: int, cols: int, title_lines: int = 1):
+        self.h, self.w = shape[:2]
+        self.gap_x = 0.12 * self.w
+        self.gap_y = (0.1 + 0.2 * title_lines) * self.h      # the titles' room above each row
+        self.ax = fig.subplots()
+        self.ax.set_axis_off()
+        self.ax.set_xlim(-self.gap_x / 2, cols * (self.w + self.gap_x) - self.gap_x / 2)
+        self.ax.set_ylim(rows * (self.h + self.gap_y), 0)          # row 0 at the top
+        self.ax.set_aspect("equal")
+
+    def extent(self, r: int, c: int) -> tuple[float, float, float, float]:
+        left, top = c * (self.w + self.gap_x), r * (self.h + self.gap_y) + self.gap_y
+        return left, left + self.w, top + self.h, top
+
+    def title(self, r: int, c: int, text: str, fontsize: float = 7) -> None:
+        left, right, _, top = self.extent(r, c)
+        self.ax.text((left + right) / 2, top - 0.04 * self.h, text, ha="center", va="bottom", fontsize=fontsize)
+
+    def heading(self, text: str, fontsize: float = 10) -> None:
+        """The figure's title, just above the gallery."""
+        self.ax.set_title(text, fontsize=fontsize)
+
+    def row_label(self, r: int, text: str, fontsize: float = 9) -> None:
+        left, _, bottom, top = self.extent(r, 0)
+        self.ax.text(left - self.gap_x, (top + bottom) / 2, text, ha="right", va="center", fontsize=fontsize)
 
 
 def plot_curves(rows: list[dict], path, best_epoch=None, monitor="val_loss"):
@@ -95,7 +144,7 @@ def plot_samples(x, y, class_names, kind, path, per_class: int = 6, units: str =
     """A few examples of every class, one row per class."""
     k = len(class_names)
     fig = figure(figsize=(1.3 * per_class + 1.5, 1.3 * k))
-    axes = fig.subplots(k, per_class, squeeze=False)
+    grid = Gallery(fig, x.shape[1:], k, per_class, title_lines=0)
     rng = np.random.default_rng(0)
     picks = []
     for c in range(k):
@@ -105,16 +154,12 @@ def plot_samples(x, y, class_names, kind, path, per_class: int = 6, units: str =
     limits = (float(np.min(x[chosen])), float(np.max(x[chosen]))) if kind == "grid" and chosen else None
     im = None
     for c, name in enumerate(class_names):
-        for j in range(per_class):
-            ax = axes[c, j]
-            if j < len(picks[c]):
-                im = show(ax, x[picks[c][j]], kind, limits=limits)
-            else:
-                ax.axis("off")
-        axes[c, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+        for j, i in enumerate(picks[c]):
+            im = show(grid.ax, x[i], kind, limits=limits, extent=grid.extent(c, j))
+        grid.row_label(c, name)
     if kind == "grid" and im is not None:   # one colour scale for every frame, in the data's own units
-        fig.colorbar(im, ax=axes, fraction=0.03, pad=0.02, label=units)
-    fig.suptitle("Sample examples of every class" + (f" ({units})" if units else ""))
+        fig.colorbar(im, ax=grid.ax, fraction=0.03, pad=0.02, label=units)
+    grid.heading("Sample examples of every class" + (f" ({units})" if units else ""), fontsize=12)
     return save_png(fig, path)
 
 
@@ -210,22 +255,17 @@ def plot_mistakes(x, y, proba, class_names, kind, path, cells: int = 6, per_cell
     if not top:
         return message_png("No mistakes on the test split.", path, width=5)
     fig = figure(figsize=(1.4 * per_cell + 2.5, 1.5 * len(top)))
-    axes = fig.subplots(len(top), per_cell, squeeze=False)
+    grid = Gallery(fig, x.shape[1:], len(top), per_cell)
     for r, (t, p, idx) in enumerate(top):
-        for j in range(per_cell):
-            ax = axes[r, j]
-            if j < len(idx):
-                if maps is not None and int(idx[j]) in maps:
-                    overlay(ax, x[idx[j]], maps[int(idx[j])], kind)
-                else:
-                    show(ax, x[idx[j]], kind)
-                ax.set_title(f"{proba[idx[j], p]:.2f}", fontsize=7)
+        for j, i in enumerate(int(i) for i in idx):
+            if maps is not None and i in maps:
+                overlay(grid.ax, x[i], maps[i], kind, extent=grid.extent(r, j))
             else:
-                ax.axis("off")
-        axes[r, 0].set_ylabel(f"true {class_names[t]}\n→ {class_names[p]}", rotation=0, ha="right",
-                              va="center", fontsize=8)
-    fig.suptitle("Most confident mistakes (title: probability of the wrong class"
-                 + (f"; overlay: {method} map of the wrong class)" if maps is not None else ")"))
+                show(grid.ax, x[i], kind, extent=grid.extent(r, j))
+            grid.title(r, j, f"{proba[i, p]:.2f}")
+        grid.row_label(r, f"true {class_names[t]}\n→ {class_names[p]}", fontsize=8)
+    grid.heading("Most confident mistakes (title: probability of the wrong class"
+                 + (f"; overlay: {method} map of the wrong class)" if maps is not None else ")"), fontsize=12)
     return save_png(fig, path)
 
 

@@ -1,0 +1,94 @@
+"""Drawing a run's report (every plot, report.html and report.md): this tree against another commit's code, side by
+side, on the same runs, in fresh processes taken in turn.
+
+Run:  .venv/bin/python bench/report.py [--against COMMIT] [--rounds 3]   (COMMIT defaults to cdfebdb, the last
+      commit that drew each gallery image on an Axes of its own)
+
+Trains three small runs here (the 8x8 digits with seed003_mlp, 3,000 Fashion-MNIST images with seed003_mlp, and
+`gridlab make-thermal`'s frames with gridlab_cnn), checks COMMIT out into a git worktree, and then, round after round,
+starts one process per tree that redraws each run's report (``evaluation.rebuild_report``: the model loaded, the
+test split predicted, the saliency maps and every plot) once to warm up and three times timed, on its own copy of
+the runs. Prints the best CPU seconds per report and the ratio, and writes docs/benchmarks.md (section "report").
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _bench import ROOT, child_env, last_line, machine, write_section
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")     # machine() imports Keras here
+RUNS = {"digits": ["data=digits", "model=seed003_mlp", "epochs=2"],
+        "fashion-mnist": ["data=fashion-mnist", "model=seed003_mlp", "epochs=2", "limit=3000"],
+        "thermal": ["data=thermal", "model=gridlab_cnn", "epochs=2"]}
+TIMER = """
+import json, sys, time
+from gridlab.evaluation import rebuild_report
+out = {}
+for folder in sys.argv[1:]:
+    rebuild_report(folder)
+    times = []
+    for _ in range(3):
+        start = time.process_time()
+        rebuild_report(folder)
+        times.append(time.process_time() - start)
+    out[folder] = min(times)
+print(json.dumps(out))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", default="cdfebdb")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="gridlab-report-"))
+    env = child_env(drop=("PYTHONPATH",))
+    subprocess.run([sys.executable, "-m", "gridlab", "make-thermal", "thermal", "--faces", "300", "--not-faces", "80"],
+                   cwd=work, env=env, check=True, capture_output=True)
+    for name, argv in RUNS.items():
+        print(f"training {name} ...", flush=True)
+        argv = [a if a != "data=thermal" else f"data={work / 'thermal'}" for a in argv]
+        subprocess.run([sys.executable, "-m", "gridlab", "train", *argv, f"name={name}", "report=false"], cwd=work,
+                       env=env, check=True, capture_output=True)
+    old = work / "old-tree"
+    subprocess.run(["git", "worktree", "add", "--detach", str(old), args.against], cwd=ROOT, check=True,
+                   capture_output=True)
+    trees = {"this tree": ROOT, args.against: old}
+    copies = {}
+    for label, tree in trees.items():
+        copies[label] = work / f"runs-{tree.name}"
+        shutil.copytree(work / "runs", copies[label])
+    best = {(label, name): float("inf") for label in trees for name in RUNS}
+    try:
+        for r in range(args.rounds):
+            print(f"round {r + 1} of {args.rounds} ...", flush=True)
+            for label, tree in trees.items():
+                done = subprocess.run([sys.executable, "-c", TIMER, *[str(copies[label] / n) for n in RUNS]],
+                                      cwd=work, env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+                if done.returncode:
+                    raise SystemExit(f"{label}: {done.stderr[-1500:]}")
+                for folder, seconds in last_line(done.stdout).items():
+                    best[(label, Path(folder).name)] = min(best[(label, Path(folder).name)], seconds)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, capture_output=True)
+    lines = [f"Machine: {machine()}. Command: `.venv/bin/python bench/report.py --against {args.against} --rounds "
+             f"{args.rounds}`. Best of {3 * args.rounds} redraws per run (CPU seconds of the process).", "",
+             f"| run | this tree, s | {args.against}, s | ratio |", "|---|---|---|---|"]
+    for name in RUNS:
+        now, then = best[("this tree", name)], best[(args.against, name)]
+        lines.append(f"| {name} | {now:.2f} | {then:.2f} | **{now / then:.2f}x** |")
+    text = "\n".join(lines)
+    print(text)
+    print(json.dumps({f"{k[0]}/{k[1]}": round(v, 3) for k, v in best.items()}))
+    write_section("report", text)
+
+
+if __name__ == "__main__":
+    main()
