@@ -45,8 +45,8 @@ def plot_class_saliency(x, y, maps, class_names, kind, path, method: str):
         mean_map = maps[pick].mean(axis=0)
         mean_map = mean_map / mean_map.max() if mean_map.max() > 0 else mean_map
         overlay(grid.ax, mean_x if kind == "grid" else mean_x.astype(np.uint8), mean_map, kind,
-                extent=grid.extent(*divmod(n, cols)))
-        grid.title(*divmod(n, cols), f"{class_names[c]} ({int(pick.sum())})", fontsize=8)
+                extent=grid.extent(*grid.cell(n)))
+        grid.title(*grid.cell(n), f"{class_names[c]} ({int(pick.sum())})", fontsize=8)
     grid.heading(f"What each class looks at: mean of correct test examples, mean {method} map")
     return save_png(fig, path)
 
@@ -61,8 +61,8 @@ def plot_suspects(images, rows, kind, path, columns: int = 8):
     fig = figure(figsize=(1.55 * cols, 1.9 * lines))
     grid = Gallery(fig, images[0].shape, lines, cols, title_lines=2)
     for i, (image, r) in enumerate(zip(images, rows)):
-        show(grid.ax, image, kind, extent=grid.extent(*divmod(i, cols)))
-        grid.title(*divmod(i, cols), f"#{r['rank']} {r['given']}\n→ {r['suggested']} ({r['score']:.2f})")
+        show(grid.ax, image, kind, extent=grid.extent(*grid.cell(i)))
+        grid.title(*grid.cell(i), f"#{r['rank']} {r['given']}\n→ {r['suggested']} ({r['score']:.2f})")
     grid.heading("Suspect labels, most suspect first (given → suggested, score = 1 - P(given))")
     return save_png(fig, path)
 
@@ -88,8 +88,8 @@ class Explanation:
         fig = figure(figsize=(1.8 * cols, 2.0 * -(-n // cols)))
         grid = Gallery(fig, self.inputs.shape[1:], -(-n // cols), cols)
         for i, (x, m, c) in enumerate(zip(self.inputs, self.maps, self.classes)):
-            overlay(grid.ax, x, m, self.kind, extent=grid.extent(*divmod(i, cols)))
-            grid.title(*divmod(i, cols), str(self.class_names[int(c)]), fontsize=8)
+            overlay(grid.ax, x, m, self.kind, extent=grid.extent(*grid.cell(i)))
+            grid.title(*grid.cell(i), str(self.class_names[int(c)]), fontsize=8)
         grid.heading(f"{self.method} saliency")
         return save_png(fig, Path(path))
 

@@ -96,6 +96,7 @@ class Gallery:
 
     def __init__(self, fig, shape, rows: int, cols: int, title_lines: int = 1):
         self.h, self.w = shape[:2]
+        self.cols = cols
         self.gap_x = 0.12 * self.w
         self.gap_y = (0.1 + 0.2 * title_lines) * self.h      # the titles' room above each row
         self.ax = fig.subplots()
@@ -103,6 +104,10 @@ class Gallery:
         self.ax.set_xlim(-self.gap_x / 2, cols * (self.w + self.gap_x) - self.gap_x / 2)
         self.ax.set_ylim(rows * (self.h + self.gap_y), 0)          # row 0 at the top
         self.ax.set_aspect("equal")
+
+    def cell(self, i: int) -> tuple[int, int]:
+        """(row, column) of the ``i``-th image, filled row by row."""
+        return divmod(i, self.cols)
 
     def extent(self, r: int, c: int) -> tuple[float, float, float, float]:
         left, top = c * (self.w + self.gap_x), r * (self.h + self.gap_y) + self.gap_y
