@@ -83,11 +83,22 @@ def test_import_gridlab_changes_only_the_documented_variable():
     assert set(changed) <= {"TF_ENABLE_ONEDNN_OPTS"}, changed
 
 
-# model and saliency code use only keras / keras.ops and the backend's own gradient: every method works on JAX
-EXPLAIN = """
+# one process, as a user's session: the command line's train (the backend chosen in it), predict --explain and
+# export, then every saliency method through the library (model and saliency code use only keras / keras.ops and
+# the backend's own gradient, so every method works on JAX). "--- STEP" lines on stderr part the output.
+ON_JAX = """
+import sys
+import numpy as np
 import gridlab
 from gridlab.cli import main
+print("--- train", file=sys.stderr)
+assert main(["train", "data=digits", "model=seed000_cnn", "epochs=2", "limit=500", "name=jx"]) == 0
+np.save("x.npy", np.full((8, 8), 9.0))
+print("--- predict", file=sys.stderr)
 assert main(["predict", "runs/jx", "x.npy", "--explain"]) == 0
+print("--- export", file=sys.stderr, flush=True)
+print("export returned", main(["export", "runs/jx", "--format", "onnx"]))
+print("--- library", file=sys.stderr)
 x = gridlab.load_dataset(data="digits").x_test[:3]
 for method in ("gradcam", "occlusion", "integrated_gradients"):
     s = gridlab.explain("runs/jx", x, method=method, steps=4)
@@ -104,26 +115,17 @@ def test_without_tensorflow_gridlab_trains_predicts_and_reports_on_jax(tmp_path)
     backend."""
     pytest.importorskip("jax")
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
-
-    def gridlab(*args):
-        return subprocess.run([sys.executable, str(HIDE_TENSORFLOW), *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=600)
-
-    r = gridlab("train", "data=digits", "model=seed000_cnn", "epochs=2", "limit=500", "name=jx")
+    r = subprocess.run([sys.executable, str(HIDE_TENSORFLOW), "-c", ON_JAX], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "device: CPU, backend jax (device=auto: TensorFlow is not installed, JAX is)" in r.stderr
+    steps = dict(part.split("\n", 1) for part in r.stderr.split("--- ")[1:])
+    assert "device: CPU, backend jax (device=auto: TensorFlow is not installed, JAX is)" in steps["train"]
     assert (tmp_path / "runs/jx/report.html").is_file()
     info = json.loads((tmp_path / "runs/jx/run.json").read_text())
     assert info["versions"]["backend"] == "jax"
-    import numpy as np
-
-    np.save(tmp_path / "x.npy", np.full((8, 8), 9.0))
-    # the command line's predict --explain, then every saliency method through the library, in one process
-    p = gridlab("-c", EXPLAIN)
-    assert p.returncode == 0 and "x.npy" in p.stdout and "saliency: 1 PNG file(s)" in p.stdout, p.stderr[-2000:]
-    assert p.stdout.splitlines()[-1] == "explained on jax"
-    e = gridlab("export", "runs/jx", "--format", "onnx")
-    assert e.returncode == 2 and e.stderr.strip() == (
+    assert "x.npy" in r.stdout and "saliency: 1 PNG file(s)" in r.stdout
+    assert r.stdout.splitlines()[-1] == "explained on jax"
+    assert "export returned 2" in r.stdout and steps["export"].strip() == (
         "gridlab export: error: export to onnx converts through TensorFlow (tf2onnx, the LiteRT converter), which is "
         "not installed here: pip install tensorflow-cpu 'gridlab[export]' (or --format keras, which needs no "
         "converter).")

@@ -104,16 +104,24 @@ def predict_batch(example_shape) -> int:
     return int(min(max(2 ** int(np.log2(max(PREDICT_VALUES // values, 1))), 16), 1024))
 
 
+def bucket(n: int, batch: int) -> int:
+    """The batch size ``n`` examples are padded to when they fit in one batch: the next power of two, at most
+    ``batch``. Every new input shape costs a trace of the predict function on TensorFlow and an XLA compilation on
+    JAX; with these sizes a model sees at most ``log2(batch) + 1`` shapes, however many different request sizes
+    come (1 stays 1: a single example is not padded)."""
+    return min(batch, 1 << max(n - 1, 0).bit_length())
+
+
 def predict(model, x: np.ndarray, batch: int | None = None):
     """``model.predict`` over ``x`` in batches (of ``predict_batch`` examples unless ``batch`` is given), without
     the end-of-pass stall. Up to ``batch`` examples (a served request) go through ``predict_on_batch``, which builds
-    no pipeline at all. A longer ``x`` is predicted in batches of exactly ``batch`` examples, the last one padded, so
-    that each model's predict function is traced once: a partial last batch is a new shape, which retraces it
-    (TensorFlow then warns about retracing when a run predicts with several models in a row). A model with several
-    outputs gives a list of arrays, one per output."""
+    no pipeline at all, padded to a power of two (``bucket``). A longer ``x`` is predicted in batches of exactly
+    ``batch`` examples, the last one padded, so that each model's predict function is traced once: a partial last
+    batch is a new shape, which retraces it (TensorFlow then warns about retracing when a run predicts with several
+    models in a row; JAX compiles it again). A model with several outputs gives a list of arrays, one per output."""
     batch = batch or predict_batch(x.shape[1:])
     if len(x) <= batch:
-        return _arrays(model.predict_on_batch(x))
+        return _padded(model, x, bucket(len(x), batch))
     full = len(x) - len(x) % batch
     if _tensorflow():
         head = model.predict(pipeline(x[:full], None, batch, shuffle=False), verbose=0)
@@ -121,12 +129,19 @@ def predict(model, x: np.ndarray, batch: int | None = None):
         head = model.predict(x[:full], batch_size=batch, verbose=0)
     if full == len(x):
         return _arrays(head)
-    tail = np.zeros((batch, *x.shape[1:]), x.dtype)
-    tail[:len(x) - full] = x[full:]
-    rest = model.predict_on_batch(tail)
+    rest = _padded(model, x[full:], batch)
     if isinstance(head, (list, tuple)):
-        return [np.concatenate([np.asarray(h), np.asarray(r)[:len(x) - full]]) for h, r in zip(head, rest)]
-    return np.concatenate([np.asarray(head), np.asarray(rest)[:len(x) - full]])
+        return [np.concatenate([np.asarray(h), r]) for h, r in zip(head, rest)]
+    return np.concatenate([np.asarray(head), rest])
+
+
+def _padded(model, x: np.ndarray, size: int):
+    """``predict_on_batch`` of ``x`` padded with zeros to ``size`` examples, the padding's rows dropped again."""
+    n = len(x)
+    if size > n:
+        x = np.concatenate([x, np.zeros((size - n, *x.shape[1:]), x.dtype)])
+    out = _arrays(model.predict_on_batch(x))
+    return [o[:n] for o in out] if isinstance(out, list) else out[:n]
 
 
 def _arrays(out):

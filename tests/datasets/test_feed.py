@@ -69,3 +69,29 @@ def test_predict_without_a_batch_gives_the_same_probabilities():
                               keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
     expected = model.predict(x, batch_size=128, verbose=0)
     assert np.allclose(feed.predict(model, x), expected, atol=1e-6)
+
+
+class Recording(keras.Sequential):
+    """A real model that notes the batch sizes ``predict_on_batch`` is given."""
+    seen: list
+
+    def predict_on_batch(self, x):
+        self.seen.append(len(x))
+        return super().predict_on_batch(x)
+
+
+def test_short_inputs_are_padded_to_a_power_of_two_and_give_the_same_rows():
+    assert [feed.bucket(n, 32) for n in (0, 1, 2, 3, 5, 16, 17, 32)] == [1, 1, 2, 4, 8, 16, 32, 32]
+    assert feed.bucket(100, 64) == 64
+    x, _ = _arrays(37)
+    model = Recording([keras.Input((2, 2, 1), dtype="uint8"), keras.layers.Rescaling(1 / 255),
+                       keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")])
+    model.seen = []
+    expected = model.predict(x, batch_size=64, verbose=0)
+    for n in range(0, 38):      # 38 request sizes, 7 shapes: each new shape is a trace (an XLA compilation on JAX)
+        got = feed.predict(model, x[:n], batch=64)
+        assert got.shape == (n, 3) and np.allclose(got, expected[:n], atol=1e-6)
+    assert sorted(set(model.seen)) == [1, 2, 4, 8, 16, 32, 64]
+    model.seen = []
+    assert np.allclose(feed.predict(model, x, batch=8), expected, atol=1e-6)     # the last batch padded to 8
+    assert model.seen == [8]
