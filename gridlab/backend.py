@@ -24,6 +24,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import quiet
 from .errors import ConfigError
 
 CUDA_PLUGINS = ("jax_cuda13_plugin", "jax_cuda12_plugin")
@@ -162,7 +163,8 @@ def use(device: str | None = None, need_jax: bool = False) -> Choice:
         with _temporarily({"KERAS_BACKEND": choice.backend,
                            **({"JAX_PLATFORMS": "cpu"} if choice.backend == "jax" and choice.device == "cpu"
                               and machine.gpus and "JAX_PLATFORMS" not in os.environ else {})}):
-            import keras  # noqa: F401  (reads KERAS_BACKEND now, once; on JAX, jax's config reads JAX_PLATFORMS)
+            with quiet.start_up():    # TensorFlow's start-up lines, in a notebook or script
+                import keras  # noqa: F401  (reads KERAS_BACKEND now, once; on JAX, jax's config reads JAX_PLATFORMS)
     _CHOSEN = choice
     return choice
 

@@ -389,7 +389,10 @@ def main(argv=None, filter_output: bool = False) -> int:
     if not args.command:
         parser.print_help()
         return 2
-    if filter_output and not (debug or quiet.debugging()):
+    if debug or quiet.debugging():
+        with quiet.everything():
+            return _dispatch(args)
+    if filter_output:
         with quiet.quiet_libraries():
             return _dispatch(args)
     return _dispatch(args)

@@ -2,14 +2,18 @@
 
 TensorFlow's C++ code logs through absl straight to file descriptor 2, whatever Python does: on CPUs where it turns
 oneDNN on it prints ``WARNING: All log messages before absl::InitializeLog() is called are written to STDERR`` and
-``I0000 ... port.cc:153] oneDNN custom operations are on ...`` (twice per process, the second time when the first
-op runs), and ``TF_CPP_MIN_LOG_LEVEL`` does not stop those two lines. So the command line (``gridlab`` and
+``I0000 ... port.cc:153] oneDNN custom operations are on ...`` (twice per process, both while Keras imports it),
+and ``TF_CPP_MIN_LOG_LEVEL`` does not stop those two lines. So the command line (``gridlab`` and
 ``python -m gridlab``, not ``import gridlab``) runs with a filter on descriptor 2: Python's own ``sys.stderr``
 writes to the terminal directly (progress bars keep their terminal), and what native code writes goes through a
 pipe whose lines are passed on unless they are absl information or warning lines (``I...``/``W...``) or the absl
 preamble. Errors (``E...``, ``F...``) and everything else pass. Python-side, the loggers of TensorFlow, absl, JAX's
 backend and distributed service, and MLflow are set to errors only, and library warnings are ignored (gridlab's own
 are kept). Ray's level is set where gridlab starts Ray (``ray_cluster.start``, ``filtering``).
+
+In library use (a notebook, a script) gridlab leaves the process's streams and loggers alone, but for two scoped
+filters on its own work: its import of Keras runs with descriptor 2 filtered the same way (``start_up``), and
+TensorFlow's "frequent retracing" warning is dropped while gridlab predicts (``own_retracing``).
 
 ``GRIDLAB_DEBUG=1`` (or ``gridlab --debug``) turns all of this off, for bug reports.
 """
@@ -26,6 +30,7 @@ import warnings
 
 DEBUG_VAR = "GRIDLAB_DEBUG"
 _active = 0       # how many quiet_libraries() bodies are running now
+_shown = 0        # how many everything() bodies (the command line's --debug) are running now
 CHATTER = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
                      rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler"
                      rb" flags\."
@@ -90,28 +95,99 @@ def quiet_libraries(descriptors: tuple[int, ...] = (2,)):
 
 
 @contextlib.contextmanager
+def everything():
+    """The body shows the libraries' own output, ``start_up`` lines included: the command line's ``--debug``."""
+    global _shown
+    _shown += 1
+    try:
+        yield
+    finally:
+        _shown -= 1
+
+
+@contextlib.contextmanager
 def _filtered(fd: int):
     """Descriptor ``fd`` (1 or 2) through a pipe whose ``relay`` drops chatter; Python's own ``sys.stdout`` or
     ``sys.stderr`` writes past the filter, straight to where ``fd`` went before."""
     name = "stdout" if fd == 1 else "stderr"
     python_stream = getattr(sys, name)
     python_stream.flush()
+    with _piped(fd) as saved:
+        own = io.TextIOWrapper(open(os.dup(saved), "wb", buffering=0), encoding=python_stream.encoding,
+                               errors="backslashreplace", line_buffering=True, write_through=True)
+        setattr(sys, name, own)
+        try:
+            yield
+        finally:
+            own.flush()
+            setattr(sys, name, python_stream)
+            own.close()
+
+
+@contextlib.contextmanager
+def _piped(fd: int):
+    """Descriptor ``fd`` through a pipe whose ``relay`` thread passes all but chatter on to where ``fd`` went before
+    (yielded: a duplicate of that descriptor); put back after."""
     saved = os.dup(fd)
     read_end, write_end = os.pipe()
     os.dup2(write_end, fd)
     os.close(write_end)
-    thread = threading.Thread(target=relay, args=(read_end, saved), name=f"gridlab-{name}", daemon=True)
+    thread = threading.Thread(target=relay, args=(read_end, saved), name=f"gridlab-fd{fd}", daemon=True)
     thread.start()
-    own = io.TextIOWrapper(open(os.dup(saved), "wb", buffering=0), encoding=python_stream.encoding,
-                           errors="backslashreplace", line_buffering=True, write_through=True)
-    setattr(sys, name, own)
+    try:
+        yield saved
+    finally:
+        os.dup2(saved, fd)                # closes this process's end of the pipe: the relay sees end of file
+        thread.join(timeout=5)            # (a child still holding the pipe keeps it open: do not wait forever)
+        if not thread.is_alive():
+            os.close(saved)
+
+
+@contextlib.contextmanager
+def start_up():
+    """TensorFlow's start-up lines kept off descriptor 2 while the body runs: gridlab's own import of Keras in a
+    notebook or script (``backend.use``), where no command-line filter runs. The oneDNN and CPU-feature lines come
+    while TensorFlow imports (both bursts of them), so filtering the import is enough. Python's own streams are left
+    as they are, and nothing is filtered inside the command line's filter, with ``--debug`` or with
+    ``GRIDLAB_DEBUG``."""
+    if _active or _shown or debugging():
+        yield
+        return
+    sys.stderr.flush()
+    with _piped(2):
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+
+
+class _OwnRetracing(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning while gridlab predicts on this thread
+    (``own_retracing``). Every model traces its predict function once per input shape, and a run predicts with
+    several models (the saved model, its OOD features, the calibration views), which TensorFlow counts as frequent
+    retracing of one function. The advice it prints is for the caller's own code; gridlab's traces are bounded
+    (``datasets.feed.bucket``). A user's own tf.function still warns."""
+    local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (getattr(self.local, "depth", 0) and "triggered tf.function retracing" in record.getMessage())
+
+
+_RETRACING = _OwnRetracing()
+_install = threading.Lock()
+
+
+@contextlib.contextmanager
+def own_retracing():
+    """The body's tf.function retracing warnings are gridlab's own: not shown (``_OwnRetracing``). The filter is put
+    on the ``tensorflow`` logger the first time and stays; it drops nothing outside these bodies."""
+    with _install:
+        logger = logging.getLogger("tensorflow")
+        if _RETRACING not in logger.filters:
+            logger.addFilter(_RETRACING)
+    local = _OwnRetracing.local
+    local.depth = getattr(local, "depth", 0) + 1
     try:
         yield
     finally:
-        own.flush()
-        setattr(sys, name, python_stream)
-        os.dup2(saved, fd)                # closes this process's end of the pipe: the relay sees end of file
-        thread.join(timeout=5)            # (a child still holding the pipe keeps it open: do not wait forever)
-        own.close()
-        if not thread.is_alive():
-            os.close(saved)
+        local.depth -= 1

@@ -67,3 +67,36 @@ def test_a_training_run_prints_only_gridlab_lines_and_debug_brings_the_rest_back
     # TensorFlow's own start-up lines come back where this CPU makes it print them (oneDNN on)
     if "oneDNN on" in debug.stderr:
         assert "oneDNN custom operations are on" in debug.stderr
+
+
+def test_gridlab_predictions_keep_tensorflows_retracing_warning_to_themselves():
+    """Predicting with several fresh models (as a run's end does) is TensorFlow's "frequent retracing"; that
+    warning is not shown for gridlab's own predictions, and still is for the caller's own tf.function."""
+    import logging
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from gridlab.datasets import feed
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        for n in range(1, 9):            # eight models, each predicting once: every call is a first trace
+            model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+            assert feed.predict(model, np.ones((n, 3), np.float32)).shape == (n, 2)
+        assert not [r for r in records if "retracing" in r.getMessage()]
+
+        @tf.function
+        def own(x):
+            return x * 2
+
+        for n in range(1, 9):            # the caller's function, a new shape every call
+            own(tf.ones((n,)))
+        assert [r for r in records if "retracing" in r.getMessage()]
+    finally:
+        logger.removeHandler(handler)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import quiet
+
 PREFETCH = 2   # batches prepared ahead of the model; fixed, since autotuning is what this module turns off
 PREDICT_VALUES = 2 ** 21   # input values per prediction batch (``predict_batch``)
 
@@ -117,9 +119,14 @@ def predict(model, x: np.ndarray, batch: int | None = None):
     the end-of-pass stall. Up to ``batch`` examples (a served request) go through ``predict_on_batch``, which builds
     no pipeline at all, padded to a power of two (``bucket``). A longer ``x`` is predicted in batches of exactly
     ``batch`` examples, the last one padded, so that each model's predict function is traced once: a partial last
-    batch is a new shape, which retraces it (TensorFlow then warns about retracing when a run predicts with several
-    models in a row; JAX compiles it again). A model with several outputs gives a list of arrays, one per output."""
-    batch = batch or predict_batch(x.shape[1:])
+    batch is a new shape, which retraces it (JAX compiles it again). TensorFlow's warning about frequent retracing,
+    which a run predicting with several models in a row sets off, is not shown (``quiet.own_retracing``). A model
+    with several outputs gives a list of arrays, one per output."""
+    with quiet.own_retracing():
+        return _predict(model, x, batch or predict_batch(x.shape[1:]))
+
+
+def _predict(model, x: np.ndarray, batch: int):
     if len(x) <= batch:
         return _padded(model, x, bucket(len(x), batch))
     full = len(x) - len(x) % batch
