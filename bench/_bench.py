@@ -36,6 +36,9 @@ def machine() -> str:
     from gridlab.hardware import read_cpu
 
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    from gridlab.backend import use
+
+    use()       # Keras imported as gridlab imports it (its backend choice, TensorFlow's start-up lines kept off)
     import keras
 
     return (f"{read_cpu().kind}, {os.cpu_count()} cores, {mem:.0f} GiB; Python {platform.python_version()}, "
