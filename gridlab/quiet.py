@@ -149,16 +149,26 @@ def start_up():
     notebook or script (``backend.use``), where no command-line filter runs. The oneDNN and CPU-feature lines come
     while TensorFlow imports (both bursts of them), so filtering the import is enough. Python's own streams are left
     as they are, and nothing is filtered inside the command line's filter, with ``--debug`` or with
-    ``GRIDLAB_DEBUG``."""
+    ``GRIDLAB_DEBUG``; nor in a process without a descriptor 2 (a service started with it closed)."""
+    try:
+        os.fstat(2)
+    except OSError:
+        yield
+        return
     if _active or _shown or debugging():
         yield
         return
-    sys.stderr.flush()
+    _flush(sys.stderr)
     with _piped(2):
         try:
             yield
         finally:
-            sys.stderr.flush()
+            _flush(sys.stderr)
+
+
+def _flush(stream) -> None:
+    if stream is not None:          # None under pythonw
+        stream.flush()
 
 
 class _OwnRetracing(logging.Filter):

@@ -100,3 +100,29 @@ def test_gridlab_predictions_keep_tensorflows_retracing_warning_to_themselves():
         assert [r for r in records if "retracing" in r.getMessage()]
     finally:
         logger.removeHandler(handler)
+
+
+def test_start_up_keeps_chatter_off_descriptor_2_unless_debugging(capfd):
+    native = (b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+              b"I0000 00:00:1796161617.378551    3005 port.cc:153] oneDNN custom operations are on.\n"
+              b"a line of the library's own\n")
+    with quiet.start_up():
+        os.write(2, native)
+        print("Python's own line", file=sys.stderr)
+    # (in what order the two arrive here is the capture's: pytest's sys.stderr does not write to descriptor 2)
+    assert sorted(capfd.readouterr().err.splitlines()) == ["Python's own line", "a line of the library's own"]
+    with quiet.everything(), quiet.start_up():          # the command line's --debug
+        os.write(2, native)
+    assert capfd.readouterr().err == native.decode()
+
+
+def test_start_up_without_a_descriptor_2_does_nothing():
+    saved = os.dup(2)
+    os.close(2)
+    try:
+        with quiet.start_up():
+            ran = True
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    assert ran
