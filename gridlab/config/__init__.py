@@ -246,12 +246,13 @@ def _validate(c) -> None:
                           "set augment=true as well (or tta=false).")
 
 
-def check_count(name: str, value, least: int = 1) -> int:
+def check_count(name: str, value, least: int = 1, fix: str = "") -> int:
     """``value`` when it is a whole number of at least ``least``, else a ``ConfigError`` naming ``name`` (a
     command's flag or a function's argument, such as ``top_k`` or ``chunk``: counts that are not configuration keys,
-    checked before anything is written)."""
+    checked before anything is written), ending with ``fix`` when given."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-        raise ConfigError(f"{name} expects a whole number of at least {least}, received {value!r}.")
+        raise ConfigError(f"{name} expects a whole number of at least {least}, received {value!r}."
+                          + (f" {fix}" if fix else ""))
     return int(value)
 
 

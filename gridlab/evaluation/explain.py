@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plots import Gallery, figure, message_png, overlay, save_png, show
+from .plots import Gallery, figure, gallery_shape, message_png, overlay, save_png, show
 
 
 def plot_explanation(x, saliency, proba, class_names, kind, path, method: str, title: str = "", units: str = ""):
@@ -35,8 +35,7 @@ def plot_class_saliency(x, y, maps, class_names, kind, path, method: str):
     present = [c for c in range(len(class_names)) if np.any(y == c)]
     if not present:
         return message_png("No correctly classified test example to average.", path)
-    cols = min(5, len(present))
-    rows = -(-len(present) // cols)
+    rows, cols = gallery_shape(len(present), 5)
     fig = figure(figsize=(2.1 * cols, 2.3 * rows))
     grid = Gallery(fig, x.shape[1:], rows, cols)
     for n, c in enumerate(present):
@@ -56,8 +55,7 @@ def plot_suspects(images, rows, kind, path, columns: int = 8):
     n = len(rows)
     if not n:
         return message_png("No suspect labels: every audited label agrees with the model's confident class.", path)
-    cols = min(columns, n)
-    lines = -(-n // cols)
+    lines, cols = gallery_shape(n, columns)
     fig = figure(figsize=(1.55 * cols, 1.9 * lines))
     grid = Gallery(fig, images[0].shape, lines, cols, title_lines=2)
     for i, (image, r) in enumerate(zip(images, rows)):
@@ -83,10 +81,9 @@ class Explanation:
 
     def save(self, path, columns: int = 8) -> Path:
         """Every input with its map on top, the explained class above each."""
-        n = max(1, len(self))
-        cols = min(columns, n)
-        fig = figure(figsize=(1.8 * cols, 2.0 * -(-n // cols)))
-        grid = Gallery(fig, self.inputs.shape[1:], -(-n // cols), cols)
+        rows, cols = gallery_shape(max(1, len(self)), columns)
+        fig = figure(figsize=(1.8 * cols, 2.0 * rows))
+        grid = Gallery(fig, self.inputs.shape[1:], rows, cols)
         for i, (x, m, c) in enumerate(zip(self.inputs, self.maps, self.classes)):
             overlay(grid.ax, x, m, self.kind, extent=grid.extent(*grid.cell(i)))
             grid.title(*grid.cell(i), str(self.class_names[int(c)]), fontsize=8)
@@ -133,18 +130,14 @@ def explain_files(run, files, out: str | None = None, top_k: int = 3, runtime: s
     gains ``explanation``: the PNG's path (empty for a file that could not be read, whose row has its error)."""
     from ..config import check_count
     from ..files import check_output_file
-    from ..prediction import Predictions, Predictor, expand_inputs, write_predictions_csv
+    from ..prediction import Predictor, expand_inputs, write_predictions_csv
 
     top_k = check_count("top_k", top_k)
     if out:
         check_output_file(out, "predictions.csv")
     predictor = Predictor(run, runtime)
     paths = expand_inputs(files)
-    x, errors = predictor.read_files(paths)
-    if len(paths) == 1 and errors[0]:
-        predictor.read_file(paths[0])          # a single bad file is its own one-line error
-    proba, scores = predictor.predict_scored(x)
-    rows = Predictions(predictor.rows(paths, errors, proba, top_k, scores))
+    x, proba, rows = predictor.scored_files(paths, top_k)
     saliency = predictor.explain(x, predictor.decide(proba), method) if len(x) else None
     folder = Path(out).with_name(Path(out).stem + "-explain") if out else Path("explain")
     units = "°C" if predictor.info.kind == "grid" else ""

@@ -89,6 +89,12 @@ def overlay(ax, x: np.ndarray, saliency: np.ndarray, kind: str, limits=None, ext
                   interpolation="bilinear", extent=extent)
 
 
+def gallery_shape(n: int, columns: int) -> tuple[int, int]:
+    """(rows, columns) of a gallery of ``n`` images at most ``columns`` wide, filled row by row."""
+    cols = max(1, min(columns, n))
+    return -(-n // cols), cols
+
+
 class Gallery:
     """A grid of small images (rows x cols cells, each with room for a title above it) drawn into one Axes without
     ticks: an Axes per image made a report's galleries about 3x slower to draw (docs/benchmarks.md, "report").

@@ -227,12 +227,17 @@ class Predictor:
         """Classify files: one row per file, in order (``file``, ``class``, ``probability``, ``top_k``,
         ``threshold``, ``error``). A file that cannot be read is a row with its ``error`` and no class, and the
         others are still predicted; a single file that cannot be read raises its ``DataFormatError``."""
+        return self.scored_files(paths, top_k)[2]
+
+    def scored_files(self, paths, top_k: int = 3) -> tuple[np.ndarray, np.ndarray, "Predictions"]:
+        """``predict_files`` with what its rows came from: the readable files' examples and their probabilities (for
+        drawing them: ``predict --explain``), and the rows of every file."""
         paths = list(paths)
         x, errors = self.read_files(paths)
         if len(paths) == 1 and errors[0]:
             self.read_file(paths[0])              # raises the file's own error, typed
         proba, scores = self.predict_scored(x)
-        return Predictions(self.rows(paths, errors, proba, top_k, scores))
+        return x, proba, Predictions(self.rows(paths, errors, proba, top_k, scores))
 
     def predict_examples(self, x, top_k: int = 3, name: str = "x") -> "Predictions":
         """Classify examples already in memory, one row per example named ``x[i]``, as ``predict_files`` gives for

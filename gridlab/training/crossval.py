@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import runs
-from ..errors import ConfigError
+from ..config import check_count
 from ..evaluation.audit import Audit, audit_rows, audit_validation, write_suspects
 
 
@@ -57,9 +57,8 @@ def audit(run, folds: int | None = None, progress=print) -> Audit:
     from ..evaluation import run_dataset
     from ..prediction import Predictor
 
-    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):   # 0 too
-        raise ConfigError(f"folds={folds}: k-fold needs at least 2 folds (or leave it out to audit the "
-                          "validation split).")
+    if folds is not None:         # 0 too: not taken for "no folds"
+        folds = check_count("folds", folds, 2, "Leave it out to audit the validation split with the run's model.")
     predictor = Predictor(run)
     dataset = run_dataset(predictor)
     if folds:

@@ -85,6 +85,6 @@ def test_audit_refuses_one_fold(idx_dir, capsys):
     for folds in ("1", "0"):            # 0 is refused too, not taken for "no folds"
         assert main(["audit", "runs/m", "--folds", folds]) == 2
         err = capsys.readouterr().err.strip()
-        assert err == (f"gridlab audit: error: folds={folds}: k-fold needs at least 2 folds (or leave it out to "
-                       "audit the validation split).")
+        assert err == (f"gridlab audit: error: folds expects a whole number of at least 2, received {folds}. Leave "
+                       "it out to audit the validation split with the run's model.")
     assert {p.name: p.stat().st_mtime_ns for p in Path("runs/m").iterdir()} == written     # nothing rewritten
