@@ -6,7 +6,9 @@
 # It installs the carried wheels into /tmp/site (checking each with pip show first), then runs
 #   1. the README's main job, timed from start to report: gridlab train data=fashion-mnist preset=fast
 #   2. python bench/speed.py --gpu: the seed recipe, preset=fast, preset=best and a plain PyTorch loop on the GPU
-# and copies the results to $OUT. Sized to finish in under 8 minutes on the H200.
+#      (each row with an empty user cache: every row compiles as a first run does)
+#   3. python bench/jax_cache.py --device gpu --runs 1: a second run with JAX's compilation cache against none
+# and copies the results to $OUT. Sized to finish in under 9 minutes on the H200.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -51,5 +53,12 @@ if [ "$MODE" = gpu ]; then
   OUT="$OUT" "$PY" bench/speed.py --gpu --data-dir "$DATA" 2>&1 | tee "$OUT/speed-gpu.txt"
 else
   "$PY" bench/speed.py --gpu --cpu-check --data-dir "$DATA" 2>&1 | tee "$OUT/speed-gpu.txt"
+fi
+echo "== 3. bench/jax_cache.py"
+if [ "$MODE" = gpu ]; then
+  "$PY" bench/jax_cache.py --device gpu --runs 1 2>&1 | tee "$OUT/jax-cache.txt"
+  cp docs/benchmarks.md "$OUT/benchmarks-after-jax-cache.md"
+else
+  "$PY" bench/jax_cache.py --device cpu --runs 1 --check 2>&1 | tee "$OUT/jax-cache.txt"
 fi
 rm -rf "$WORK"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import glob
+import hashlib
 import importlib.util
 import json
 import os
@@ -165,8 +166,59 @@ def use(device: str | None = None, need_jax: bool = False) -> Choice:
                               and machine.gpus and "JAX_PLATFORMS" not in os.environ else {})}):
             with quiet.start_up():    # TensorFlow's start-up lines, in a notebook or script
                 import keras  # noqa: F401  (reads KERAS_BACKEND now, once; on JAX, jax's config reads JAX_PLATFORMS)
+        if choice.backend == "jax":
+            keep_compilations(choice.device)
     _CHOSEN = choice
     return choice
+
+
+JAX_CACHE_BYTES = 2 * 2**30    # the compilation cache's size; the least recently used programs go first
+JAX_CACHE_SECONDS = 0.1        # compilations shorter than this are not kept (reading one back takes milliseconds)
+
+
+def keep_compilations(device: str) -> Path | None:
+    """Turn on JAX's persistent compilation cache where gridlab imports Keras on JAX: what XLA compiles (the train
+    step, the predict step at each shape, the initializers) is kept on disk, and the next process that needs it (a
+    second run, a sweep's next trial, a restarted server, each data-parallel process) loads it instead of compiling
+    again (``bench/jax_cache.py``). In the user cache folder, one folder per machine: the entries are native code for
+    this CPU and the GPUs the driver lists (``device``: cpu or gpu), and a home folder shared by machines of several
+    kinds must not mix them (nothing here starts JAX's backend: ``jax.distributed`` must come first). Compilations
+    of ``JAX_CACHE_SECONDS`` or more are kept (JAX's default, 1 s, leaves out most of a small model's), at most
+    ``JAX_CACHE_BYTES`` in all, the least recently used first out (with the ``filelock`` package JAX needs). The
+    user's own setting wins (``JAX_COMPILATION_CACHE_DIR`` or ``jax.config``; ``JAX_ENABLE_COMPILATION_CACHE=false``
+    turns it off). Returns the folder in use, None when off."""
+    import jax
+
+    values = jax.config.values
+    if not values["jax_enable_compilation_cache"]:
+        return None
+    if values["jax_compilation_cache_dir"]:
+        return Path(values["jax_compilation_cache_dir"])
+    from .files import cache_dir
+    from .hardware import read_cpu
+
+    cpu = read_cpu()
+    gpus = sorted(_gpu_models()) if device == "gpu" else []
+    key = hashlib.sha256(repr((cpu.model, sorted(cpu.flags), cpu.machine, device, gpus)).encode()).hexdigest()[:16]
+    folder = cache_dir() / "jax" / key
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    if values["jax_persistent_cache_min_compile_time_secs"] == 1.0:         # JAX's default (not the user's)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", JAX_CACHE_SECONDS)
+    if values["jax_compilation_cache_max_size"] == -1 and importlib.util.find_spec("filelock") is not None:
+        jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_BYTES)
+    return folder
+
+
+def _gpu_models() -> list[str]:
+    """The model of each GPU the NVIDIA driver lists (``Model: NVIDIA H200`` in /proc/driver/nvidia/gpus)."""
+    models = []
+    for info in glob.glob("/proc/driver/nvidia/gpus/*/information"):
+        try:
+            lines = Path(info).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        models += [line.split(":", 1)[1].strip() for line in lines if line.startswith("Model:")]
+    return models
 
 
 def chosen() -> Choice | None:

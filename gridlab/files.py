@@ -11,6 +11,14 @@ from pathlib import Path
 TMP_PREFIX = ".tmp-"
 
 
+def cache_dir() -> Path:
+    """gridlab's user cache folder (``$XDG_CACHE_HOME/gridlab`` or the platform's equivalent): downloads, parsed
+    sensor grids, JAX's compiled programs."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("gridlab"))
+
+
 def check_output_file(path: str | os.PathLike, example: str = "out.csv") -> Path:
     """``path`` as a file gridlab may write (its folders are made when needed), refused in one line when a folder is
     there (``example``: a file name the message suggests inside it). Commands call it before their work, so that a

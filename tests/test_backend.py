@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -103,7 +104,8 @@ x = gridlab.load_dataset(data="digits").x_test[:3]
 for method in ("gradcam", "occlusion", "integrated_gradients"):
     s = gridlab.explain("runs/jx", x, method=method, steps=4)
     assert s.maps.shape == (3, 8, 8) and abs(float(s.maps.max()) - 1.0) < 1e-6, (method, s.maps.max())
-import keras
+import jax, keras
+print("compilations kept in", jax.config.values["jax_compilation_cache_dir"])
 print("explained on", keras.backend.backend())
 """
 
@@ -125,8 +127,40 @@ def test_without_tensorflow_gridlab_trains_predicts_and_reports_on_jax(tmp_path)
     assert info["versions"]["backend"] == "jax"
     assert "x.npy" in r.stdout and "saliency: 1 PNG file(s)" in r.stdout
     assert r.stdout.splitlines()[-1] == "explained on jax"
+    # JAX's persistent compilation cache, in gridlab's user cache folder (the test's XDG_CACHE_HOME), one per machine
+    kept = Path(r.stdout.splitlines()[-2].removeprefix("compilations kept in "))
+    assert kept.parent == Path(os.environ["XDG_CACHE_HOME"]) / "gridlab" / "jax"
+    assert list(kept.glob("jit_train_step-*-cache")) and list(kept.glob("jit_predict_step-*-cache"))
     assert "export returned 2" in r.stdout and steps["export"].strip() == (
         "gridlab export: error: export to onnx converts through TensorFlow (tf2onnx, the LiteRT converter), which is "
         "not installed here: pip install tensorflow-cpu 'gridlab[export]' (or --format keras, which needs no "
         "converter).")
     assert not (tmp_path / "runs/jx/export").exists()
+
+
+def test_jax_compilations_are_kept_per_machine_unless_the_user_says_otherwise(tmp_path):
+    jax = pytest.importorskip("jax")
+    keys = ("jax_compilation_cache_dir", "jax_enable_compilation_cache", "jax_persistent_cache_min_compile_time_secs",
+            "jax_compilation_cache_max_size")
+    saved = {k: jax.config.values[k] for k in keys}
+    try:
+        cpu = backend.keep_compilations("cpu")
+        assert cpu.parent == tmp_path / "cache" / "gridlab" / "jax"          # the isolated XDG_CACHE_HOME
+        assert jax.config.values["jax_compilation_cache_dir"] == str(cpu)
+        assert jax.config.values["jax_persistent_cache_min_compile_time_secs"] == backend.JAX_CACHE_SECONDS
+        assert jax.config.values["jax_compilation_cache_max_size"] == backend.JAX_CACHE_BYTES
+        jax.config.update("jax_compilation_cache_dir", None)
+        assert backend.keep_compilations("cpu") == cpu                       # the same machine, the same folder
+        jax.config.update("jax_compilation_cache_dir", None)
+        assert backend.keep_compilations("gpu") != cpu                       # GPU programs kept apart
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path / "mine"))     # the user's folder wins
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 5.0)
+        jax.config.update("jax_compilation_cache_max_size", -1)
+        assert backend.keep_compilations("cpu") == tmp_path / "mine"
+        assert jax.config.values["jax_persistent_cache_min_compile_time_secs"] == 5.0
+        assert jax.config.values["jax_compilation_cache_max_size"] == -1
+        jax.config.update("jax_enable_compilation_cache", False)            # JAX_ENABLE_COMPILATION_CACHE=false
+        assert backend.keep_compilations("cpu") is None
+    finally:
+        for k, v in saved.items():
+            jax.config.update(k, v)

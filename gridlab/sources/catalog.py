@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from ..errors import DataNotFoundError
+from ..files import cache_dir
 from .download import download, verify_or_remove
 from .idx import read_idx
 
@@ -50,13 +51,6 @@ CATALOG = {
         apt_package="dataset-fashion-mnist",
     ),
 }
-
-
-def cache_dir() -> Path:
-    """The user cache folder for downloads (``$XDG_CACHE_HOME/gridlab`` or the platform's equivalent)."""
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("gridlab"))
 
 
 def _has_files(folder: Path) -> bool:

@@ -27,7 +27,7 @@ def fingerprint(paths, options: dict) -> str:
 
 
 def cache_folder() -> Path:
-    from .catalog import cache_dir
+    from ..files import cache_dir
 
     return cache_dir() / "grids"
 
