@@ -189,8 +189,8 @@ def keep_compilations(device: str) -> Path | None:
     turns it off). Returns the folder in use, None when off."""
     import jax
 
-    values = jax.config.values
-    if not values["jax_enable_compilation_cache"]:
+    values = getattr(jax.config, "values", {})     # each option looked up with .get: a newer JAX may lack one
+    if not values.get("jax_enable_compilation_cache", True) or "jax_compilation_cache_dir" not in values:
         return None
     if values["jax_compilation_cache_dir"]:
         return Path(values["jax_compilation_cache_dir"])
@@ -202,9 +202,9 @@ def keep_compilations(device: str) -> Path | None:
     key = hashlib.sha256(repr((cpu.model, sorted(cpu.flags), cpu.machine, device, gpus)).encode()).hexdigest()[:16]
     folder = cache_dir() / "jax" / key
     jax.config.update("jax_compilation_cache_dir", str(folder))
-    if values["jax_persistent_cache_min_compile_time_secs"] == 1.0:         # JAX's default (not the user's)
+    if values.get("jax_persistent_cache_min_compile_time_secs") == 1.0:    # JAX's default (not the user's)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", JAX_CACHE_SECONDS)
-    if values["jax_compilation_cache_max_size"] == -1 and importlib.util.find_spec("filelock") is not None:
+    if values.get("jax_compilation_cache_max_size") == -1 and importlib.util.find_spec("filelock") is not None:
         jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_BYTES)
     return folder
 
