@@ -55,12 +55,10 @@ def main() -> int:
         files.mkdir()
         for i, img in enumerate(np.random.default_rng(0).integers(0, 256, (20, 8, 8), dtype=np.uint8)):
             Image.fromarray(img).save(files / f"{i:02d}.png")
-        envs = {"off": _bench.child_env(drop=("JAX_COMPILATION_CACHE_DIR",), KERAS_BACKEND="jax",
-                                         XDG_CACHE_HOME=str(tmp / "cache-off"), JAX_ENABLE_COMPILATION_CACHE="false",
-                                         **({"JAX_PLATFORMS": "cpu"} if opts.device == "cpu" else {})),
-                "on": _bench.child_env(drop=("JAX_COMPILATION_CACHE_DIR",), KERAS_BACKEND="jax",
-                                        XDG_CACHE_HOME=str(tmp / "cache-on"),
-                                        **({"JAX_PLATFORMS": "cpu"} if opts.device == "cpu" else {}))}
+        jax_env = {"KERAS_BACKEND": "jax", **({"JAX_PLATFORMS": "cpu"} if opts.device == "cpu" else {})}
+        envs = {way: _bench.child_env(drop=("JAX_COMPILATION_CACHE_DIR",), XDG_CACHE_HOME=str(tmp / f"cache-{way}"),
+                                      **jax_env, **({"JAX_ENABLE_COMPILATION_CACHE": "false"} if way == "off" else {}))
+                for way in ("off", "on")}
         times = {(way, cmd): [] for way in ("off", "cold", "on") for cmd in ("train", "predict")}
 
         def one(way: str, env: dict, i: int) -> None:

@@ -150,12 +150,7 @@ def start_up():
     while TensorFlow imports (both bursts of them), so filtering the import is enough. Python's own streams are left
     as they are, and nothing is filtered inside the command line's filter, with ``--debug`` or with
     ``GRIDLAB_DEBUG``; nor in a process without a descriptor 2 (a service started with it closed)."""
-    try:
-        os.fstat(2)
-    except OSError:
-        yield
-        return
-    if _active or _shown or debugging():
+    if _active or _shown or debugging() or not _is_open(2):
         yield
         return
     _flush(sys.stderr)
@@ -164,6 +159,14 @@ def start_up():
             yield
         finally:
             _flush(sys.stderr)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def _flush(stream) -> None:
@@ -185,16 +188,21 @@ class _OwnRetracing(logging.Filter):
 
 _RETRACING = _OwnRetracing()
 _install = threading.Lock()
+_installed = False
 
 
 @contextlib.contextmanager
 def own_retracing():
     """The body's tf.function retracing warnings are gridlab's own: not shown (``_OwnRetracing``). The filter is put
-    on the ``tensorflow`` logger the first time and stays; it drops nothing outside these bodies."""
-    with _install:
-        logger = logging.getLogger("tensorflow")
-        if _RETRACING not in logger.filters:
-            logger.addFilter(_RETRACING)
+    on the ``tensorflow`` logger the first time and stays; it drops nothing outside these bodies. (Every prediction
+    runs in here, a served request's too: after the first, entering costs a thread-local counter, no lock.)"""
+    global _installed
+    if not _installed:
+        with _install:
+            logger = logging.getLogger("tensorflow")
+            if _RETRACING not in logger.filters:
+                logger.addFilter(_RETRACING)
+            _installed = True
     local = _OwnRetracing.local
     local.depth = getattr(local, "depth", 0) + 1
     try:
