@@ -117,6 +117,8 @@ def test_without_tensorflow_gridlab_trains_predicts_and_reports_on_jax(tmp_path)
     backend."""
     pytest.importorskip("jax")
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
+    # every compilation kept, however fast this machine compiles (gridlab's own threshold: the test below)
+    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     r = subprocess.run([sys.executable, str(HIDE_TENSORFLOW), "-c", ON_JAX], env=env, cwd=tmp_path,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -144,6 +146,8 @@ def test_jax_compilations_are_kept_per_machine_unless_the_user_says_otherwise(tm
             "jax_compilation_cache_max_size")
     saved = {k: jax.config.values[k] for k in keys}
     try:
+        for k, v in zip(keys, (None, True, 1.0, -1)):        # JAX's defaults, whatever this environment sets
+            jax.config.update(k, v)
         cpu = backend.keep_compilations("cpu")
         assert cpu.parent == tmp_path / "cache" / "gridlab" / "jax"          # the isolated XDG_CACHE_HOME
         assert jax.config.values["jax_compilation_cache_dir"] == str(cpu)
