@@ -164,7 +164,7 @@ def use(device: str | None = None, need_jax: bool = False) -> Choice:
         with _temporarily({"KERAS_BACKEND": choice.backend,
                            **({"JAX_PLATFORMS": "cpu"} if choice.backend == "jax" and choice.device == "cpu"
                               and machine.gpus and "JAX_PLATFORMS" not in os.environ else {})}):
-            with quiet.start_up():    # TensorFlow's start-up lines, in a notebook or script
+            with quiet.native_lines():    # TensorFlow's start-up lines, in a notebook or script
                 import keras  # noqa: F401  (reads KERAS_BACKEND now, once; on JAX, jax's config reads JAX_PLATFORMS)
         if choice.backend == "jax":
             keep_compilations(choice.device)

@@ -11,8 +11,9 @@ preamble. Errors (``E...``, ``F...``) and everything else pass. Python-side, the
 backend and distributed service, and MLflow are set to errors only, and library warnings are ignored (gridlab's own
 are kept). Ray's level is set where gridlab starts Ray (``ray_cluster.start``, ``filtering``).
 
-In library use (a notebook, a script) gridlab leaves the process's streams and loggers alone, but for two scoped
-filters on its own work: its import of Keras runs with descriptor 2 filtered the same way (``start_up``), and
+In library use (a notebook, a script) gridlab leaves the process's streams and loggers alone, but for scoped filters
+on its own work: its import of Keras runs with descriptor 2 filtered the same way (``native_lines``), an export's
+conversion and parity check too, with the converters' own Python warnings dropped (``conversion``), and
 TensorFlow's "frequent retracing" warning is dropped while gridlab predicts (``own_retracing``).
 
 ``GRIDLAB_DEBUG=1`` (or ``gridlab --debug``) turns all of this off, for bug reports.
@@ -35,6 +36,7 @@ CHATTER = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(
                      rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler"
                      rb" flags\."
                      rb"|\[Gloo\] Rank \d+ is connected to \d+ peer ranks\. .*"
+                     rb"|INFO: (Created TensorFlow Lite XNNPACK delegate for CPU|Initialized TensorFlow Lite runtime)\."
                      rb"|[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w./-]+:\d+\] .*)\r?$")
 
 
@@ -96,7 +98,7 @@ def quiet_libraries(descriptors: tuple[int, ...] = (2,)):
 
 @contextlib.contextmanager
 def everything():
-    """The body shows the libraries' own output, ``start_up`` lines included: the command line's ``--debug``."""
+    """The body shows the libraries' own output, ``native_lines`` included: the command line's ``--debug``."""
     global _shown
     _shown += 1
     try:
@@ -144,11 +146,11 @@ def _piped(fd: int):
 
 
 @contextlib.contextmanager
-def start_up():
-    """TensorFlow's start-up lines kept off descriptor 2 while the body runs: gridlab's own import of Keras in a
-    notebook or script (``backend.use``), where no command-line filter runs. The oneDNN and CPU-feature lines come
-    while TensorFlow imports (both bursts of them), so filtering the import is enough. Python's own streams are left
-    as they are, and nothing is filtered inside the command line's filter, with ``--debug`` or with
+def native_lines():
+    """TensorFlow's native log lines (``CHATTER``) kept off descriptor 2 while the body runs, where no command-line
+    filter runs (a notebook, a script): gridlab's own import of Keras (``backend.use``; the oneDNN and CPU-feature
+    lines come while TensorFlow imports, both bursts of them) and its exports (``conversion``). Python's own streams
+    are left as they are, and nothing is filtered inside the command line's filter, with ``--debug`` or with
     ``GRIDLAB_DEBUG``; nor in a process without a descriptor 2 (a service started with it closed)."""
     if _active or _shown or debugging() or not _is_open(2):
         yield
@@ -159,6 +161,17 @@ def start_up():
             yield
         finally:
             _flush(sys.stderr)
+
+
+@contextlib.contextmanager
+def conversion():
+    """An export's conversion and parity check (``export.export``): the converters' native lines kept off
+    descriptor 2 (``native_lines``: grappler's "Starting new session", the LiteRT converter's MLIR and SavedModel
+    lines, TF Lite's "Created TensorFlow Lite XNNPACK delegate"), and the FutureWarning that Keras' ONNX converter
+    sets off by probing ``np.object`` not shown. None of it is anything a user could act on."""
+    with native_lines(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"keras\.src\.export")
+        yield
 
 
 def _is_open(fd: int) -> bool:

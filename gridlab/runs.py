@@ -115,13 +115,14 @@ def choose_run_dir(config) -> tuple[Path, bool]:
     return folder, False
 
 
-def find_run(run: str | Path, project: str | Path | None = None) -> Path:
-    """A run folder path, or a bare run name under ``project`` (default: the ``project`` key's default, ``runs``).
+def find_run(run: "str | Path | Run", project: str | Path | None = None) -> Path:
+    """A run folder path, or a bare run name under ``project`` (default: the ``project`` key's default, ``runs``), or
+    the ``Run`` that ``gridlab.train`` or ``load_run`` returned: what every function taking a run accepts.
 
     Raises:
         RunError: no finished run (``run.json``) there.
     """
-    path = Path(run)
+    path = run.folder if isinstance(run, Run) else Path(run)
     if project is None:
         from .config import SPECS
 

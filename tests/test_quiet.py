@@ -29,6 +29,7 @@ def test_relay_drops_absl_info_and_warnings_and_keeps_errors():
                        b"W0000 00:00:1796161617.378551    3005 cpu_feature_guard.cc:12] something\n"
                        b"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with "
                        b"the appropriate compiler flags.\n"
+                       b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
                        b"E0000 00:00:1796161617.378551    3005 kernel.cc:9] a real error\n"
                        b"plain text from a library\nno newline")
     os.close(write_in)
@@ -102,27 +103,27 @@ def test_gridlab_predictions_keep_tensorflows_retracing_warning_to_themselves():
         logger.removeHandler(handler)
 
 
-def test_start_up_keeps_chatter_off_descriptor_2_unless_debugging(capfd):
+def test_native_lines_keeps_chatter_off_descriptor_2_unless_debugging(capfd):
     native = (b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
               b"I0000 00:00:1796161617.378551    3005 port.cc:153] oneDNN custom operations are on.\n"
               b"a line of the library's own\n")
     python_stream = sys.stderr
-    with quiet.start_up():
+    with quiet.native_lines():
         os.write(2, native)
         assert sys.stderr is python_stream                    # Python's own streams are left as they are
         sys.stderr.write("Python's own line\n")               # one write: the relay thread writes beside it
     # (in what order the two arrive here is the capture's: pytest's sys.stderr does not write to descriptor 2)
     assert sorted(capfd.readouterr().err.splitlines()) == ["Python's own line", "a line of the library's own"]
-    with quiet.everything(), quiet.start_up():          # the command line's --debug
+    with quiet.everything(), quiet.native_lines():          # the command line's --debug
         os.write(2, native)
     assert capfd.readouterr().err == native.decode()
 
 
-def test_start_up_without_a_descriptor_2_does_nothing():
+def test_native_lines_without_a_descriptor_2_does_nothing():
     saved = os.dup(2)
     os.close(2)
     try:
-        with quiet.start_up():
+        with quiet.native_lines():
             ran = True
     finally:
         os.dup2(saved, 2)

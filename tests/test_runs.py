@@ -48,6 +48,8 @@ def test_find_run_takes_a_path_or_a_name_under_the_project(tmp_path, monkeypatch
         runs.find_run("r")
     write_run(tmp_path / "runs" / "r")
     assert runs.find_run("r") == runs.Path("runs") / "r"            # the project key's default, from the cwd
+    run = runs.load_run(tmp_path / "elsewhere" / "r")                # the handle train and load_run return
+    assert runs.find_run(run) == tmp_path / "elsewhere" / "r" and runs.load_run(run).folder == run.folder
 
 
 def test_files_round_trip_and_exports_accumulate(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import quiet
 from ..backend import installed
 from ..errors import GridlabError, first_line
 from ..files import atomic_path, check_output_file, write_json
@@ -175,12 +176,13 @@ def ensure_export(run, fmt: str = "onnx", progress=print) -> Path:
 
 def export(run, fmt: str = "onnx", out: str | Path | None = None, check: bool = True) -> dict:
     """Export a run and check parity. Returns the report that is also written to ``export.json``. The converters
-    draw from Python's random stream; the caller's is put back afterwards.
+    draw from Python's random stream; the caller's is put back afterwards. Their log lines and warnings are kept
+    off the caller's output (``quiet.conversion``).
 
     Raises:
         ExportError: the parity check failed (argmax agreement below 100% for float exports).
     """
-    with keep_random_state():
+    with keep_random_state(), quiet.conversion():
         return _export(run, fmt, out, check)
 
 

@@ -330,7 +330,7 @@ def feature_model(model, stages=None):
     if body is not None:   # the shared network, called once more on a fresh input, on the unmoved view
         inputs, (_, features) = _chain(body, stages)
         features = keras.Model(inputs, features)(model.get_layer("as_float").output)
-        return keras.Model(model.inputs, [model.outputs[0], features]), last
+        return keras.Model(model.inputs[0], [model.outputs[0], features]), last
     if isinstance(model, keras.Sequential):
         # a Sequential's layers keep a node from every partial graph built while layers were added, and
         # ``layer.output`` is the first of them: maps taken from there would be computed a second time beside the
@@ -338,7 +338,7 @@ def feature_model(model, stages=None):
         inputs, outputs = _chain(model, stages)
         return keras.Model(inputs, outputs), last
     features = _features(last.input, model.inputs[0], lambda name: model.get_layer(name).output, stages)
-    return keras.Model(model.inputs, [model.outputs[0], features]), last
+    return keras.Model(model.inputs[0], [model.outputs[0], features]), last
 
 
 def scoring_model(model, detector: Detector):
@@ -352,7 +352,9 @@ def scoring_model(model, detector: Detector):
     features, _ = feature_model(model, detector.stage_names)
     proba, h = features.outputs
     score = keras.layers.Lambda(lambda h: ops.expand_dims(detector.graph_score(h), 1), name="ood_score")(h)
-    return keras.Model(features.inputs, keras.layers.Concatenate(name="proba_and_ood_score")([proba, score]))
+    # on the one input tensor, not a list of it: a list makes Keras warn "The structure of `inputs` doesn't match"
+    # wherever the model is called on one array (the ONNX conversion does)
+    return keras.Model(features.inputs[0], keras.layers.Concatenate(name="proba_and_ood_score")([proba, score]))
 
 
 def split_scored(outputs, detector: Detector) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,8 @@ def test_run_directory_contents(idx_dir):
     assert info["class_names"] == list("0123456789") and info["input_shape"] == [8, 8, 1]
     metrics = json.loads((run.folder / "metrics.json").read_text())
     assert metrics["examples"] == 12 and metrics["loss"] == metrics["log_loss"]
-    again = gridlab.evaluate(run.folder, write=False)          # the saved model scores the same on the test split
+    again = gridlab.evaluate(run, write=False)     # the saved model scores the same on the test split (the Run handle
+    #                                                is taken wherever a run folder is)
     assert again["accuracy"] == metrics["accuracy"] and again["log_loss"] == pytest.approx(metrics["log_loss"])
     assert "dense" in (run.folder / "summary.txt").read_text()
 
