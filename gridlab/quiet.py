@@ -13,8 +13,9 @@ are kept). Ray's level is set where gridlab starts Ray (``ray_cluster.start``, `
 
 In library use (a notebook, a script) gridlab leaves the process's streams and loggers alone, but for scoped filters
 on its own work: its import of Keras runs with descriptor 2 filtered the same way (``native_lines``), an export's
-conversion and parity check too, with the converters' own Python warnings dropped (``conversion``), and
-TensorFlow's "frequent retracing" warning is dropped while gridlab predicts (``own_retracing``).
+conversion and parity check too, with the converters' own Python warnings dropped (``conversion``), MLflow's
+store set-up lines are kept off while gridlab logs a run (``info_off``), and TensorFlow's "frequent retracing"
+warning is dropped while gridlab predicts (``own_retracing``).
 
 ``GRIDLAB_DEBUG=1`` (or ``gridlab --debug``) turns all of this off, for bug reports.
 """
@@ -172,6 +173,22 @@ def conversion():
     with native_lines(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"keras\.src\.export")
         yield
+
+
+@contextlib.contextmanager
+def info_off(name: str):
+    """The body runs with logger ``name`` at warnings and above (unless debugging): the information lines a library
+    that gridlab drives for the user logs when it starts, such as MLflow's "Creating initial MLflow database
+    tables..." and "Updating database tables" when ``tracking=mlflow`` first opens its store (``tracking``). The
+    logger's own level is put back after; a level the user set above warnings is kept."""
+    logger = logging.getLogger(name)
+    saved = logger.level
+    if not (_shown or debugging()) and logger.getEffectiveLevel() < logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(saved)
 
 
 def _is_open(fd: int) -> bool:

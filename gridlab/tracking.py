@@ -8,11 +8,12 @@ state); the default store is SQLite in the project folder, not MLflow 3's deprec
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
 
-from . import runs
+from . import quiet, runs
 from .errors import ConfigError
 
 TENSORBOARD_DIR = "tensorboard"
@@ -56,6 +57,19 @@ def check_installed(config) -> None:
             require(kind, config.tracking)
 
 
+def _store_quiet(fn):
+    """``fn`` talks to MLflow with its store's set-up lines off (``quiet.info_off``): opening a new SQLite store logs
+    "Creating initial MLflow database tables..." and "Updating database tables" at INFO, in a notebook too."""
+    @functools.wraps(fn)
+    def quietly(*args, **kwargs):
+        require("mlflow")
+        import mlflow  # noqa: F401  (importing MLflow sets its loggers' levels: first, then the scope)
+
+        with quiet.info_off("mlflow.store.db.utils"):
+            return fn(*args, **kwargs)
+    return quietly
+
+
 def _client(uri: str):
     require("mlflow")
     from mlflow.tracking import MlflowClient
@@ -83,6 +97,7 @@ def flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
+@_store_quiet
 def log_run(folder, uri: str, experiment: str, tags: dict | None = None, parent: str | None = None) -> str:
     """Log a finished run folder to MLflow at ``uri`` in ``experiment``; returns the MLflow run id."""
     from mlflow.entities import Metric, Param, RunTag
@@ -117,6 +132,7 @@ def log_run(folder, uri: str, experiment: str, tags: dict | None = None, parent:
     return rid
 
 
+@_store_quiet
 def start_parent(uri: str, experiment: str, name: str, project: Path, params: dict) -> str:
     """An MLflow run that the trials of a sweep are logged under (``mlflow.parentRunId``)."""
     from mlflow.entities import Param
@@ -127,6 +143,7 @@ def start_parent(uri: str, experiment: str, name: str, project: Path, params: di
     return run.info.run_id
 
 
+@_store_quiet
 def finish_parent(uri: str, run_id: str, folder: Path) -> None:
     client = _client(uri)
     for name in ("sweep.yaml", "trials.csv", "best.yaml", "sweep.html"):

@@ -129,3 +129,16 @@ def test_native_lines_without_a_descriptor_2_does_nothing():
         os.dup2(saved, 2)
         os.close(saved)
     assert ran
+
+
+def test_info_off_holds_a_loggers_information_lines_for_the_body_only(monkeypatch):
+    import logging
+
+    logger = logging.getLogger("gridlab-test.store")
+    logger.setLevel(logging.INFO)
+    with quiet.info_off("gridlab-test.store"):
+        assert not logger.isEnabledFor(logging.INFO) and logger.isEnabledFor(logging.WARNING)
+    assert logger.level == logging.INFO
+    monkeypatch.setenv(quiet.DEBUG_VAR, "1")                 # GRIDLAB_DEBUG: everything, for bug reports
+    with quiet.info_off("gridlab-test.store"):
+        assert logger.isEnabledFor(logging.INFO)

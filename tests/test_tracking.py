@@ -9,12 +9,22 @@ import gridlab
 from gridlab.errors import ConfigError
 
 
-def test_train_with_tracking_all_writes_event_files_and_one_mlflow_run(idx_dir, tmp_path):
+def test_train_with_tracking_all_writes_event_files_and_one_mlflow_run(idx_dir, tmp_path, capfd):
     pytest.importorskip("mlflow")
+    import logging
+
     from mlflow.tracking import MlflowClient
 
-    run = gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed002_mlp", epochs=2, batch=8, name="t",
-                        tracking="all", report=False, verbose=False)
+    mlflow_logger = logging.getLogger("mlflow")          # at INFO, as a fresh process has it (a command line run
+    saved = mlflow_logger.level                          # earlier in this process may have left it at warnings)
+    mlflow_logger.setLevel(logging.INFO)
+    try:
+        run = gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed002_mlp", epochs=2, batch=8, name="t",
+                            tracking="all", report=False, verbose=False)
+    finally:
+        mlflow_logger.setLevel(saved)
+    # a new SQLite store's set-up lines ("Creating initial MLflow database tables...") are not the caller's
+    assert "database tables" not in capfd.readouterr().err
     events = list((run.folder / "tensorboard").rglob("events.out.tfevents.*"))
     assert {p.parent.name for p in events} == {"train", "validation"}
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}")
