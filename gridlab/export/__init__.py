@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import quiet
-from ..backend import installed
+from ..backend import installed, use
 from ..errors import GridlabError, first_line
 from ..files import atomic_path, check_output_file, write_json
 from ..prediction.ood import split_scored
@@ -196,6 +197,8 @@ def _export(run, fmt: str, out, check: bool) -> dict:
         raise ExportError(f"export to {fmt} converts through TensorFlow (tf2onnx, the LiteRT converter), which is not "
                           "installed here: pip install tensorflow-cpu 'gridlab[export]' (or --format keras, which "
                           "needs no converter).")
+    if fmt != "keras":
+        _on_tensorflow(run, fmt)
     predictor = Predictor(run)
     target = Path(out) if out else export_path(predictor.folder, fmt)
     _check_target(target, fmt)
@@ -244,6 +247,25 @@ def _export(run, fmt: str, out, check: bool) -> dict:
                           f"{report['argmax_agreement']:.2%} of {len(x)} test examples (max probability "
                           f"difference {report['max_abs_diff']:.2e}); the file is kept for inspection.")
     return report
+
+
+def _on_tensorflow(run, fmt: str) -> None:
+    """The converters (tf2onnx, the LiteRT converter, SavedModel) work on Keras' TensorFlow backend. A process that
+    has not imported Keras yet converts on the CPU backend, TensorFlow, also on a GPU machine, where gridlab trains on
+    JAX (``gridlab export``, and ``gridlab serve`` exporting first). Where Keras already runs on JAX (trained on the
+    GPU in this notebook, or KERAS_BACKEND=jax) the export is refused before anything is written: Keras would
+    convert with jax2onnx or jax2tf, whose graphs gridlab's parity-checked rewrites were not made for."""
+    folder = find_run(run)
+    if "keras" not in sys.modules:
+        use("cpu")
+    import keras
+
+    running = keras.backend.backend()
+    if running != "tensorflow":
+        raise ExportError(f"{folder}: export to {fmt} converts on Keras' TensorFlow backend, and Keras runs on "
+                          f"{running} in this process. Export from a fresh process without KERAS_BACKEND={running}: "
+                          f"gridlab export {folder} --format {fmt} (it converts on TensorFlow, on the CPU); or serve "
+                          "the Keras model: serve_runtime=keras.")
 
 
 def _export_ood(predictor, x: np.ndarray, meta: dict, check: bool) -> dict:

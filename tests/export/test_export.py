@@ -1,5 +1,8 @@
 """Every export format, checked in its own runtime; what travels with the exported file."""
 import json
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -43,6 +46,22 @@ def test_every_format_passes_parity_in_its_runtime(binary_run, fmt, capfd):
     assert side["scaling"]["kind"] == "standardize"
     log = json.loads((binary_run / "export.json").read_text())
     assert log[fmt]["passed"] is True
+
+
+@pytest.mark.slow
+def test_where_keras_runs_on_jax_the_export_is_refused_before_anything_is_written(binary_run, tmp_path):
+    """The converters work on TensorFlow. A process that has not imported Keras converts there, also on a GPU machine
+    where gridlab trains on JAX; one where Keras runs on JAX (here KERAS_BACKEND=jax) gets one line naming the fix."""
+    pytest.importorskip("jax")
+    out = tmp_path / "model.onnx"
+    r = subprocess.run([sys.executable, "-m", "gridlab", "export", str(binary_run), "--out", str(out)],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == (f"gridlab export: error: {binary_run}: export to onnx converts on Keras' TensorFlow backend, "
+                        "and Keras runs on jax in this process. Export from a fresh process without KERAS_BACKEND=jax: "
+                        f"gridlab export {binary_run} --format onnx (it converts on TensorFlow, on the CPU); or serve "
+                        "the Keras model: serve_runtime=keras.\n")
+    assert not out.exists()
 
 
 def test_an_out_path_it_must_not_write_is_refused_before_the_conversion(binary_run, tmp_path):
