@@ -6,6 +6,7 @@ import contextlib
 
 import numpy as np
 
+from .. import quiet
 from ..scopes import keep_random_state
 
 
@@ -18,7 +19,10 @@ def seeded(seed: int, deterministic: bool):
     import keras
 
     with keep_random_state():
-        keras.utils.set_random_seed(seed)
+        # Keras seeds TensorFlow too wherever it is installed, importing it on the JAX backend as well: its start-up
+        # lines, in a notebook on JAX (a GPU machine), are kept off the caller's output like gridlab's own import's
+        with quiet.native_lines():
+            keras.utils.set_random_seed(seed)
         if deterministic and keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
