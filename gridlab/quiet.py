@@ -71,6 +71,14 @@ def relay(source: int, target: int) -> None:
     os.close(source)
 
 
+class _ErrorsOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR
+
+
+_ERRORS_ONLY = _ErrorsOnly()
+
+
 @contextlib.contextmanager
 def quiet_libraries(descriptors: tuple[int, ...] = (2,)):
     """Run the body with library chatter filtered (see the module docstring) on ``descriptors`` (stderr; a Ray
@@ -86,6 +94,10 @@ def quiet_libraries(descriptors: tuple[int, ...] = (2,)):
                                                                    "jax._src.distributed", "mlflow")}
         for name in levels:
             logging.getLogger(name).setLevel(logging.ERROR)
+            # and a filter, which holds where a library sets its logger's level again during the body (absl does
+            # when its flags are read: "WARNING:absl:Importing a function ... with unsaved custom gradients" came
+            # through while a SavedModel written from JAX was loaded for its parity check)
+            logging.getLogger(name).addFilter(_ERRORS_ONLY)
         for fd in descriptors:
             filters.enter_context(_filtered(fd))
         _active += 1
@@ -95,6 +107,7 @@ def quiet_libraries(descriptors: tuple[int, ...] = (2,)):
             _active -= 1
             for name, level in levels.items():
                 logging.getLogger(name).setLevel(level)
+                logging.getLogger(name).removeFilter(_ERRORS_ONLY)
 
 
 @contextlib.contextmanager

@@ -142,3 +142,24 @@ def test_info_off_holds_a_loggers_information_lines_for_the_body_only(monkeypatc
     monkeypatch.setenv(quiet.DEBUG_VAR, "1")                 # GRIDLAB_DEBUG: everything, for bug reports
     with quiet.info_off("gridlab-test.store"):
         assert logger.isEnabledFor(logging.INFO)
+
+
+def test_library_loggers_stay_at_errors_when_the_library_sets_their_level_again():
+    import logging
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("absl")
+    saved = logger.level
+    logger.addHandler(handler)
+    try:
+        with quiet.quiet_libraries(descriptors=()):
+            logger.setLevel(logging.WARNING)          # as absl does when its flags are read
+            logger.warning("Importing a function with ops with unsaved custom gradients.")
+            logger.error("a real error")
+        logger.warning("after the command")           # the logger is the caller's again
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved)
+    assert [r.getMessage() for r in records] == ["a real error", "after the command"]

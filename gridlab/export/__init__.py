@@ -23,6 +23,9 @@ from ..runtimes import FORMATS, load_runner, run_batched
 from ..scopes import keep_random_state
 
 KERAS_FORMAT = {"onnx": "onnx", "litert": "litert", "saved_model": "tf_saved_model"}
+# what Keras converts on its TensorFlow backend only (on JAX it wants jax2onnx, and has no LiteRT path); a
+# SavedModel it also writes from JAX, through jax2tf
+ON_TENSORFLOW = ("onnx", "litert")
 
 
 class ExportError(GridlabError):
@@ -197,7 +200,7 @@ def _export(run, fmt: str, out, check: bool) -> dict:
         raise ExportError(f"export to {fmt} converts through TensorFlow (tf2onnx, the LiteRT converter), which is not "
                           "installed here: pip install tensorflow-cpu 'gridlab[export]' (or --format keras, which "
                           "needs no converter).")
-    if fmt != "keras":
+    if fmt in ON_TENSORFLOW:
         _on_tensorflow(run, fmt)
     predictor = Predictor(run)
     target = Path(out) if out else export_path(predictor.folder, fmt)
@@ -250,11 +253,12 @@ def _export(run, fmt: str, out, check: bool) -> dict:
 
 
 def _on_tensorflow(run, fmt: str) -> None:
-    """The converters (tf2onnx, the LiteRT converter, SavedModel) work on Keras' TensorFlow backend. A process that
-    has not imported Keras yet converts on the CPU backend, TensorFlow, also on a GPU machine, where gridlab trains on
-    JAX (``gridlab export``, and ``gridlab serve`` exporting first). Where Keras already runs on JAX (trained on the
-    GPU in this notebook, or KERAS_BACKEND=jax) the export is refused before anything is written: Keras would
-    convert with jax2onnx or jax2tf, whose graphs gridlab's parity-checked rewrites were not made for."""
+    """The ONNX and LiteRT converters (tf2onnx, the LiteRT converter) work on Keras' TensorFlow backend. A process
+    that has not imported Keras yet converts on the CPU backend, TensorFlow, also on a GPU machine, where gridlab
+    trains on JAX (``gridlab export``, and ``gridlab serve`` exporting first). Where Keras already runs on another
+    backend (JAX: trained on the GPU in this notebook, or KERAS_BACKEND=jax) the export is refused before anything is
+    written: Keras would want jax2onnx (which gridlab does not install, and whose graphs its ONNX rewrites were not
+    made for) or, for LiteRT, has no path at all."""
     folder = find_run(run)
     if "keras" not in sys.modules:
         use("cpu")
