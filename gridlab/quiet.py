@@ -107,7 +107,8 @@ def quiet_libraries(descriptors: tuple[int, ...] = (2,)):
             _active -= 1
             for name, level in levels.items():
                 logging.getLogger(name).setLevel(level)
-                logging.getLogger(name).removeFilter(_ERRORS_ONLY)
+                if not _active:           # an outer body (they nest: _active counts them) keeps its filter
+                    logging.getLogger(name).removeFilter(_ERRORS_ONLY)
 
 
 @contextlib.contextmanager

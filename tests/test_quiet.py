@@ -155,6 +155,8 @@ def test_library_loggers_stay_at_errors_when_the_library_sets_their_level_again(
     logger.addHandler(handler)
     try:
         with quiet.quiet_libraries(descriptors=()):
+            with quiet.quiet_libraries(descriptors=()):
+                pass                                  # a body inside the body leaves the outer one's filter on
             logger.setLevel(logging.WARNING)          # as absl does when its flags are read
             logger.warning("Importing a function with ops with unsaved custom gradients.")
             logger.error("a real error")
