@@ -71,7 +71,7 @@ def _store_quiet(fn):
 
 
 def _client(uri: str):
-    require("mlflow")
+    """An ``MlflowClient`` on ``uri`` (inside ``_store_quiet``, which has checked that MLflow is installed)."""
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
