@@ -1,12 +1,13 @@
 """What every bench script shares: the project root on ``sys.path`` (importing this module puts it there), the
-environment of the child processes it starts, the last line a child printed, the machine described, a marked
-section of docs/benchmarks.md replaced, and calls timed in blocks."""
+environment of the child processes it starts, a child process timed, the last line a child printed, the machine
+described, a marked section of docs/benchmarks.md replaced, and calls timed in blocks."""
 from __future__ import annotations
 
 import json
 import os
 import platform
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,20 @@ def child_env(drop=(), **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(TF_CPP_MIN_LOG_LEVEL="3", RAY_USAGE_STATS_ENABLED="0", **extra)
     return env
+
+
+def timed(argv: list[str], env: dict, cwd: Path) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of one child process (its own CPU, user + system, from ``os.wait4``); a child
+    that fails stops the bench with its last lines."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.read().decode()[-1500:]}")
+    proc.stderr.close()
+    return usage.ru_utime + usage.ru_stime, wall
 
 
 def last_line(stdout: str, as_json: bool = True):

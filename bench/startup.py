@@ -18,10 +18,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _bench import ROOT, child_env, machine, write_section
+from _bench import ROOT, child_env, machine, timed, write_section
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")     # machine() imports Keras here
 
@@ -38,19 +37,6 @@ def baseline_path(requirement: str) -> Path:
         if done.returncode:
             raise SystemExit(f"cannot install {requirement} for the baseline: {done.stderr.strip()[-500:]}")
     return folder
-
-
-def timed(argv: list[str], env: dict, cwd: Path) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of one process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.read().decode()[-1500:]}")
-    proc.stderr.close()
-    return usage.ru_utime + usage.ru_stime, wall
 
 
 def main() -> None:

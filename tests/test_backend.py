@@ -84,6 +84,28 @@ def test_import_gridlab_changes_only_the_documented_variable():
     assert set(changed) <= {"TF_ENABLE_ONEDNN_OPTS"}, changed
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_keras_is_imported_with_the_collector_paused_and_nothing_left_frozen(enabled):
+    import gc
+
+    runs = []
+    callback = lambda phase, info: runs.append(info["generation"]) if phase == "start" else None  # noqa: E731
+    was = gc.isenabled()
+    gc.callbacks.append(callback)
+    try:
+        (gc.enable if enabled else gc.disable)()
+        with backend.collector_paused():
+            made = [[i] for i in range(50_000)]        # 50,000 young objects: about 70 collections otherwise
+        assert runs == [] and gc.isenabled() is enabled     # none ran in the body; then the state is as it was
+        assert gc.get_freeze_count() == 0
+        if enabled:        # what the body made waits among the oldest, not in the young generation
+            assert gc.get_count()[0] < 1_000, gc.get_count()
+        del made
+    finally:
+        gc.callbacks.remove(callback)
+        (gc.enable if was else gc.disable)()
+
+
 # one process, as a user's session: the command line's train (the backend chosen in it), predict --explain and
 # export, then every saliency method through the library (model and saliency code use only keras / keras.ops and
 # the backend's own gradient, so every method works on JAX). "--- STEP" lines on stderr part the output.
