@@ -125,13 +125,16 @@ def everything():
 @contextlib.contextmanager
 def _filtered(fd: int):
     """Descriptor ``fd`` (1 or 2) through a pipe whose ``relay`` drops chatter; Python's own ``sys.stdout`` or
-    ``sys.stderr`` writes past the filter, straight to where ``fd`` went before."""
+    ``sys.stderr`` writes past the filter, straight to where ``fd`` went before, a whole line in one write (flushed
+    at each newline or carriage return, as Python's own streams are). Written piece by piece (``print`` writes the
+    text, then the newline), a line could be read in two: Ray's log monitor, which forwards a worker's lines to the
+    driver, then sent the text and an empty line."""
     name = "stdout" if fd == 1 else "stderr"
     python_stream = getattr(sys, name)
     python_stream.flush()
     with _piped(fd) as saved:
         own = io.TextIOWrapper(open(os.dup(saved), "wb", buffering=0), encoding=python_stream.encoding,
-                               errors="backslashreplace", line_buffering=True, write_through=True)
+                               errors="backslashreplace", line_buffering=True)
         setattr(sys, name, own)
         try:
             yield

@@ -119,6 +119,34 @@ def test_native_lines_keeps_chatter_off_descriptor_2_unless_debugging(capfd):
     assert capfd.readouterr().err == native.decode()
 
 
+def test_inside_the_filter_python_writes_each_line_in_one_piece():
+    """Descriptors 1 and 2 of a Ray worker go to files that Ray's log monitor reads line by line while they grow:
+    a line written in two pieces (print writes the text, then the newline) reached the driver as the text and an
+    empty line. A socket that keeps each write apart stands in for descriptor 2 here."""
+    import socket
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    saved = os.dup(2)
+    os.dup2(ours.fileno(), 2)
+    try:
+        with quiet.quiet_libraries((2,)):
+            print("process 0 of 2: trained", file=sys.stderr)
+            sys.stderr.write("epoch 1/2\r")                   # a carriage return is written at once too
+            written_at_once = theirs.recv(4096, socket.MSG_DONTWAIT)
+            print("done", file=sys.stderr)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        ours.close()
+    rest = []
+    theirs.settimeout(10)
+    while packet := theirs.recv(4096):
+        rest.append(packet)
+    theirs.close()
+    assert written_at_once == b"process 0 of 2: trained\n"
+    assert rest == [b"epoch 1/2\r", b"done\n"]
+
+
 def test_native_lines_without_a_descriptor_2_does_nothing():
     saved = os.dup(2)
     os.close(2)
