@@ -249,15 +249,17 @@ def collector_paused():
     it would still go through all of them in its young generations: about 0.5 s of CPU in the collector. Paused,
     a process that imports Keras on TensorFlow (each command, server, sweep trial and Ray worker) spends about 0.3 s
     less CPU in all (``bench/gc_pause.py``: 0.91-0.93x). The objects stay collectable; what the import left as
-    garbage (about 2 MiB) goes at the collector's next full pass."""
+    garbage (about 2 MiB) goes at the collector's next full pass. A process that froze objects itself
+    (``gc.freeze``, as a server that forks does) keeps them frozen: the move is skipped there."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was:
-            gc.freeze()       # every tracked object to the permanent generation, and at once back to the oldest:
-            gc.unfreeze()     # a move, not a pass over them (nothing stays frozen)
+            if not gc.get_freeze_count():
+                gc.freeze()       # every tracked object to the permanent generation, and at once back to the
+                gc.unfreeze()     # oldest: a move, not a pass over them (nothing stays frozen)
             gc.enable()
 
 

@@ -101,7 +101,15 @@ def test_keras_is_imported_with_the_collector_paused_and_nothing_left_frozen(ena
         if enabled:        # what the body made waits among the oldest, not in the young generation
             assert gc.get_count()[0] < 1_000, gc.get_count()
         del made
+        kept = [[0]]                                       # what the process froze itself stays frozen
+        gc.freeze()
+        frozen = gc.get_freeze_count()
+        with backend.collector_paused():
+            made = [[i] for i in range(1_000)]
+        assert gc.get_freeze_count() == frozen and gc.isenabled() is enabled
+        del made, kept
     finally:
+        gc.unfreeze()
         gc.callbacks.remove(callback)
         (gc.enable if was else gc.disable)()
 
