@@ -42,21 +42,33 @@ class RayHead:
     """One `ray start --head` cluster on 127.0.0.1 for the tests that join a cluster by address: started by the first
     of them, stopped in the background once the next test does not need it (the Ray tests run one after another,
     first: ``pytest_collection_modifyitems``), and waited for at the end of the session. `ray stop` waits about 7 s
-    for Ray's processes to end, which the next tests need not wait for."""
+    for Ray's processes to end, which the next tests need not wait for.
+
+    Whether the cluster wants Ray's token is chosen (``auth``), never left to whether a token happens to exist when
+    it starts (`ray start` turns token authentication on only then, and a local Ray of another test writes one):
+    with ``auth`` it reads ~/.ray/auth_token, which drivers on this machine find too."""
     address: str | None = None
+    auth: bool | None = None
     stopping: subprocess.Popen | None = None
 
     @classmethod
-    def start(cls) -> str:
+    def start(cls, auth: bool = True) -> str:
+        if cls.address is not None and cls.auth != auth:
+            cls.stop()
         if cls.address is None:
             if cls.stopping is not None:
                 cls.stopping.wait(timeout=120)
+            if auth and not (Path.home() / ".ray" / "auth_token").is_file():
+                subprocess.run([RAY, "get-auth-token", "--generate"], env=RAY_ENV, capture_output=True, timeout=120,
+                               check=True)
             port = free_port()
             head = subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
                                    f"--num-cpus={(os.cpu_count() or 1) + 1}", "--include-dashboard=false",
-                                   "--disable-usage-stats"], env=RAY_ENV, capture_output=True, text=True, timeout=120)
+                                   "--disable-usage-stats"], env={**RAY_ENV, "RAY_AUTH_MODE": "token" if auth else
+                                                                  "disabled"},
+                                  capture_output=True, text=True, timeout=120)
             assert head.returncode == 0, head.stderr[-2000:]
-            cls.address = f"127.0.0.1:{port}"
+            cls.address, cls.auth = f"127.0.0.1:{port}", auth
         return cls.address
 
     @classmethod
@@ -69,17 +81,34 @@ class RayHead:
             cls.stopping.wait(timeout=120)
 
 
+ON_CLUSTER = ("ray_head_without_auth", "ray_head")     # the order their tests run in (one restart between)
+
 
 @pytest.fixture
 def ray_head():
-    """HOST:PORT of the tests' `ray start` cluster (``RayHead``). It offers one logical CPU more than this machine
-    has, so a test can tell it from a local Ray of gridlab's own, which is sized to the machine."""
+    """HOST:PORT of the tests' `ray start` cluster (``RayHead``), with token authentication. It offers one logical CPU
+    more than this machine has, so a test can tell it from a local Ray of gridlab's own, which is sized to the
+    machine."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'gridlab[ray]')")
-    return RayHead.start()
+    return RayHead.start(auth=True)
+
+
+@pytest.fixture
+def ray_head_without_auth():
+    """HOST:PORT of the tests' `ray start` cluster, without token authentication (as on a machine that had no token
+    when it started)."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'gridlab[ray]')")
+    return RayHead.start(auth=False)
+
+
+def _cluster(item) -> int | None:
+    """Which of ``ON_CLUSTER`` a test uses, as its index, or None."""
+    names = getattr(item, "fixturenames", ())
+    return next((i for i, name in enumerate(ON_CLUSTER) if name in names), None)
 
 
 def pytest_runtest_teardown(item, nextitem):
-    if nextitem is None or "ray_head" not in getattr(nextitem, "fixturenames", ()):
+    if nextitem is None or _cluster(nextitem) is None:
         RayHead.stop()
 
 
@@ -171,10 +200,11 @@ def pytest_collection_modifyitems(config, items):
         # xdist joins every group a test is marked with into one name ("ray_stream" is not "ray"): a Ray test in a
         # second group would run beside the others, and one `ray stop --force` ends every Ray on the machine
         assert groups <= {"ray"} or "ray" not in groups, f"{item.nodeid}: a Ray test belongs to group 'ray' alone"
-        on_cluster = "ray_head" in getattr(item, "fixturenames", ())
-        assert not on_cluster or groups == {"ray"}, f"{item.nodeid}: a test on the Ray cluster belongs to group 'ray'"
-        # the cluster's tests one after another, so that it is started once (``RayHead``)
-        return (0, not on_cluster) if groups == {"ray"} else (1, False) if groups else (2, False)
+        cluster = _cluster(item)
+        assert cluster is None or groups == {"ray"}, f"{item.nodeid}: a test on the Ray cluster belongs to group 'ray'"
+        # the cluster's tests one after another, so that it is started once for each kind (``RayHead``)
+        rank_in_group = len(ON_CLUSTER) if cluster is None else cluster
+        return (0, rank_in_group) if groups == {"ray"} else (1, 0) if groups else (2, 0)
     items.sort(key=rank)
     if getattr(config.option, "loadgroup", False):
         # pytest-xdist groups a test by the "@group" it appends to the test's id; pytest 9.2 computes ids another
