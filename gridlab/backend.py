@@ -166,11 +166,48 @@ def use(device: str | None = None, need_jax: bool = False) -> Choice:
                            **({"JAX_PLATFORMS": "cpu"} if choice.backend == "jax" and choice.device == "cpu"
                               and machine.gpus and "JAX_PLATFORMS" not in os.environ else {})}):
             with quiet.native_lines(), collector_paused():    # TensorFlow's start-up lines, in a notebook or script
-                import keras  # noqa: F401  (reads KERAS_BACKEND now, once; on JAX, jax's config reads JAX_PLATFORMS)
+                _import_keras(choice.backend)
         if choice.backend == "jax":
             keep_compilations(choice.device)
     _CHOSEN = choice
     return choice
+
+
+# What Keras and TensorFlow import as they start only to offer what gridlab never calls: scikit-learn (and SciPy) for
+# keras.wrappers' estimators, pandas for DataFrame inputs, matplotlib for keras.visualization, IPython to spot a
+# notebook, and JAX for tf.lite's JAX converter. Each is an optional import there (``try: import x / except
+# ImportError``). gridlab imports scikit-learn and matplotlib itself, later, where it needs them. On JAX, JAX itself
+# needs SciPy.
+EXTRAS = {"tensorflow": ("jax", "pandas", "sklearn", "scipy", "matplotlib", "IPython"),
+          "jax": ("pandas", "sklearn", "matplotlib", "IPython")}
+LEAN_VAR = "GRIDLAB_LEAN_IMPORT"      # "1": this process is gridlab's own (``lean_imports``)
+
+
+def lean_imports(environ=None) -> bool:
+    """Whether Keras is imported here without ``EXTRAS``: in the processes gridlab owns, its command line (which sets
+    ``LEAN_VAR``, unless the user did) and the processes and Ray workers it starts. A library caller's process keeps
+    every integration: its ``keras.wrappers`` and DataFrame inputs work after gridlab imported Keras there."""
+    return (os.environ if environ is None else environ).get(LEAN_VAR) == "1"
+
+
+def _import_keras(backend: str) -> None:
+    """``import keras``; where ``lean_imports``, with the ``EXTRAS`` of ``backend`` that are not imported yet hidden
+    while it runs (``None`` in ``sys.modules``: each optional import of them fails as if it were not installed) and
+    importable again right after. That halves the import's CPU time (``bench/lean_import.py``). Should a Keras or
+    TensorFlow of another version need one of them, the import is made again with nothing hidden."""
+    hidden = [name for name in EXTRAS[backend] if name not in sys.modules] if lean_imports() else []
+    for name in hidden:
+        sys.modules[name] = None
+    try:
+        import keras  # noqa: F401  (reads KERAS_BACKEND now, once; on JAX, jax's config reads JAX_PLATFORMS)
+    except ImportError as exc:
+        if not hidden or (exc.name or "").split(".")[0] not in hidden:
+            raise
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    import keras  # noqa: F401,F811  (a no-op after the import above; the import again where it needed a hidden one)
 
 
 JAX_CACHE_BYTES = 2 * 2**30    # the compilation cache's size; the least recently used programs go first

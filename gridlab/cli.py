@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
-from . import quiet, runs
+from . import backend, quiet, runs
 from .config import SPECS
 from .errors import EXIT_SOME_FAILED, ConfigError, GridlabError
 from .runs import EXPORT_SUFFIX
@@ -410,5 +411,7 @@ def _dispatch(args) -> int:
 
 
 def run() -> None:
-    """The ``gridlab`` console script and ``python -m gridlab``."""
+    """The ``gridlab`` console script and ``python -m gridlab``: a process gridlab owns, so Keras is imported without
+    the integrations gridlab never calls, here and in the processes it starts (``backend.lean_imports``)."""
+    os.environ.setdefault(backend.LEAN_VAR, "1")
     raise SystemExit(main(filter_output=True))

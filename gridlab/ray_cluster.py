@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import quiet
+from . import backend, quiet
 from .errors import ConfigError
 
 
@@ -78,6 +78,8 @@ def start(address: str | None, worker_logs: bool = False, env: dict | None = Non
     # and actors: its warnings here (token authentication on a local Ray, the state API a Ray without dashboard
     # lacks) are none a user of gridlab can act on. `gridlab --debug` shows them all.
     level = "ERROR" if quiet.filtering() else "WARNING"
+    if backend.lean_imports():       # the job's workers are gridlab's own too, also on a cluster started elsewhere
+        env = {backend.LEAN_VAR: "1", **(env or {})}
     options = {"logging_level": level, "log_to_driver": worker_logs, "configure_logging": True,
                "logging_config": ray.LoggingConfig(log_level=level),
                **({"runtime_env": {"env_vars": env}} if env else {})}

@@ -84,6 +84,47 @@ def test_import_gridlab_changes_only_the_documented_variable():
     assert set(changed) <= {"TF_ENABLE_ONEDNN_OPTS"}, changed
 
 
+# a process gridlab owns imports Keras on TensorFlow: none of the integrations gridlab never calls comes with it,
+# none is left hidden, Keras did not note SciPy or JAX as missing, and gridlab's own later imports work
+LEAN = """
+import sys
+from gridlab import backend
+backend.use("cpu")
+from keras.src.utils import module_utils
+from keras.src.wrappers import fixes
+extras = backend.EXTRAS["tensorflow"]
+print(sorted(name for name in extras if name in sys.modules))
+assert all(sys.modules.get(name, 0) is not None for name in extras)
+assert module_utils.scipy._available is None and module_utils.jax._available is None
+import matplotlib.figure, sklearn.metrics
+print(fixes.sklearn is None, sklearn.metrics.accuracy_score([0, 1], [0, 1]))
+"""
+
+
+def test_gridlab_s_own_processes_import_keras_without_the_integrations_it_never_calls():
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", LEAN], env={**env, backend.LEAN_VAR: "1"}, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.splitlines() == ["[]", "True 1.0"]
+
+
+def test_the_command_line_owns_its_process_and_a_library_caller_keeps_every_integration(monkeypatch, capsys):
+    from gridlab import cli
+
+    monkeypatch.delenv(backend.LEAN_VAR, raising=False)
+    assert not backend.lean_imports()            # a library caller: Keras comes with all it imports
+    monkeypatch.setattr(sys, "argv", ["gridlab"])
+    with pytest.raises(SystemExit):
+        cli.run()
+    assert backend.lean_imports()
+    monkeypatch.setenv(backend.LEAN_VAR, "0")   # the user's choice wins
+    with pytest.raises(SystemExit):
+        cli.run()
+    assert not backend.lean_imports()
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("enabled", [True, False])
 def test_keras_is_imported_with_the_collector_paused_and_nothing_left_frozen(enabled):
     import gc
@@ -149,6 +190,7 @@ def test_without_tensorflow_gridlab_trains_predicts_and_reports_on_jax(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL")}
     # every compilation kept, however fast this machine compiles (gridlab's own threshold: the test below)
     env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    env[backend.LEAN_VAR] = "1"     # as under gridlab's command line: Keras imported without what gridlab never calls
     r = subprocess.run([sys.executable, str(HIDE_TENSORFLOW), "-c", ON_JAX], env=env, cwd=tmp_path,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -1,0 +1,82 @@
+"""Start-up where gridlab owns the process: Keras imported without the integrations gridlab never calls
+(``backend.lean_imports``, what gridlab's command line does) against the same code importing everything Keras and
+TensorFlow pull in, side by side, in fresh processes taken in turn.
+
+Run:  .venv/bin/python bench/lean_import.py [--rounds 7]
+
+Both ways run gridlab's own code; they differ in one environment variable, ``GRIDLAB_LEAN_IMPORT`` (1, as the
+command line sets it, against 0, a library caller's process). Measured per process: CPU seconds (user + system,
+``os.wait4``) and wall seconds of ``backend.use()`` (Keras imported on TensorFlow, the CPU backend; and on JAX), of
+``gridlab predict`` of one PNG and of ``gridlab train`` (digits, one epoch, with its report) on a small run trained
+here. Prints the medians and the ratios and writes docs/benchmarks.md (section "lean-import").
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import _bench
+
+from gridlab.backend import EXTRAS, LEAN_VAR
+
+USE = ["-c", "from gridlab.backend import use; use()"]
+PREDICT = ["-m", "gridlab", "predict", "runs/s", "one.png"]
+TRAIN = ["-m", "gridlab", "train", "data=digits", "model=seed003_mlp", "epochs=1", "audit=false", "name=t"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="gridlab-lean-import-"))
+    env = _bench.child_env(drop=("KERAS_BACKEND", LEAN_VAR))
+    print("training a small run to predict with ...", flush=True)
+    subprocess.run([sys.executable, "-m", "gridlab", "train", "data=digits", "model=seed003_mlp", "epochs=1",
+                    "limit=400", "report=false", "audit=false", "name=s"], env=env, cwd=work, check=True,
+                   capture_output=True)
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(work / "one.png")
+    cases = {"backend.use() on TensorFlow": (USE, env),
+             "backend.use() on JAX": (USE, {**env, "KERAS_BACKEND": "jax"}),
+             "gridlab predict one.png": (PREDICT, env),
+             "gridlab train (digits, 1 epoch, report)": (TRAIN, env)}
+    ways = {"lean (command line)": "1", "everything (library caller)": "0"}
+    results = {(case, way): [] for case in cases for way in ways}
+    for r in range(args.rounds):
+        print(f"round {r + 1} of {args.rounds} ...", flush=True)
+        for case, (argv, case_env) in cases.items():
+            for way, value in ways.items():
+                if argv is TRAIN:
+                    subprocess.run(["rm", "-rf", str(work / "runs" / "t")], check=True)
+                results[(case, way)].append(_bench.timed([sys.executable, *argv], {**case_env, LEAN_VAR: value},
+                                                         work))
+    lines = [f"Measured on: {_bench.machine()}. Command: `.venv/bin/python bench/lean_import.py --rounds "
+             f"{args.rounds}`. Median of {args.rounds} fresh processes each, the two ways taken in turn.", "",
+             "| process | CPU s, lean (gridlab's command line) | CPU s, everything | wall s, lean | wall s, everything "
+             "| lean against everything |", "|---|---|---|---|---|---|"]
+    for case in cases:
+        now = [statistics.median(v) for v in zip(*results[(case, "lean (command line)")])]
+        then = [statistics.median(v) for v in zip(*results[(case, "everything (library caller)")])]
+        lines.append(f"| {case} | {now[0]:.2f} | {then[0]:.2f} | {now[1]:.2f} | {then[1]:.2f} | "
+                     f"**{now[0] / then[0]:.2f}x** CPU, {now[1] / then[1]:.2f}x wall |")
+    print("\n".join(lines))
+    hidden = ", ".join(f"{backend}: {' '.join(names)}" for backend, names in EXTRAS.items())
+    _bench.write_section("lean-import", "\n".join([
+        "## Start-up: Keras without the integrations gridlab never calls (`bench/lean_import.py`)", "", *lines, "",
+        "Keras and TensorFlow import, as they start, packages that serve only integrations gridlab never calls: "
+        "scikit-learn and SciPy for `keras.wrappers`, pandas for DataFrame inputs, matplotlib for "
+        "`keras.visualization`, IPython to spot a notebook, JAX for `tf.lite`'s JAX converter. Where gridlab owns "
+        f"the process, `backend.use` hides them while it imports Keras ({hidden}), and they are importable again "
+        "right after: `train` still imports scikit-learn (metrics) and matplotlib (the report) when it needs them, "
+        "so it gains least; `predict` and `serve` need neither. A library caller's process is left as it is."]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
