@@ -66,14 +66,15 @@ def main() -> int:
         lines.append(f"| {case} | {now[0]:.2f} | {then[0]:.2f} | {now[1]:.2f} | {then[1]:.2f} | "
                      f"**{now[0] / then[0]:.2f}x** CPU, {now[1] / then[1]:.2f}x wall |")
     print("\n".join(lines))
-    hidden = ", ".join(f"{backend}: {' '.join(names)}" for backend, names in EXTRAS.items())
+    hidden = ", ".join(EXTRAS)
     _bench.write_section("lean-import", "\n".join([
         "## Start-up: Keras without the integrations gridlab never calls (`bench/lean_import.py`)", "", *lines, "",
         "Keras and TensorFlow import, as they start, packages that serve only integrations gridlab never calls: "
-        "scikit-learn and SciPy for `keras.wrappers`, pandas for DataFrame inputs, matplotlib for "
-        "`keras.visualization`, IPython to spot a notebook, JAX for `tf.lite`'s JAX converter. Where gridlab owns "
-        f"the process, `backend.use` hides them while it imports Keras ({hidden}), and they are importable again "
-        "right after: `train` still imports scikit-learn (metrics) and matplotlib (the report) when it needs them, "
+        "scikit-learn for `keras.wrappers`, pandas for DataFrame inputs, matplotlib for `keras.visualization`, "
+        "IPython to spot a notebook, JAX for `tf.lite`'s JAX converter, SciPy for sparse inputs to TensorFlow's "
+        "Keras 2. Where gridlab owns the process, `backend.use` declines those imports, made by the modules `backend.EXTRAS` names, while it "
+        f"imports Keras ({hidden}); every other import passes, and they are importable again right after: "
+        "`train` still imports scikit-learn (metrics) and matplotlib (the report) when it needs them, "
         "so it gains least; `predict` and `serve` need neither. A library caller's process is left as it is."]))
     return 0
 

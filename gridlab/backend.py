@@ -166,20 +166,28 @@ def use(device: str | None = None, need_jax: bool = False) -> Choice:
                            **({"JAX_PLATFORMS": "cpu"} if choice.backend == "jax" and choice.device == "cpu"
                               and machine.gpus and "JAX_PLATFORMS" not in os.environ else {})}):
             with quiet.native_lines(), collector_paused():    # TensorFlow's start-up lines, in a notebook or script
-                _import_keras(choice.backend)
+                _import_keras()
         if choice.backend == "jax":
             keep_compilations(choice.device)
     _CHOSEN = choice
     return choice
 
 
-# What Keras and TensorFlow import as they start only to offer what gridlab never calls: scikit-learn (and SciPy) for
-# keras.wrappers' estimators, pandas for DataFrame inputs, matplotlib for keras.visualization, IPython to spot a
-# notebook, and JAX for tf.lite's JAX converter. Each is an optional import there (``try: import x / except
-# ImportError``). gridlab imports scikit-learn and matplotlib itself, later, where it needs them. On JAX, JAX itself
-# needs SciPy.
-EXTRAS = {"tensorflow": ("jax", "pandas", "sklearn", "scipy", "matplotlib", "IPython"),
-          "jax": ("pandas", "sklearn", "matplotlib", "IPython")}
+# Packages Keras and TensorFlow import as they start only for integrations gridlab never calls, with the modules that
+# import each: every one of those imports is optional there (``try: import x`` / ``except ImportError``). gridlab
+# imports scikit-learn and matplotlib itself, later, where it needs them.
+EXTRAS = {
+    "sklearn": ("keras.src.wrappers.fixes", "keras.src.wrappers.utils",         # keras.wrappers' estimators
+                "keras.src.wrappers.sklearn_wrapper"),
+    "pandas": ("keras.src.trainers.data_adapters.array_slicing",),              # DataFrame inputs
+    "matplotlib": ("keras.src.visualization.plot_image_gallery",                # keras.visualization
+                   "keras.src.visualization.plot_bounding_box_gallery"),
+    "IPython": ("keras.src.saving.file_editor",),                               # spotting a notebook
+    "jax": ("tensorflow.lite.python.util",                                      # on TensorFlow: tf.lite's JAX
+            "keras.src.callbacks.orbax_checkpoint"),                            # converter, Orbax checkpoints
+    "scipy": ("tensorflow.python.keras.engine.training_arrays_v1",              # TensorFlow's Keras 2: sparse
+              "tensorflow.python.keras.engine.training_v1"),                    # inputs
+}
 LEAN_VAR = "GRIDLAB_LEAN_IMPORT"      # "1": this process is gridlab's own (``lean_imports``)
 
 
@@ -190,24 +198,38 @@ def lean_imports(environ=None) -> bool:
     return (os.environ if environ is None else environ).get(LEAN_VAR) == "1"
 
 
-def _import_keras(backend: str) -> None:
-    """``import keras``; where ``lean_imports``, with the ``EXTRAS`` of ``backend`` that are not imported yet hidden
-    while it runs (``None`` in ``sys.modules``: each optional import of them fails as if it were not installed) and
-    importable again right after. That halves the import's CPU time (``bench/lean_import.py``). Should a Keras or
-    TensorFlow of another version need one of them, the import is made again with nothing hidden."""
-    hidden = [name for name in EXTRAS[backend] if name not in sys.modules] if lean_imports() else []
-    for name in hidden:
-        sys.modules[name] = None
+class _DeclineExtras:
+    """An import finder that declines the imports ``EXTRAS`` lists, made by the modules it names, as if the package
+    were not installed; every other import passes (``find_spec`` returns None: the next finder looks)."""
+
+    def find_spec(self, name, path=None, target=None):
+        importers = EXTRAS.get(name)
+        if importers and _importer() in importers:
+            raise ModuleNotFoundError(f"No module named {name!r} (gridlab's command line imports Keras without it)",
+                                      name=name)
+        return None
+
+
+def _importer() -> str:
+    """The module whose code runs the import being looked up (the first frame outside the import machinery)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(("importlib", "_frozen_importlib")):
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
+def _import_keras() -> None:
+    """``import keras``; where ``lean_imports``, with the imports in ``EXTRAS`` declined while it runs: about half the
+    import's CPU time (``bench/lean_import.py``). Nothing stays declined: the packages are importable right after, and
+    an import this list does not name passes, so a Keras that imports one of them elsewhere only gains less."""
+    finder = _DeclineExtras() if lean_imports() else None
+    if finder is not None:
+        sys.meta_path.insert(0, finder)
     try:
         import keras  # noqa: F401  (reads KERAS_BACKEND now, once; on JAX, jax's config reads JAX_PLATFORMS)
-    except ImportError as exc:
-        if not hidden or (exc.name or "").split(".")[0] not in hidden:
-            raise
     finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
-    import keras  # noqa: F401,F811  (a no-op after the import above; the import again where it needed a hidden one)
+        if finder is not None:
+            sys.meta_path.remove(finder)
 
 
 JAX_CACHE_BYTES = 2 * 2**30    # the compilation cache's size; the least recently used programs go first
