@@ -72,8 +72,9 @@ def main() -> int:
         "Keras and TensorFlow import, as they start, packages that serve only integrations gridlab never calls: "
         "scikit-learn for `keras.wrappers`, pandas for DataFrame inputs, matplotlib for `keras.visualization`, "
         "IPython to spot a notebook, JAX for `tf.lite`'s JAX converter, SciPy for sparse inputs to TensorFlow's "
-        "Keras 2. Where gridlab owns the process, `backend.use` declines those imports, made by the modules `backend.EXTRAS` names, while it "
-        f"imports Keras ({hidden}); every other import passes, and they are importable again right after: "
+        "Keras 2. Where gridlab owns the process, `backend.use` declines those imports, made by the modules "
+        f"`backend.EXTRAS` names, while it imports Keras ({hidden}); every other import passes, and they are "
+        "importable again right after: "
         "`train` still imports scikit-learn (metrics) and matplotlib (the report) when it needs them, "
         "so it gains least; `predict` and `serve` need neither. A library caller's process is left as it is."]))
     return 0
