@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,35 @@ def timed(argv: list[str], env: dict, cwd: Path, accept: tuple[int, ...] = (0,))
             err.seek(0)
             raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {err.read().decode()[-3000:]}")
     return usage.ru_utime + usage.ru_stime, wall
+
+
+def small_run(work: Path, env: dict) -> None:
+    """A small run to predict with, ``work/runs/s`` (digits, one epoch, no report), and one 8x8 PNG:
+    ``work/one.png``."""
+    subprocess.run([sys.executable, "-m", "gridlab", "train", "data=digits", "model=seed003_mlp", "epochs=1",
+                    "limit=400", "report=false", "audit=false", "name=s"], env=env, cwd=work, check=True,
+                   capture_output=True)
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(work / "one.png")
+
+
+def side_by_side(script: str, rounds: int, results: dict, cases, new: str, old: str, labels: tuple) -> list[str]:
+    """The table of a bench that runs two ways side by side: the machine and the command, then one row per case
+    with the medians of (CPU s, wall s) in ``results[(case, new)]`` and ``[(case, old)]``, and new against old.
+    ``labels``: the two ways as the header names them, at length and short."""
+    new_long, old_long, new_short, old_short = labels
+    rows = [f"Measured on: {machine()}. Command: `.venv/bin/python bench/{script} --rounds {rounds}`. Median of "
+            f"{rounds} fresh processes each, the two ways taken in turn.", "",
+            f"| process | CPU s, {new_long} | CPU s, {old_long} | wall s, {new_short} | wall s, {old_short} | "
+            f"{new_short} against {old_short} |", "|---|---|---|---|---|---|"]
+    for case in cases:
+        now = [statistics.median(v) for v in zip(*results[(case, new)])]
+        then = [statistics.median(v) for v in zip(*results[(case, old)])]
+        rows.append(f"| {case} | {now[0]:.2f} | {then[0]:.2f} | {now[1]:.2f} | {then[1]:.2f} | "
+                    f"**{now[0] / then[0]:.2f}x** CPU, {now[1] / then[1]:.2f}x wall |")
+    return rows
 
 
 def last_line(stdout: str, as_json: bool = True):

@@ -13,8 +13,6 @@ with a small run trained here. Prints the medians and the ratios and writes docs
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,13 +31,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="gridlab-gc-pause-"))
     env = _bench.child_env(drop=("KERAS_BACKEND",))
     print("training a small run to predict with ...", flush=True)
-    subprocess.run([sys.executable, "-m", "gridlab", "train", "data=digits", "model=seed003_mlp", "epochs=1",
-                    "limit=400", "report=false", "audit=false", "name=s"], env=env, cwd=work, check=True,
-                   capture_output=True)
-    import numpy as np
-    from PIL import Image
-
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(work / "one.png")
+    _bench.small_run(work, env)
     cases = {"backend.use() on TensorFlow": (USE, env),
              "backend.use() on JAX": (USE, {**env, "KERAS_BACKEND": "jax"}),
              "gridlab predict one.png (TensorFlow)": (PREDICT, env)}
@@ -49,15 +41,8 @@ def main() -> int:
         for case, (code, case_env) in cases.items():
             for way, prefix in (("paused", ""), ("not paused", UNPAUSED)):
                 results[(case, way)].append(_bench.timed([sys.executable, "-c", prefix + code], case_env, work))
-    lines = [f"Measured on: {_bench.machine()}. Command: `.venv/bin/python bench/gc_pause.py --rounds {args.rounds}`. "
-             f"Median of {args.rounds} fresh processes each, the two ways taken in turn.", "",
-             "| process | CPU s, paused (gridlab) | CPU s, not paused | wall s, paused | wall s, not paused | "
-             "paused against not |", "|---|---|---|---|---|---|"]
-    for case in cases:
-        now = [statistics.median(v) for v in zip(*results[(case, "paused")])]
-        then = [statistics.median(v) for v in zip(*results[(case, "not paused")])]
-        lines.append(f"| {case} | {now[0]:.2f} | {then[0]:.2f} | {now[1]:.2f} | {then[1]:.2f} | "
-                     f"**{now[0] / then[0]:.2f}x** CPU, {now[1] / then[1]:.2f}x wall |")
+    lines = _bench.side_by_side("gc_pause.py", args.rounds, results, cases, "paused", "not paused",
+                                ("paused (gridlab)", "not paused", "paused", "not"))
     print("\n".join(lines))
     _bench.write_section("gc-pause", "\n".join([
         "## Start-up: the garbage collector paused while Keras is imported (`bench/gc_pause.py`)", "", *lines, "",

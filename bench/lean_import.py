@@ -13,7 +13,6 @@ here. Prints the medians and the ratios and writes docs/benchmarks.md (section "
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,13 +34,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="gridlab-lean-import-"))
     env = _bench.child_env(drop=("KERAS_BACKEND", LEAN_VAR))
     print("training a small run to predict with ...", flush=True)
-    subprocess.run([sys.executable, "-m", "gridlab", "train", "data=digits", "model=seed003_mlp", "epochs=1",
-                    "limit=400", "report=false", "audit=false", "name=s"], env=env, cwd=work, check=True,
-                   capture_output=True)
-    import numpy as np
-    from PIL import Image
-
-    Image.fromarray(np.zeros((8, 8), np.uint8)).save(work / "one.png")
+    _bench.small_run(work, env)
     cases = {"backend.use() on TensorFlow": (USE, env),
              "backend.use() on JAX": (USE, {**env, "KERAS_BACKEND": "jax"}),
              "gridlab predict one.png": (PREDICT, env),
@@ -56,15 +49,9 @@ def main() -> int:
                     subprocess.run(["rm", "-rf", str(work / "runs" / "t")], check=True)
                 results[(case, way)].append(_bench.timed([sys.executable, *argv], {**case_env, LEAN_VAR: value},
                                                          work))
-    lines = [f"Measured on: {_bench.machine()}. Command: `.venv/bin/python bench/lean_import.py --rounds "
-             f"{args.rounds}`. Median of {args.rounds} fresh processes each, the two ways taken in turn.", "",
-             "| process | CPU s, lean (gridlab's command line) | CPU s, everything | wall s, lean | wall s, everything "
-             "| lean against everything |", "|---|---|---|---|---|---|"]
-    for case in cases:
-        now = [statistics.median(v) for v in zip(*results[(case, "lean (command line)")])]
-        then = [statistics.median(v) for v in zip(*results[(case, "everything (library caller)")])]
-        lines.append(f"| {case} | {now[0]:.2f} | {then[0]:.2f} | {now[1]:.2f} | {then[1]:.2f} | "
-                     f"**{now[0] / then[0]:.2f}x** CPU, {now[1] / then[1]:.2f}x wall |")
+    lines = _bench.side_by_side("lean_import.py", args.rounds, results, cases, "lean (command line)",
+                                "everything (library caller)",
+                                ("lean (gridlab's command line)", "everything", "lean", "everything"))
     print("\n".join(lines))
     hidden = ", ".join(EXTRAS)
     _bench.write_section("lean-import", "\n".join([
