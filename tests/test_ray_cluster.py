@@ -6,16 +6,18 @@ import sys
 
 import pytest
 
-from gridlab import ray_cluster
+from gridlab import backend, ray_cluster
 from gridlab.errors import ConfigError
 from tests.conftest import RAY_ENV, free_port
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install 'gridlab[ray]')")
 
-# a driver that joins by address and runs an actor there: the cluster calls back into its driver (the actor's owner)
+# a driver that joins by address and runs an actor there: the cluster calls back into its driver (the actor's owner).
+# The actor also says whether gridlab's lean Keras import reached it (a `ray start` node's workers do not inherit the
+# driver's environment: ray_cluster.start passes it)
 DRIVER = """
-import sys
-from gridlab import ray_cluster
+import os, sys
+from gridlab import backend, ray_cluster
 ray_cluster.prepare(sys.argv[1], progress=lambda line: print(line, file=sys.stderr))
 ray_cluster.start(sys.argv[1])
 import ray
@@ -23,9 +25,9 @@ import ray
 @ray.remote(num_cpus=1)
 class Echo:
     def echo(self, value):
-        return value
+        return value, os.environ.get(backend.LEAN_VAR)
 
-print(ray.get(Echo.remote().echo.remote(7), timeout=120))
+print(*ray.get(Echo.remote().echo.remote(7), timeout=120))
 """
 
 
@@ -39,9 +41,10 @@ def test_a_token_at_hand_is_not_sent_to_a_cluster_that_wants_none(ray_head_witho
     env = {"RAY_AUTH_TOKEN_PATH": str(token)}
     assert ray_cluster.token_auth(ray_head_without_auth, environ=env) is None
     assert "RAY_AUTH_MODE" not in env
-    out = subprocess.run([sys.executable, "-c", DRIVER, ray_head_without_auth], env={**RAY_ENV, **env},
+    lean = {backend.LEAN_VAR: "1"}                  # as under gridlab's command line
+    out = subprocess.run([sys.executable, "-c", DRIVER, ray_head_without_auth], env={**RAY_ENV, **env, **lean},
                          capture_output=True, text=True, timeout=300)
-    assert (out.returncode, out.stdout.strip()) == (0, "7"), out.stderr[-3000:]
+    assert (out.returncode, out.stdout.strip()) == (0, "7 1"), out.stderr[-3000:]
     assert "RAY_AUTH_MODE" not in out.stderr
 
 
