@@ -19,6 +19,8 @@ from pathlib import Path
 
 import _bench
 
+from gridlab.backend import LEAN_VAR
+
 UNPAUSED = "import contextlib, gridlab.backend as b; b.collector_paused = contextlib.nullcontext\n"
 USE = "from gridlab.backend import use; use()\n"
 PREDICT = "import sys; from gridlab.cli import main; sys.exit(main(['predict', 'runs/s', 'one.png']))\n"
@@ -29,7 +31,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gridlab-gc-pause-"))
-    env = _bench.child_env(drop=("KERAS_BACKEND",))
+    env = _bench.child_env(drop=("KERAS_BACKEND", LEAN_VAR))     # Keras imported as a library caller imports it
     print("training a small run to predict with ...", flush=True)
     _bench.small_run(work, env)
     cases = {"backend.use() on TensorFlow": (USE, env),
