@@ -132,7 +132,7 @@ def _fit_ood(config, folder: Path, dataset, model) -> tuple[np.ndarray | None, d
     h_probes = {name: feed.predict(scoring, x)[1]
                 for name, x in ood.probes(dataset.x_val, dataset.kind, len(test), config.seed).items()}
     found = ood.evaluate(h_train, dataset.y_train[pick], h_val, h_in, h_probes, w, b, config.ood_pass_rate,
-                         config.seed)
+                         config.seed, fitted=detector)
     from ..evaluation.plots import plot_ood
 
     plot_ood(found["scores"][method], method, folder / runs.OOD_PLOT)

@@ -56,6 +56,42 @@ def test_the_score_computed_in_the_model_s_graph_is_the_numpy_score(method):
     assert np.mean(det.flag(got) == det.flag(want)) >= 0.995
 
 
+def test_the_precision_inverts_the_covariance_and_the_whitener_is_its_square_root():
+    h_train, y_train = _clusters(3000, 0)
+    h_val, _ = _clusters(500, 1)
+    det = ood.fit("mahalanobis", h_train, y_train, h_val, np.eye(6, 3) * 2, np.zeros(3))
+    centred = h_train - det.means[y_train]
+    cov = centred.T @ centred / (len(h_train) - 1)
+    cov += 1e-6 * np.trace(cov) / 6 * np.eye(6)
+    np.testing.assert_allclose(det.precision @ cov, np.eye(6), atol=1e-9)
+    np.testing.assert_allclose(det.whitener @ det.whitener.T, det.precision, rtol=1e-12, atol=1e-12)
+    # the float32 distances against (h - m) P (h - m) in float64, from the nearest class mean
+    h = np.r_[h_val[:50], np.random.default_rng(3).normal(3.0, 2.0, (50, 6))]
+    d = h[:, None, :] - det.means[None]
+    exact = np.einsum("ncd,de,nce->nc", d, det.precision, d).min(axis=1)
+    np.testing.assert_allclose(-det.score(h), exact, rtol=1e-4, atol=1e-4)
+    # a precision that is not positive definite (a singular covariance's pseudo-inverse) still has a square root
+    singular = np.diag([2.0, 0.0, 1.0])
+    root = ood._square_root(singular)
+    np.testing.assert_allclose(root @ root.T, singular, atol=1e-12)
+    np.testing.assert_allclose(ood._inverse(singular), np.linalg.pinv(singular))
+
+
+def test_the_report_s_table_reuses_the_run_s_own_fit_and_gets_what_fitting_afresh_gets():
+    h_train, y_train = _clusters(1500, 0)
+    h_val, _ = _clusters(500, 1)
+    h_in, _ = _clusters(500, 2)
+    probes = {"between the classes": np.random.default_rng(3).normal(3.0, 2.0, (200, 6))}
+    w, b = np.eye(6, 3) * 2, np.zeros(3)
+    det = ood.fit("ensemble", h_train, y_train, h_val, w, b)
+    reused = ood.evaluate(h_train, y_train, h_val, h_in, probes, w, b, fitted=det)
+    afresh = ood.evaluate(h_train, y_train, h_val, h_in, probes, w, b)
+    assert reused["table"] == afresh["table"] and set(reused["table"]["between the classes"]) == set(ood.METHODS)
+    for method in ood.METHODS:
+        for key, value in afresh["scores"][method].items():
+            np.testing.assert_array_equal(reused["scores"][method][key], value)
+    assert reused["scores"]["ensemble"]["threshold"] == det.threshold
+
 def test_probe_sets_have_the_data_shape():
     x, _ = make_images(20, 28, 3)
     sets = ood.probes(x[..., None], "image", n=40)
