@@ -21,7 +21,6 @@ table says the two ways agree. Prints the medians and the ratios and writes docs
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -95,6 +94,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--data-dir", help="the Fashion-MNIST IDX files (default: where gridlab finds them)")
     args = parser.parse_args()
+    import numpy as np
+
     work = Path(tempfile.mkdtemp(prefix="gridlab-ood-fit-"))
     env = _bench.child_env()
     ways = ("gridlab", "before")
@@ -102,8 +103,6 @@ def main() -> int:
     for case, overrides in RUNS.items():
         print(f"training {case} for one epoch, and saving its features ...", flush=True)
         features[case] = _features(work, case.split()[0], overrides, env, args.data_dir)
-        import numpy as np
-
         with np.load(features[case]) as f:
             widths[case] = (f["h_train"].shape[1], len(f["w"]))
     results = {(case, way): [] for case in RUNS for way in ways}
@@ -116,22 +115,14 @@ def main() -> int:
                                       str(work / f"scores-{way}.npy")], env=env, cwd=work, capture_output=True,
                                      text=True, check=True)
                 results[(case, way)].append(_bench.last_line(out.stdout))
-            import numpy as np
-
             new, old = (np.load(work / f"scores-{way}.npy") for way in ways)
             differences[case] = max(differences[case], float(np.max(np.abs(new - old) / np.maximum(np.abs(old), 1))))
-    rows = [f"Measured on: {_bench.machine()}. Command: `.venv/bin/python bench/ood_fit.py --rounds {args.rounds}`. "
-            f"Median of {args.rounds} fresh processes each, the two ways taken in turn. Each process fits the "
-            "run's own score (`ensemble`) and measures every method against the probe sets, as the end of a "
-            "training run does, on the same saved features.", "",
-            "| run (features: all / penultimate) | CPU s, gridlab | CPU s, before | wall s, gridlab | wall s, before | "
-            "gridlab against before | largest score difference (relative) |", "|---|---|---|---|---|---|---|"]
-    for case in RUNS:
-        now = [statistics.median(v) for v in zip(*results[(case, "gridlab")])]
-        then = [statistics.median(v) for v in zip(*results[(case, "before")])]
-        rows.append(f"| {case} ({widths[case][0]} / {widths[case][1]}) | {now[0]:.2f} | {then[0]:.2f} | "
-                    f"{now[1]:.2f} | {then[1]:.2f} | **{now[0] / then[0]:.2f}x** CPU, {now[1] / then[1]:.2f}x wall "
-                    f"| {differences[case]:.1e} |")
+    labels = {case: f"{case}, {widths[case][0]} features ({widths[case][1]} penultimate)" for case in RUNS}
+    rows = _bench.side_by_side("ood_fit.py", args.rounds, {(labels[c], way): v for (c, way), v in results.items()},
+                               labels.values(), "gridlab", "before", ("gridlab", "before", "gridlab", "before"))
+    rows += ["", "Each process fits the run's own score (`ensemble`) and measures every method against the probe "
+             "sets, as the end of a training run does, on the same saved features. The largest difference between "
+             "the two ways' scores, relative: " + "; ".join(f"{case} {differences[case]:.1e}" for case in RUNS) + "."]
     print("\n".join(rows))
     _bench.write_section("ood-fit", "\n".join([
         "## The end of a run: fitting the OOD score (`bench/ood_fit.py`)", "", *rows, "",
