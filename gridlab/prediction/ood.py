@@ -98,9 +98,7 @@ class Detector:
 
     @functools.cached_property
     def whitener(self) -> np.ndarray:
-        """``L`` with ``precision = L L^T``: its Cholesky factor (any such ``L`` gives the same distances; the
-        factor costs a tenth of an eigendecomposition, bench/ood_fit.py), from the eigendecomposition where the
-        precision is not numerically positive definite."""
+        """``L`` with ``precision = L L^T`` (``_square_root``: any such ``L`` gives the same distances)."""
         return _square_root(self.precision)
 
     def logits(self, h: np.ndarray) -> np.ndarray:
@@ -333,9 +331,9 @@ def _gaussian(h: np.ndarray, y: np.ndarray, shared: dict | None) -> tuple[np.nda
 
 
 def _inverse(a: np.ndarray) -> np.ndarray:
-    """The inverse of the symmetric positive definite ``a`` from its Cholesky factor ``C`` (``a^-1 = C^-T C^-1``:
-    a sixth of the time of ``np.linalg.pinv``'s SVD on 577 features, bench/ood_fit.py); ``pinv`` where ``a`` is
-    not numerically positive definite."""
+    """The inverse of the symmetric positive definite ``a`` from its Cholesky factor ``C`` (``a^-1 = C^-T C^-1``;
+    on a 700x700 covariance here about a fifth of the time of ``np.linalg.pinv``'s SVD); ``pinv`` where ``a`` is not
+    numerically positive definite. The end of a run, measured whole: bench/ood_fit.py."""
     try:
         c_inv = np.linalg.inv(np.linalg.cholesky(a))
     except np.linalg.LinAlgError:
@@ -344,7 +342,9 @@ def _inverse(a: np.ndarray) -> np.ndarray:
 
 
 def _square_root(precision: np.ndarray) -> np.ndarray:
-    """``L`` with ``precision = L L^T`` (``Detector.whitener``)."""
+    """``L`` with ``precision = L L^T`` (``Detector.whitener``): its Cholesky factor (on a 700x700 matrix here about
+    a tenth of the time of an eigendecomposition), from the eigendecomposition where ``precision`` is not
+    numerically positive definite (an old run's pseudo-inverse of a singular covariance)."""
     p = (precision + precision.T) / 2
     try:
         return np.linalg.cholesky(p)
