@@ -15,6 +15,10 @@ from tests.conftest import write_idx_set
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
+# the tests that read ``mlp_run`` run on one pytest-xdist worker, so that it is trained once, not once per worker
+ON_MLP_RUN = pytest.mark.xdist_group("cli_run")
+
+
 @pytest.fixture(scope="module")
 def mlp_run(tmp_path_factory):
     """One finished run (seed002_mlp on the tiny IDX set) for the tests that only read a run."""
@@ -66,6 +70,7 @@ def test_train_evaluate_predict_info_report(idx_dir, tmp_path, capsys):
     assert code == 0 and out.strip() == "report: runs/e2e/report.html"
 
 
+@ON_MLP_RUN
 def test_predict_wrong_shape_is_one_line(mlp_run, capsys):
     np.save("bad.npy", np.zeros((5, 5)))
     code, _, err = _run(["predict", str(mlp_run), "bad.npy"], capsys)
@@ -162,6 +167,7 @@ def test_make_thermal_train_predict_with_threshold(capsys):
     assert code == 0 and "saliency: 2 PNG file(s) in explain" in out and len(list(Path("explain").glob("*.png"))) == 2
 
 
+@ON_MLP_RUN
 def test_compare_two_runs(mlp_run, idx_dir, tmp_path, capsys):
     _run(["train", "data=mnist", f"data_dir={idx_dir}", "model=seed003_mlp", "epochs=2", "name=b", "report=false",
           "-q"], capsys)
@@ -171,6 +177,7 @@ def test_compare_two_runs(mlp_run, idx_dir, tmp_path, capsys):
     assert page.count("<tr>") == 3 and "data:image/png;base64," in page
 
 
+@ON_MLP_RUN
 def test_evaluate_on_data_of_another_shape_names_both_shapes(mlp_run, tmp_path, capsys):
     for label in ("a", "b"):
         (tmp_path / "small" / label).mkdir(parents=True)
