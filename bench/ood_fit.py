@@ -4,7 +4,7 @@ it, side by side, in fresh processes taken in turn.
 Run:  .venv/bin/python bench/ood_fit.py [--rounds 5] [--data-dir DIR]
 
 Two runs on Fashion-MNIST, trained here for one epoch each (``report=false audit=false``): the `fast` preset
-(gridlab_fast) and seed002_mlp (a wide MLP, 577 features). For each, the features `training/finish.py` computes are
+(gridlab_fast) and seed002_mlp (a wide MLP, 562 features). For each, the features `training/finish.py` computes are
 saved once (a sample of 20,000 training examples, the validation split, 2,000 test examples and 2,000 inputs of each
 probe set), and each process then does with them what the run's end does: ``ood.fit`` of the run's own method
 (``ensemble``) and ``ood.evaluate``, which measures every method against the probe sets for the report.
@@ -15,8 +15,8 @@ probe set), and each process then does with them what the run's end does: ``ood.
   an eigendecomposition, and every method fitted from scratch).
 
 Measured per process: CPU seconds and wall seconds of the two calls (``time.process_time``, ``time.perf_counter``).
-Each process also prints the largest difference between its scores and those of the first way's process, so the
-table says the two ways agree. Prints the medians and the ratios and writes docs/benchmarks.md (section "ood-fit").
+Each process also saves its scores; the largest difference between the two ways' scores is printed below the table,
+so it says the two ways agree. Prints the medians and the ratios and writes docs/benchmarks.md (section "ood-fit").
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 import _bench
+from ood import PROBE_N, inputs_for
 
 RUNS = {"fast preset (gridlab_fast)": ["preset=fast", "epochs=1"],
         "seed002_mlp": ["model=seed002_mlp", "epochs=1"]}
@@ -61,31 +62,23 @@ print(json.dumps([cpu, wall]))
 
 
 def _features(work: Path, name: str, overrides: list[str], env: dict, data_dir: str | None) -> Path:
-    """Train ``name`` and save the features the run's end fits its OOD score on (as ``_fit_ood`` computes them)."""
+    """Train ``name`` and save the features the run's end fits its OOD score on (bench/ood.py's ``inputs_for``, as
+    ``_fit_ood`` computes them)."""
     subprocess.run([sys.executable, "-m", "gridlab", "train", "data=fashion-mnist", *overrides, "report=false",
                     "audit=false", f"name={name}", "-q", *([f"data_dir={data_dir}"] if data_dir else [])],
                    env=env, cwd=work, check=True, capture_output=True)
     import numpy as np
 
-    from gridlab.datasets import feed
     from gridlab.evaluation import run_dataset
     from gridlab.prediction import Predictor, ood
 
     predictor = Predictor(work / "runs" / name)
     dataset = run_dataset(predictor)             # the run's own splits
-    model = predictor.model
-    scoring, last = ood.feature_model(model, ood.model_stages(model))
-    rng = np.random.default_rng(0)
-    pick = np.sort(rng.choice(len(dataset.y_train), min(ood.FIT_MAX, len(dataset.y_train)), replace=False))
-    test = np.sort(rng.choice(len(dataset.y_test), 2000, replace=False))
-    w, b = last.get_weights()
-    out = {"h_train": feed.predict(scoring, dataset.x_train[pick])[1], "y_train": dataset.y_train[pick],
-           "h_val": feed.predict(scoring, dataset.x_val)[1], "w": w, "b": b,
-           "h_in": feed.predict(scoring, dataset.x_test[test])[1]}
-    for probe, x in ood.probes(dataset.x_val, dataset.kind, 2000, 0).items():
-        out[f"probe {probe}"] = feed.predict(scoring, x)[1]
+    test = np.sort(np.random.default_rng(0).choice(len(dataset.y_test), PROBE_N, replace=False))
+    found = inputs_for(predictor, dataset, dataset.x_test[test], ood.probes(dataset.x_val, dataset.kind, PROBE_N))
     path = work / f"{name}.npz"
-    np.savez(path, **out)
+    np.savez(path, **{k: found[k] for k in ("h_train", "y_train", "h_val", "h_in", "w", "b")},
+             **{f"probe {k}": v for k, v in found["h_probes"].items()})
     return path
 
 

@@ -315,9 +315,9 @@ def fit(method: str, h_train: np.ndarray, y_train: np.ndarray, h_val: np.ndarray
 
 def _gaussian(h: np.ndarray, y: np.ndarray, shared: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The class means of ``h`` (N, D), the precision of its class-centred covariance (regularised by a millionth
-    of its mean variance, so it is positive definite), and the whitener a fit before this one computed from it
-    (None for the first). The fits ``shared`` is passed to see the same rows, so ``D`` tells their features apart:
-    the penultimate ones alone, or with the stages'."""
+    of its mean variance, so it is positive definite), and with ``shared`` its whitener, which every fit sharing it
+    scores with (None without: the detector computes it when it first scores). The fits ``shared`` is passed to
+    see the same rows, so ``D`` tells their features apart: the penultimate ones alone, or with the stages'."""
     if shared is not None and h.shape[1] in shared:
         return shared[h.shape[1]]
     classes = np.unique(y)
@@ -325,9 +325,10 @@ def _gaussian(h: np.ndarray, y: np.ndarray, shared: dict | None) -> tuple[np.nda
     centred = h - means[np.searchsorted(classes, y)]
     cov = centred.T @ centred / max(len(h) - 1, 1)
     precision = _inverse(cov + 1e-6 * np.trace(cov) / len(cov) * np.eye(len(cov)))
-    if shared is not None:
-        shared[h.shape[1]] = (means, precision, _square_root(precision))
-    return means, precision, None
+    if shared is None:
+        return means, precision, None
+    shared[h.shape[1]] = means, precision, _square_root(precision)
+    return shared[h.shape[1]]
 
 
 def _inverse(a: np.ndarray) -> np.ndarray:
