@@ -26,7 +26,7 @@ def mlp_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("cli-run")
     return gridlab.train(data="mnist", data_dir=str(write_idx_set(root / "idx")), model="seed002_mlp", epochs=1,
-                         project=str(root / "runs"), name="s", report=False, verbose=False).folder
+                         project=str(root / "runs"), name="s", report=False, verbose=False, ood="none").folder
 
 
 def _run(args, capsys):
@@ -170,7 +170,7 @@ def test_make_thermal_train_predict_with_threshold(capsys):
 @ON_MLP_RUN
 def test_compare_two_runs(mlp_run, idx_dir, tmp_path, capsys):
     _run(["train", "data=mnist", f"data_dir={idx_dir}", "model=seed003_mlp", "epochs=2", "name=b", "report=false",
-          "-q"], capsys)
+          "ood=none", "-q"], capsys)
     code, out, _ = _run(["compare", str(mlp_run), "runs/b", "--out", "cmp.html"], capsys)
     assert code == 0 and "seed002_mlp" in out and "seed003_mlp" in out and "written: cmp.html" in out
     page = (tmp_path / "cmp.html").read_text()
@@ -200,7 +200,7 @@ def test_npz_with_string_labels_trains_with_sorted_class_names(tmp_path, capsys)
     x, y = make_images(10, 8, 2)
     data = _npz(tmp_path / "strings.npz", x, np.where(y == 0, "dog", "cat"))
     code, out, err = _run(["train", f"data={data}", "epochs=1", "model=seed003_mlp", "report=false", "name=s",
-                           "-q"], capsys)
+                           "ood=none", "-q"], capsys)
     assert code == 0, err
     info = __import__("json").loads((tmp_path / "runs/s/run.json").read_text())
     assert info["class_names"] == ["cat", "dog"] and info["counts"]["train"] == [6, 6]
@@ -236,8 +236,8 @@ def test_npz_that_cannot_make_a_classifier_is_one_line(tmp_path, capsys, make, l
 
 def test_stray_text_file_in_an_image_folder_is_ignored_and_listed(image_folder, tmp_path, capsys):
     (image_folder / "cat" / "notes.txt").write_text("taken on monday\n")
-    code, out, err = _run(["train", f"data={image_folder}", "epochs=1", "model=seed003_mlp", "report=false"],
-                          capsys)
+    code, out, err = _run(["train", f"data={image_folder}", "epochs=1", "model=seed003_mlp", "report=false",
+                           "ood=none"], capsys)
     assert code == 0, err
     notes = image_folder / "cat" / "notes.txt"
     assert (f"notice: 1 file(s) that are not images were ignored (first: {notes}); see data_report.csv.\n"
@@ -250,7 +250,7 @@ def test_stray_text_file_in_an_image_folder_is_ignored_and_listed(image_folder, 
 
 def test_string_keys_take_the_text_as_typed(idx_dir, tmp_path, capsys):
     code, out, err = _run(["train", "data=mnist", f"data_dir={idx_dir}", "model=seed003_mlp", "epochs=1",
-                           "report=false", "name=off", "lr=1e-3", "-q"], capsys)
+                           "report=false", "name=off", "lr=1e-3", "ood=none", "-q"], capsys)
     assert code == 0, err
     assert (tmp_path / "runs/off/run.json").is_file()
     assert "lr: 0.001\n" in (tmp_path / "runs/off/config.yaml").read_text()

@@ -19,7 +19,7 @@ def test_example_notebook_runs_and_shows_results_inline(tmp_path):
 
     nb = nbformat.read(NOTEBOOK, as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    params.source = 'DATA = "digits"\nEPOCHS = 1\nLIMIT = None'
+    params.source = 'DATA = "digits"\nEPOCHS = 1\nLIMIT = 400'
     shutil.copy(NOTEBOOK, tmp_path / NOTEBOOK.name)
     nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute(

@@ -18,7 +18,8 @@ def kfold_probabilities(overrides: dict, dataset, folds: int,
                         progress=print) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     """Out-of-sample probabilities for every training and validation example: ``folds`` models, each trained with
     the config ``overrides`` (a run's saved config) on the other folds (its own validation split taken from them
-    as usual) and predicting its fold.
+    as usual; calibrated as the run was, without the report, audit and OOD score nobody reads) and predicting its
+    fold.
     Returns (positions, labels, probabilities, fold names)."""
     from ..config import load_config
     from ..datasets import stratified_split
@@ -44,7 +45,8 @@ def kfold_probabilities(overrides: dict, dataset, folds: int,
                      class_names=np.asarray(dataset.class_names))
             progress(f"audit: fold {k + 1}/{folds}: training on {len(inside):,} examples, predicting {len(out):,}")
             run = train(load_config({**overrides, "data": str(data), "project": tmp, "name": f"fold{k}",
-                                     "report": False, "audit": False, "resume": False, "limit": None,
+                                     "report": False, "audit": False, "ood": "none", "resume": False,
+                                     "limit": None,
                                      "verbose": False, "exist_ok": True}))
             proba[out] = Predictor(run.folder).predict_arrays(x[out])
     return positions, y, proba, [f"fold {k + 1}" for k in fold_of.tolist()]

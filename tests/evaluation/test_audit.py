@@ -41,7 +41,8 @@ def _flipped_digits(tmp_path, share=0.05, seed=0):
 @pytest.mark.slow
 def test_kfold_audit_finds_flipped_labels(tmp_path):
     data, flipped = _flipped_digits(tmp_path)
-    run = gridlab.train(data=str(data), model="seed003_mlp", epochs=20, batch=64, verbose=False, report=False)
+    run = gridlab.train(data=str(data), model="seed003_mlp", epochs=20, batch=64, verbose=False, report=False,
+                        ood="none", audit=False)     # what the k-fold audit does not read
     result = gridlab.audit(run.folder, folds=3, progress=lambda *_: None)
     audited = {r["index"] for r in result.rows}
     dataset = gridlab.load_dataset(data=str(data))

@@ -49,27 +49,29 @@ def test_every_format_passes_parity_in_its_runtime(binary_run, fmt, capfd):
 
 
 @pytest.mark.slow
-def test_where_keras_runs_on_jax_the_export_is_refused_before_anything_is_written(tmp_path):
+def test_where_keras_runs_on_jax_the_export_is_refused_before_anything_is_written(binary_run, tmp_path):
     """The converters work on TensorFlow. A process that has not imported Keras converts there, also on a GPU machine
     where gridlab trains on JAX; one where Keras runs on JAX (a notebook on KERAS_BACKEND=jax, as a user's, with no
     TF_CPP_MIN_LOG_LEVEL) gets one line naming the fix, and nothing else of TensorFlow's: Keras imports it on JAX
     too, to seed it."""
     pytest.importorskip("jax")
+    import shutil
+
+    folder = "runs/binary"       # a copy of the module's run, without the exports other tests made
+    shutil.copytree(binary_run, tmp_path / folder, ignore=shutil.ignore_patterns("export", "export.json"))
     script = ("import gridlab\n"
               "from gridlab.export import ExportError, export\n"
-              "run = gridlab.train(data='digits', model='seed003_mlp', epochs=1, limit=60, report=False, "
-              "verbose=False, ood='none', audit=False, calibrate=False)\n"
-              "try:\n    export(run, 'onnx')\nexcept ExportError as e:\n    print(e)\n")
+              f"try:\n    export({folder!r}, 'onnx')\nexcept ExportError as e:\n    print(e)\n")
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTEST_CURRENT_TEST")}
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path,
                        env={**env, "KERAS_BACKEND": "jax"})
-    folder = "runs/digits-seed003_mlp"
     assert r.returncode == 0 and r.stderr == ""
     assert r.stdout == (f"{folder}: export to onnx converts on Keras' TensorFlow backend, and Keras runs on jax in "
                         f"this process. Export from a fresh process without KERAS_BACKEND=jax: gridlab export {folder} "
                         "--format onnx (it converts on TensorFlow, on the CPU); or serve the Keras model: "
                         "serve_runtime=keras.\n")
-    assert not (tmp_path / folder / "export").exists()
+    assert sorted(p.name for p in (tmp_path / folder).iterdir()) == sorted(
+        p.name for p in binary_run.iterdir() if p.name not in ("export", "export.json"))
 
 
 def test_an_out_path_it_must_not_write_is_refused_before_the_conversion(binary_run, tmp_path):

@@ -49,7 +49,7 @@ def band_runs(tmp_path_factory):
     out = {}
     for model in ("seed001_cnn", "seed003_mlp"):
         run = gridlab.train(data=str(data), model=model, epochs=6, batch=16, project=str(root), name=model,
-                            verbose=False, report=False, audit=False)
+                            verbose=False, report=False, audit=False, ood="none")
         assert run.metrics["accuracy"] == 1.0
         out[model] = run.folder
     return out, xt, yt
@@ -117,7 +117,7 @@ def _edges(x):
 def digits_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("randomization")
     return {model: gridlab.train(data="digits", model=model, epochs=12, project=str(root), name=model,
-                                 verbose=False, report=False, audit=False).folder
+                                 verbose=False, report=False, audit=False, ood="none").folder
             for model in ("seed001_cnn", "seed003_mlp")}
 
 

@@ -16,8 +16,9 @@ from tests.conftest import RAY_ENV
 from tests.evaluation.test_report_browser import CHROMEDRIVER, CHROMIUM, open_browser
 
 pytest.importorskip("ray.tune", reason="Ray Tune is not installed (pip install 'gridlab[ray]')")
+# each trial is a whole run; what runs after its fit (calibration, the OOD score, the audit) is tested with train
 BASE = ["data=digits", "model=seed003_mlp", "lr=loguniform(1e-3,1e-1)", "batch=[32,64]", "sweep_scheduler=none",
-        "seed=3"]
+        "seed=3", "calibrate=false", "ood=none", "audit=false"]
 ENV = RAY_ENV
 
 

@@ -99,8 +99,10 @@ def test_shares_are_equal_and_disjoint():
     assert len(set(seen.tolist())) == 9 and all((p[0][:, 0] == p[1]).all() for p in parts)
 
 
+# what runs after fit (calibration, the OOD score, the audit, the report) is one process's work, the same code as a
+# run on one device, tested on JAX by tests/test_backend.py: these runs stop at what distribution changes
 TRAIN = ["data=digits", "model=seed003_mlp", "epochs=2", "batch=64", "limit=400", "report=false", "audit=false",
-         "distribute=data_parallel"]
+         "ood=none", "calibrate=false", "distribute=data_parallel"]
 
 
 def _env(tmp_path: Path | None = None) -> dict:

@@ -9,8 +9,9 @@ from gridlab.errors import RunError, TrainingError
 
 
 def _train(idx_dir, **kw):
+    """A tiny run; without the OOD score (tests/prediction/test_ood.py trains with it) unless a test asks."""
     args = dict(data="mnist", data_dir=str(idx_dir), model="seed003_mlp", epochs=2, batch=8, verbose=False,
-                report=False)
+                report=False, ood="none")
     args.update(kw)
     return gridlab.train(**args)
 
@@ -222,7 +223,7 @@ def test_train_leaves_no_global_state_behind(idx_dir):
 
     from gridlab.export import export
 
-    export(_train(idx_dir, epochs=1, name="warm-up").folder, "litert")
+    export(_train(idx_dir, epochs=1, name="warm-up", ood="auto").folder, "litert")
     backend, filters = matplotlib.get_backend(), list(warnings.filters)
     random.seed(7)
     np.random.seed(7)
@@ -231,7 +232,7 @@ def test_train_leaves_no_global_state_behind(idx_dir):
     np.random.seed(7)
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        run = _train(idx_dir, epochs=1, report=True, precision="float32", seed=123)
+        run = _train(idx_dir, epochs=1, report=True, ood="auto", precision="float32", seed=123)   # everything
         export(run.folder, "litert")
         assert keras.mixed_precision.global_policy().name == "mixed_float16"
     finally:
