@@ -20,7 +20,7 @@ def test_train_with_tracking_all_writes_event_files_and_one_mlflow_run(idx_dir, 
     mlflow_logger.setLevel(logging.INFO)
     try:
         run = gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed002_mlp", epochs=2, batch=8, name="t",
-                            tracking="all", report=False, verbose=False)
+                            tracking="all", report=False, verbose=False, ood="none")
     finally:
         mlflow_logger.setLevel(saved)
     # a new SQLite store's set-up lines ("Creating initial MLflow database tables...") are not the caller's

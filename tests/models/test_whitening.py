@@ -60,7 +60,7 @@ def test_whiten_replaces_the_first_convolution():
 def test_whiten_on_a_model_without_a_convolution_trains_without_it_and_says_so(idx_dir, capsys):
     """preset=fast sets whiten=true; with an MLP named explicitly the run goes ahead and the notice says why."""
     run = gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed003_mlp", whiten=True, epochs=1, batch=8,
-                        report=False, calibrate=False)
+                        report=False, calibrate=False, ood="none")
     assert LAYER not in [layer.name for layer in load_model(run.folder / "model.keras").layers]
     assert ("notice: whiten=true skipped: model seed003_mlp has no square, stride-1 Conv2D to replace (set "
             "whiten=false to silence this)") in capsys.readouterr().err
@@ -79,7 +79,7 @@ def test_fill_uses_what_the_layer_sees_and_survives_saving(tmp_path):
 
 def test_training_keeps_the_whitening_layer_frozen(idx_dir):
     run = gridlab.train(data="mnist", data_dir=str(idx_dir), model="gridlab_fast", whiten=True, epochs=2, batch=8,
-                        verbose=False, report=False, calibrate=False)
+                        verbose=False, report=False, calibrate=False, ood="none")
     model = load_model(run.folder / "model.keras")
     kernel = model.get_layer(LAYER).get_weights()[0]
     from gridlab.config import load_config

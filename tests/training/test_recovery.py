@@ -76,7 +76,7 @@ def test_sigkill_mid_training_then_the_same_command_resumes(tmp_path, capsys):
 
     _bigger_idx(tmp_path / "idx")
     args = ["data=mnist", f"data_dir={tmp_path / 'idx'}", "model=seed000_cnn", "epochs=5", "patience=0", "name=k",
-            "report=false", "verbose=false"]
+            "report=false", "ood=none", "verbose=false"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     paused = tmp_path / "paused"
     proc = subprocess.Popen([sys.executable, "-c", PAUSED_TRAINER, str(paused), *args], cwd=tmp_path, env=env,
