@@ -68,7 +68,7 @@ def test_training_audits_the_validation_split_and_names_files(image_folder, tmp_
             src = sorted((image_folder / label).glob("0*.png"))[i % 10]
             shutil.copy(src, image_folder / label / f"extra{i:02d}.png")
     assert main(["train", f"data={image_folder}", "model=seed003_mlp", "epochs=15", "name=pets", "val_split=0.3",
-                 "-q"]) == 0
+                 "ood=none", "-q"]) == 0
     assert main(["audit", "runs/pets", "--folds", "2"]) == 0
     out = capsys.readouterr().out
     assert "suspect label(s) among" in out and "written: runs/pets/suspects.csv" in out
