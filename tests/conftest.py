@@ -32,9 +32,11 @@ def free_port() -> int:
 HIDE_TENSORFLOW = Path(__file__).with_name("without_tensorflow.py")
 
 # what every Ray process the tests start sees: no usage report, and no backend of the test process (gridlab and Ray
-# Train choose; a `ray start` node's workers inherit the environment of the command that started it)
+# Train choose; a `ray start` node's workers inherit the environment of the command that started it); and no idle
+# workers started ahead for the first job: gridlab's jobs set environment variables (runtime_env), so Ray starts
+# workers of their own for them and the ones started ahead only cost CPU
 RAY_ENV = {**{k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "RAY_DISABLE_USAGE_STATS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+           "RAY_DISABLE_USAGE_STATS": "1", "RAY_USAGE_STATS_ENABLED": "0", "RAY_prestart_worker_first_driver": "0"}
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
