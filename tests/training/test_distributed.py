@@ -17,7 +17,7 @@ from gridlab import quiet
 from gridlab.config import load_config
 from gridlab.errors import ConfigError, GridlabError
 from gridlab.training import distributed
-from tests.conftest import free_port
+from tests.conftest import free_port, xla_flags
 from tests.test_quiet import GRIDLAB_LINE
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
@@ -183,7 +183,7 @@ def test_one_process_over_two_local_devices_matches_one_device(tmp_path):
     """Several GPUs in one machine, as two forced host devices: no coordinator, one run folder, every device holding
     the same weights, and the accuracy of a one-device run within noise. Both runs in one process (the second on
     one of its two devices), which also shows the first left no distribution behind."""
-    env = {**_env(), "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "KERAS_BACKEND": "jax"}
+    env = {**_env(), "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=2"), "KERAS_BACKEND": "jax"}
     out = subprocess.run([sys.executable, "-c", TWO_THEN_ONE, *TRAIN], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=400)
     assert out.returncode == 0, out.stderr[-3000:]
