@@ -7,6 +7,7 @@ every resume point, so a resumed run continues exactly where it stopped. Every f
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -20,6 +21,13 @@ def save_model(model, path: Path) -> None:
     """``model.save`` to a temporary ``.keras`` beside ``path``, then rename."""
     with atomic_path(path, suffix=".keras") as tmp:
         model.save(tmp)
+
+
+def copy_model(source: Path, path: Path) -> None:
+    """A saved model copied to a temporary ``.keras`` beside ``path``, then renamed: the same file as saving the
+    same model again, without serializing its weights and optimizer state a second time."""
+    with atomic_path(path, suffix=".keras") as tmp:
+        shutil.copyfile(source, tmp)
 
 
 class Monitor(keras.callbacks.Callback):
@@ -101,7 +109,8 @@ class Monitor(keras.callbacks.Callback):
             row["lr"] = float(self.model.optimizer.learning_rate)
         self.rows.append(row)
         value = logs.get(self.monitor)
-        if self._improved(value):
+        improved = self._improved(value)
+        if improved:
             self.best, self.best_epoch, self.wait = float(value), epoch + 1, 0
             save_model(self.model, self.folder / runs.MODEL)
         else:
@@ -111,7 +120,10 @@ class Monitor(keras.callbacks.Callback):
                                     f"(best {self.best:.4f} at epoch {self.best_epoch})")
                 self.model.stop_training = True
         runs.write_history(self.folder, self.rows)
-        save_model(self.model, self.folder / runs.LAST)
+        if improved:       # the resume point holds what the best checkpoint just saved (bench/checkpoint.py)
+            copy_model(self.folder / runs.MODEL, self.folder / runs.LAST)
+        else:
+            save_model(self.model, self.folder / runs.LAST)
         runs.write_state(self.folder, self.state(epoch + 1))
 
     def state(self, epochs_done: int) -> dict:
