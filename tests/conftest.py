@@ -16,22 +16,23 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(name, "1")
 
+import numpy as np
+import pytest
+
+
 # The tests' JAX processes compile many small programs and run each for a few steps: at XLA's backend optimisation
 # level 0 they compile in a fraction of the time (the JAX end-to-end test of tests/test_backend.py: 19 s of CPU
 # against 27 s, 2-core AMD EPYC). The level changes how fast the code runs; what it computes differs at most in the
 # last bits of rounding (fast-math stays off at every level), every process of a test compiles alike, and no test
 # compares JAX's numbers with fixed ones. The user's own XLA_FLAGS are kept; a test that sets more flags adds to
 # these (``xla_flags``).
-if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
-
-import numpy as np
-import pytest
-
-
 def xla_flags(*more: str) -> str:
-    """This process's XLA_FLAGS (the level above) with ``more`` added, for a child process that needs more."""
+    """This process's XLA_FLAGS (with the level below) and ``more`` added, for a child process that needs more."""
     return " ".join([os.environ.get("XLA_FLAGS", ""), *more]).strip()
+
+
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = xla_flags("--xla_backend_optimization_level=0")
 
 
 def free_port() -> int:

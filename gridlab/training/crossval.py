@@ -46,8 +46,7 @@ def kfold_probabilities(overrides: dict, dataset, folds: int,
             progress(f"audit: fold {k + 1}/{folds}: training on {len(inside):,} examples, predicting {len(out):,}")
             run = train(load_config({**overrides, "data": str(data), "project": tmp, "name": f"fold{k}",
                                      "report": False, "audit": False, "ood": "none", "resume": False,
-                                     "limit": None,
-                                     "verbose": False, "exist_ok": True}))
+                                     "limit": None, "verbose": False, "exist_ok": True}))
             proba[out] = Predictor(run.folder).predict_arrays(x[out])
     return positions, y, proba, [f"fold {k + 1}" for k in fold_of.tolist()]
 
