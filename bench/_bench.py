@@ -1,5 +1,5 @@
 """What every bench script shares: the project root on ``sys.path`` (importing this module puts it there), the
-environment of the child processes it starts, a child process timed, the last line a child printed, the machine
+environment of the child processes it starts, a child process timed, the result a child printed last, the machine
 described, a marked section of docs/benchmarks.md replaced, and calls timed in blocks."""
 from __future__ import annotations
 
@@ -71,6 +71,15 @@ def side_by_side(script: str, rounds: int, results: dict, cases, new: str, old: 
         rows.append(f"| {case} | {now[0]:.2f} | {then[0]:.2f} | {now[1]:.2f} | {then[1]:.2f} | "
                     f"**{now[0] / then[0]:.2f}x** CPU, {now[1] / then[1]:.2f}x wall |")
     return rows
+
+
+def child_result(argv: list[str], env: dict, cwd: Path | None = None, what: str | None = None):
+    """The result a child process printed on its last line (``last_line``); a child that fails stops the bench with
+    ``what`` it was (else its command) and its last lines."""
+    out = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{what or ' '.join(argv)} failed:\n{out.stderr[-3000:]}")
+    return last_line(out.stdout)
 
 
 def last_line(stdout: str, as_json: bool = True):

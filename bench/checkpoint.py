@@ -19,7 +19,6 @@ CPU seconds and wall seconds spent in the epoch-end callback (``Monitor.on_epoch
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -66,11 +65,9 @@ def main() -> int:
         (work / f"{r}").mkdir()
         for model in MODELS:
             for way in ways:
-                out = subprocess.run([sys.executable, "-c", CHILD, way, model, str(args.epochs)], env=env,
-                                     cwd=work / f"{r}", capture_output=True, text=True, check=False)
-                if out.returncode != 0:
-                    raise SystemExit(out.stderr[-3000:])
-                cpu, wall, parameters[model] = _bench.last_line(out.stdout)
+                cpu, wall, parameters[model] = _bench.child_result(
+                    [sys.executable, "-c", CHILD, way, model, str(args.epochs)], env, work / f"{r}",
+                    what=f"{model}, {way}")
                 results[(model, way)].append((cpu, wall))
     labels = {m: f"{m} ({parameters[m]:,} parameters), {args.epochs} epochs: the epoch-end callback" for m in MODELS}
     rows = _bench.side_by_side("checkpoint.py", args.rounds, {(labels[m], w): v for (m, w), v in results.items()},

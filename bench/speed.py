@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -172,11 +171,7 @@ def _in_process(kind: str, index: int, tf_defaults: bool, extra: dict | None = N
     code = ("import sys; sys.path.insert(0, {bench!r}); " + ("import tensorflow; " if tf_defaults else "")
             + "import speed; raise SystemExit(speed.child({kind!r}, {index}, {extra!r}))").format(
         bench=str(Path(__file__).parent), kind=kind, index=index, extra=extra or {})
-    env = _bench.child_env()
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"{kind} {index} failed:\n{out.stderr[-3000:]}")
-    return _bench.last_line(out.stdout)
+    return _bench.child_result([sys.executable, "-c", code], _bench.child_env(), what=f"{kind} {index}")
 
 
 def main() -> int:
