@@ -165,7 +165,9 @@ def use(device: str | None = None, need_jax: bool = False) -> Choice:
         with _temporarily({"KERAS_BACKEND": choice.backend,
                            **({"JAX_PLATFORMS": "cpu"} if choice.backend == "jax" and choice.device == "cpu"
                               and machine.gpus and "JAX_PLATFORMS" not in os.environ else {})}):
-            with quiet.native_lines(), collector_paused():    # TensorFlow's start-up lines, in a notebook or script
+            # TensorFlow's start-up lines kept off, in a notebook or script; the import's objects frozen where gridlab
+            # owns the process
+            with quiet.native_lines(), collector_paused(keep_frozen=lean_imports()):
                 _import_keras()
         if choice.backend == "jax":
             keep_compilations(choice.device)
@@ -301,24 +303,34 @@ def _temporarily(values: dict):
 
 
 @contextlib.contextmanager
-def collector_paused():
+def collector_paused(keep_frozen: bool = False):
     """Python's cyclic garbage collector off for the body, then on again (as it was), with what the body made put
-    with the oldest objects. Importing Keras on TensorFlow makes about 460,000 objects that live as long as the
-    process: the collector, run about 1,100 times on the way, finds almost nothing in them, and right after the body
-    it would still go through all of them in its young generations: about 0.5 s of CPU in the collector. Paused,
-    a process that imports Keras on TensorFlow (each command, server, sweep trial and Ray worker) spends about 0.3 s
-    less CPU in all (``bench/gc_pause.py``: 0.91-0.93x). The objects stay collectable; what the import left as
-    garbage (about 2 MiB) goes at the collector's next full pass. A process that froze objects itself
-    (``gc.freeze``, as a server that forks does) keeps them frozen: the move is skipped there."""
+    where the collector does not keep going through it. Importing Keras on TensorFlow makes about 460,000 objects
+    that live as long as the process: the collector, run about 1,100 times on the way, finds almost nothing in them,
+    and right after the body it would still go through all of them in its young generations (about 0.3 s of CPU:
+    ``bench/gc_pause.py``).
+
+    - ``keep_frozen`` (gridlab's own processes, ``lean_imports``: its command line, servers, sweep trials, Ray
+      workers): the objects stay frozen (``gc.freeze``), out of the collector's sight for the rest of the process.
+      Its full passes then skip them, and so do the passes Python makes when the process ends, which otherwise go
+      through every one of them again: with scikit-learn and matplotlib loaded too, about 1.1-1.5 s of CPU after the
+      command's last line, more than a small ``gridlab evaluate`` spends on its work (``bench/frozen.py``). What the
+      import left as garbage (about 2 MiB) is then kept for the life of the process.
+    - otherwise (a library caller's process, a notebook): the objects are moved to the oldest generation
+      (``gc.freeze`` and at once ``gc.unfreeze``: a move, not a pass over them), so nothing stays frozen and the
+      import's garbage goes at the next full pass. A process that froze objects itself (a server that forks) keeps
+      them frozen: the move is skipped there."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if keep_frozen:
+            gc.freeze()
+        elif was and not gc.get_freeze_count():
+            gc.freeze()           # every tracked object to the permanent generation, and at once back to the
+            gc.unfreeze()         # oldest: a move, not a pass over them (nothing stays frozen)
         if was:
-            if not gc.get_freeze_count():
-                gc.freeze()       # every tracked object to the permanent generation, and at once back to the
-                gc.unfreeze()     # oldest: a move, not a pass over them (nothing stays frozen)
             gc.enable()
 
 
