@@ -44,6 +44,25 @@ def timed(argv: list[str], env: dict, cwd: Path, accept: tuple[int, ...] = (0,))
     return usage.ru_utime + usage.ru_stime, wall
 
 
+def process_bench(doc: str, name: str) -> tuple[int, Path, dict]:
+    """The start of a bench that times fresh gridlab processes: ``--rounds`` from its command line (default 7; ``doc``
+    is the script's docstring), a new work folder (``gridlab-NAME-`` in the temporary folder), the children's
+    environment (Keras' backend and the lean import left to each child) and, in the folder, ``small_run``'s run and
+    PNG. Returns (rounds, folder, environment)."""
+    import argparse
+
+    from gridlab.backend import LEAN_VAR
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    rounds = parser.parse_args().rounds
+    work = Path(tempfile.mkdtemp(prefix=f"gridlab-{name}-"))
+    env = child_env(drop=("KERAS_BACKEND", LEAN_VAR))
+    print("training a small run to predict with ...", flush=True)
+    small_run(work, env)
+    return rounds, work, env
+
+
 def small_run(work: Path, env: dict) -> None:
     """A small run to predict with, ``work/runs/s`` (digits, one epoch, no report), and one 8x8 PNG:
     ``work/one.png``."""

@@ -13,15 +13,10 @@ a small run trained here. Prints the medians and the ratios and writes docs/benc
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
-import tempfile
-from pathlib import Path
 
 import _bench
-
-from gridlab.backend import LEAN_VAR
 
 UNFROZEN = ("import gridlab.backend as b\n_paused = b.collector_paused\n"
             "b.collector_paused = lambda keep_frozen=False: _paused(False)\n")
@@ -34,21 +29,15 @@ WAYS = {"kept frozen": "", "moved, not kept": UNFROZEN}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="gridlab-frozen-"))
-    env = _bench.child_env(drop=("KERAS_BACKEND", LEAN_VAR))
-    print("training a small run to predict with ...", flush=True)
-    _bench.small_run(work, env)
+    rounds, work, env = _bench.process_bench(__doc__, "frozen")
     results = {(case, way): [] for case in COMMANDS for way in WAYS}
-    for r in range(args.rounds):
-        print(f"round {r + 1} of {args.rounds} ...", flush=True)
+    for r in range(rounds):
+        print(f"round {r + 1} of {rounds} ...", flush=True)
         for case, command in COMMANDS.items():
             for way, prefix in WAYS.items():
                 shutil.rmtree(work / "runs" / "t", ignore_errors=True)     # each train starts afresh
                 results[(case, way)].append(_bench.timed([sys.executable, "-c", prefix + RUN, *command], env, work))
-    lines = _bench.side_by_side("frozen.py", args.rounds, results, COMMANDS, "kept frozen", "moved, not kept",
+    lines = _bench.side_by_side("frozen.py", rounds, results, COMMANDS, "kept frozen", "moved, not kept",
                                 ("kept frozen (gridlab's own process)", "moved, not kept", "frozen", "moved"))
     print("\n".join(lines))
     _bench.write_section("frozen", "\n".join([

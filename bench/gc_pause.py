@@ -12,38 +12,28 @@ with a small run trained here. Prints the medians and the ratios and writes docs
 """
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
-from pathlib import Path
 
 import _bench
 
-from gridlab.backend import LEAN_VAR
-
-UNPAUSED = "import contextlib, gridlab.backend as b; b.collector_paused = contextlib.nullcontext\n"
+UNPAUSED = ("import contextlib, gridlab.backend as b\n"
+            "b.collector_paused = lambda keep_frozen=False: contextlib.nullcontext()\n")
 USE = "from gridlab.backend import use; use()\n"
 PREDICT = "import sys; from gridlab.cli import main; sys.exit(main(['predict', 'runs/s', 'one.png']))\n"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="gridlab-gc-pause-"))
-    env = _bench.child_env(drop=("KERAS_BACKEND", LEAN_VAR))     # Keras imported as a library caller imports it
-    print("training a small run to predict with ...", flush=True)
-    _bench.small_run(work, env)
+    rounds, work, env = _bench.process_bench(__doc__, "gc-pause")     # Keras imported as a library caller imports it
     cases = {"backend.use() on TensorFlow": (USE, env),
              "backend.use() on JAX": (USE, {**env, "KERAS_BACKEND": "jax"}),
              "gridlab predict one.png (TensorFlow)": (PREDICT, env)}
     results = {(case, way): [] for case in cases for way in ("paused", "not paused")}
-    for r in range(args.rounds):
-        print(f"round {r + 1} of {args.rounds} ...", flush=True)
+    for r in range(rounds):
+        print(f"round {r + 1} of {rounds} ...", flush=True)
         for case, (code, case_env) in cases.items():
             for way, prefix in (("paused", ""), ("not paused", UNPAUSED)):
                 results[(case, way)].append(_bench.timed([sys.executable, "-c", prefix + code], case_env, work))
-    lines = _bench.side_by_side("gc_pause.py", args.rounds, results, cases, "paused", "not paused",
+    lines = _bench.side_by_side("gc_pause.py", rounds, results, cases, "paused", "not paused",
                                 ("paused (gridlab)", "not paused", "paused", "not"))
     print("\n".join(lines))
     _bench.write_section("gc-pause", "\n".join([

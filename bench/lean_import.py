@@ -5,18 +5,17 @@ TensorFlow pull in, side by side, in fresh processes taken in turn.
 Run:  .venv/bin/python bench/lean_import.py [--rounds 7]
 
 Both ways run gridlab's own code; they differ in one environment variable, ``GRIDLAB_LEAN_IMPORT`` (1, as the
-command line sets it, against 0, a library caller's process). Measured per process: CPU seconds (user + system,
+command line sets it, against 0, a library caller's process). The variable also keeps Keras' import frozen in
+gridlab's own processes (``backend.collector_paused``), so the lean way's figures include that too;
+``bench/frozen.py`` measures it alone. Measured per process: CPU seconds (user + system,
 ``os.wait4``) and wall seconds of ``backend.use()`` (Keras imported on TensorFlow, the CPU backend; and on JAX), of
 ``gridlab predict`` of one PNG and of ``gridlab train`` (digits, one epoch, with its report) on a small run trained
 here. Prints the medians and the ratios and writes docs/benchmarks.md (section "lean-import").
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
-import tempfile
-from pathlib import Path
 
 import _bench
 
@@ -28,28 +27,22 @@ TRAIN = ["-m", "gridlab", "train", "data=digits", "model=seed003_mlp", "epochs=1
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="gridlab-lean-import-"))
-    env = _bench.child_env(drop=("KERAS_BACKEND", LEAN_VAR))
-    print("training a small run to predict with ...", flush=True)
-    _bench.small_run(work, env)
+    rounds, work, env = _bench.process_bench(__doc__, "lean-import")
     cases = {"backend.use() on TensorFlow": (USE, env),
              "backend.use() on JAX": (USE, {**env, "KERAS_BACKEND": "jax"}),
              "gridlab predict one.png": (PREDICT, env),
              "gridlab train (digits, 1 epoch, report)": (TRAIN, env)}
     ways = {"lean (command line)": "1", "everything (library caller)": "0"}
     results = {(case, way): [] for case in cases for way in ways}
-    for r in range(args.rounds):
-        print(f"round {r + 1} of {args.rounds} ...", flush=True)
+    for r in range(rounds):
+        print(f"round {r + 1} of {rounds} ...", flush=True)
         for case, (argv, case_env) in cases.items():
             for way, value in ways.items():
                 if argv is TRAIN:
                     shutil.rmtree(work / "runs" / "t", ignore_errors=True)     # each train starts afresh
                 results[(case, way)].append(_bench.timed([sys.executable, *argv], {**case_env, LEAN_VAR: value},
                                                          work))
-    lines = _bench.side_by_side("lean_import.py", args.rounds, results, cases, "lean (command line)",
+    lines = _bench.side_by_side("lean_import.py", rounds, results, cases, "lean (command line)",
                                 "everything (library caller)",
                                 ("lean (gridlab's command line)", "everything", "lean", "everything"))
     print("\n".join(lines))
