@@ -63,6 +63,18 @@ def process_bench(doc: str, name: str) -> tuple[int, Path, dict]:
     return rounds, work, env
 
 
+def taken_in_turn(rounds: int, cases, ways, measure) -> dict:
+    """{(case, way): [measure(case, way), one per round]}: in each round every case, and for each case every way, one
+    after another (so a machine that speeds up or slows down touches all ways alike), with a line per round."""
+    results = {(case, way): [] for case in cases for way in ways}
+    for r in range(rounds):
+        print(f"round {r + 1} of {rounds} ...", flush=True)
+        for case in cases:
+            for way in ways:
+                results[(case, way)].append(measure(case, way))
+    return results
+
+
 def small_run(work: Path, env: dict) -> None:
     """A small run to predict with, ``work/runs/s`` (digits, one epoch, no report), and one 8x8 PNG:
     ``work/one.png``."""

@@ -30,13 +30,12 @@ WAYS = {"kept frozen": "", "moved, not kept": UNFROZEN}
 
 def main() -> int:
     rounds, work, env = _bench.process_bench(__doc__, "frozen")
-    results = {(case, way): [] for case in COMMANDS for way in WAYS}
-    for r in range(rounds):
-        print(f"round {r + 1} of {rounds} ...", flush=True)
-        for case, command in COMMANDS.items():
-            for way, prefix in WAYS.items():
-                shutil.rmtree(work / "runs" / "t", ignore_errors=True)     # each train starts afresh
-                results[(case, way)].append(_bench.timed([sys.executable, "-c", prefix + RUN, *command], env, work))
+
+    def measure(case: str, way: str) -> tuple[float, float]:
+        shutil.rmtree(work / "runs" / "t", ignore_errors=True)     # each train starts afresh
+        return _bench.timed([sys.executable, "-c", WAYS[way] + RUN, *COMMANDS[case]], env, work)
+
+    results = _bench.taken_in_turn(rounds, COMMANDS, WAYS, measure)
     lines = _bench.side_by_side("frozen.py", rounds, results, COMMANDS, "kept frozen", "moved, not kept",
                                 ("kept frozen (gridlab's own process)", "moved, not kept", "frozen", "moved"))
     print("\n".join(lines))

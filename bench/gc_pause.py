@@ -27,12 +27,9 @@ def main() -> int:
     cases = {"backend.use() on TensorFlow": (USE, env),
              "backend.use() on JAX": (USE, {**env, "KERAS_BACKEND": "jax"}),
              "gridlab predict one.png (TensorFlow)": (PREDICT, env)}
-    results = {(case, way): [] for case in cases for way in ("paused", "not paused")}
-    for r in range(rounds):
-        print(f"round {r + 1} of {rounds} ...", flush=True)
-        for case, (code, case_env) in cases.items():
-            for way, prefix in (("paused", ""), ("not paused", UNPAUSED)):
-                results[(case, way)].append(_bench.timed([sys.executable, "-c", prefix + code], case_env, work))
+    ways = {"paused": "", "not paused": UNPAUSED}
+    results = _bench.taken_in_turn(rounds, cases, ways, lambda case, way: _bench.timed(
+        [sys.executable, "-c", ways[way] + cases[case][0]], cases[case][1], work))
     lines = _bench.side_by_side("gc_pause.py", rounds, results, cases, "paused", "not paused",
                                 ("paused (gridlab)", "not paused", "paused", "not"))
     print("\n".join(lines))

@@ -33,15 +33,14 @@ def main() -> int:
              "gridlab predict one.png": (PREDICT, env),
              "gridlab train (digits, 1 epoch, report)": (TRAIN, env)}
     ways = {"lean (command line)": "1", "everything (library caller)": "0"}
-    results = {(case, way): [] for case in cases for way in ways}
-    for r in range(rounds):
-        print(f"round {r + 1} of {rounds} ...", flush=True)
-        for case, (argv, case_env) in cases.items():
-            for way, value in ways.items():
-                if argv is TRAIN:
-                    shutil.rmtree(work / "runs" / "t", ignore_errors=True)     # each train starts afresh
-                results[(case, way)].append(_bench.timed([sys.executable, *argv], {**case_env, LEAN_VAR: value},
-                                                         work))
+
+    def measure(case: str, way: str) -> tuple[float, float]:
+        argv, case_env = cases[case]
+        if argv is TRAIN:
+            shutil.rmtree(work / "runs" / "t", ignore_errors=True)     # each train starts afresh
+        return _bench.timed([sys.executable, *argv], {**case_env, LEAN_VAR: ways[way]}, work)
+
+    results = _bench.taken_in_turn(rounds, cases, ways, measure)
     lines = _bench.side_by_side("lean_import.py", rounds, results, cases, "lean (command line)",
                                 "everything (library caller)",
                                 ("lean (gridlab's command line)", "everything", "lean", "everything"))
