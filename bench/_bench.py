@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 DOC = ROOT / "docs" / "benchmarks.md"
+# `python -c CHANGE + CLI_RUN ARGS...`: gridlab's command line (``cli.run``) after CHANGE, a bench's one-line difference
+CLI_RUN = "import sys\nsys.argv = ['gridlab', *sys.argv[1:]]\nfrom gridlab.cli import run\nrun()\n"
 
 
 def child_env(drop=(), **extra) -> dict:
@@ -28,10 +30,10 @@ def child_env(drop=(), **extra) -> dict:
     return env
 
 
-def timed(argv: list[str], env: dict, cwd: Path, accept: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """(CPU seconds, wall seconds) of one child process (its own CPU, user + system, from ``os.wait4``); a child
-    that exits with a status not in ``accept`` stops the bench with its last lines. Its stderr goes to a file, so a
-    child that writes much cannot block on a full pipe."""
+def timed(argv: list[str], env: dict, cwd: Path, accept: tuple[int, ...] = (0,)) -> tuple[float, float, float]:
+    """(CPU seconds, wall seconds, peak memory in MiB) of one child process (its own CPU, user + system, and its
+    largest resident set, from ``os.wait4``); a child that exits with a status not in ``accept`` stops the bench
+    with its last lines. Its stderr goes to a file, so a child that writes much cannot block on a full pipe."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
@@ -41,7 +43,7 @@ def timed(argv: list[str], env: dict, cwd: Path, accept: tuple[int, ...] = (0,))
         if proc.returncode not in accept:
             err.seek(0)
             raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {err.read().decode()[-3000:]}")
-    return usage.ru_utime + usage.ru_stime, wall
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024
 
 
 def process_bench(doc: str, name: str) -> tuple[int, Path, dict]:

@@ -20,7 +20,6 @@ import _bench
 
 UNFROZEN = ("import gridlab.backend as b\n_paused = b.collector_paused\n"
             "b.collector_paused = lambda keep_frozen=False: _paused(False)\n")
-RUN = "import sys\nsys.argv = ['gridlab', *sys.argv[1:]]\nfrom gridlab.cli import run\nrun()\n"
 COMMANDS = {"gridlab predict one.png": ["predict", "runs/s", "one.png"],
             "gridlab evaluate (digits test split)": ["evaluate", "runs/s"],
             "gridlab train (digits, 1 epoch, report)": ["train", "data=digits", "model=seed003_mlp", "epochs=1",
@@ -33,7 +32,7 @@ def main() -> int:
 
     def measure(case: str, way: str) -> tuple[float, float]:
         shutil.rmtree(work / "runs" / "t", ignore_errors=True)     # each train starts afresh
-        return _bench.timed([sys.executable, "-c", WAYS[way] + RUN, *COMMANDS[case]], env, work)
+        return _bench.timed([sys.executable, "-c", WAYS[way] + _bench.CLI_RUN, *COMMANDS[case]], env, work)
 
     results = _bench.taken_in_turn(rounds, COMMANDS, WAYS, measure)
     lines = _bench.side_by_side("frozen.py", rounds, results, COMMANDS, "kept frozen", "moved, not kept",

@@ -234,6 +234,53 @@ def _import_keras() -> None:
             sys.meta_path.remove(finder)
 
 
+# Keras modules that import TensorFlow through Keras' lazy handle only to ask whether it is installed: seeding (to
+# seed it too) and serializing (a model's or a layer's config, to check whether a value is one of its types)
+TENSORFLOW_ASKERS = ("keras.src.utils.rng_utils", "keras.src.saving.serialization_lib")
+
+
+class _ImportedOrNot:
+    """TensorFlow as ``TENSORFLOW_ASKERS`` see it while ``tensorflow_unasked`` runs: available once something has
+    imported it, and then TensorFlow itself; any other use imports it, as Keras' lazy handle does."""
+
+    @property
+    def available(self) -> bool:
+        return "tensorflow" in sys.modules
+
+    def __getattr__(self, name):
+        return getattr(importlib.import_module("tensorflow"), name)
+
+
+@contextlib.contextmanager
+def tensorflow_unasked():
+    """Keras on JAX without importing TensorFlow (installed too) just to ask about it. Keras' seeding and its
+    serializing of configs (``get_config``, cloning, saving) ask its lazy handle whether TensorFlow is available, and
+    asking imports it: about 2.5 s of CPU and 400 MiB more for every JAX process that trains
+    (``bench/jax_unasked.py``). Serializing asks to check whether a value is one of TensorFlow's types, and none can
+    be before TensorFlow is imported; seeding asks to seed it too, for tf.data, which gridlab uses on TensorFlow
+    alone (on JAX it feeds numpy arrays). While the body runs, those modules (``TENSORFLOW_ASKERS``) see TensorFlow
+    as available once something has imported it, and not before; the Python, NumPy and Keras seeds are set as ever.
+    Outside the body Keras is as it was (a caller's own seeding still seeds TensorFlow); where TensorFlow is
+    imported already, or Keras has moved these names, nothing changes."""
+    if "tensorflow" in sys.modules:
+        yield
+        return
+    try:
+        from keras.src.utils.module_utils import LazyModule
+    except ImportError:
+        yield
+        return
+    swapped = [(module, module.tf) for module in map(sys.modules.get, TENSORFLOW_ASKERS)
+               if module is not None and isinstance(getattr(module, "tf", None), LazyModule)]
+    for module, _ in swapped:
+        module.tf = _ImportedOrNot()
+    try:
+        yield
+    finally:
+        for module, handle in swapped:
+            module.tf = handle
+
+
 JAX_CACHE_BYTES = 2 * 2**30    # the compilation cache's size; the least recently used programs go first
 JAX_CACHE_SECONDS = 0.1        # compilations shorter than this are not kept (reading one back takes milliseconds)
 

@@ -208,6 +208,46 @@ print("explained on", keras.backend.backend())
 """
 
 
+# Keras on JAX, TensorFlow installed: inside ``tensorflow_unasked`` seeding, configs, cloning and saving work without
+# importing TensorFlow, the seed still decides the initial weights, and once something imports TensorFlow Keras'
+# checks see it (a TensorShape serializes as Keras writes it); after the body Keras' own handles are back
+UNASKED = """
+import sys
+import numpy as np
+from gridlab import backend
+backend.use("cpu", need_jax=True)
+import keras
+from keras.src.saving import serialization_lib
+from keras.src.utils import module_utils, rng_utils
+
+def first_weights(seed):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    return model, model.get_weights()[0]
+
+with backend.tensorflow_unasked():
+    model, a = first_weights(3)
+    _, b = first_weights(3)
+    _, c = first_weights(4)
+    model.save("m.keras")
+    keras.models.clone_model(model).get_config()
+    print(keras.backend.backend(), "tensorflow" in sys.modules, np.array_equal(a, b), np.array_equal(a, c))
+    import tensorflow as tf
+    print(serialization_lib.serialize_keras_object(tf.TensorShape([2, 3])))
+print(rng_utils.tf is module_utils.tensorflow and serialization_lib.tf is module_utils.tensorflow)
+"""
+
+
+def test_on_jax_seeding_and_saving_leave_tensorflow_unimported(tmp_path):
+    pytest.importorskip("jax")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    out = subprocess.run([sys.executable, "-c", UNASKED], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.splitlines() == ["jax False True False", "[2, 3]", "True"]
+    assert (tmp_path / "m.keras").is_file()
+
+
 @pytest.mark.slow
 def test_without_tensorflow_gridlab_trains_predicts_and_reports_on_jax(tmp_path):
     """TensorFlow made unimportable, no KERAS_BACKEND: gridlab picks JAX, and the run works end to end (every

@@ -17,6 +17,7 @@ from .. import quiet
 from ..backend import installed, use
 from ..errors import GridlabError, first_line
 from ..files import atomic_path, check_output_file, write_json
+from ..models.io import save_model
 from ..prediction.ood import split_scored
 from ..runs import EXPORT_SUFFIX, export_is_stale, export_path, export_sources, find_run, ood_export_path, record_export
 from ..runtimes import FORMATS, load_runner, run_batched
@@ -51,8 +52,7 @@ def _check_target(target: Path, fmt: str) -> None:
 def _write_model(model, fmt: str, target: Path, meta: dict, sample: np.ndarray) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "keras":
-        with atomic_path(target, suffix=".keras") as tmp:
-            model.save(tmp)
+        save_model(model, target)
         return
     model(sample)  # ONNX export needs a model that has been called
     if fmt == "saved_model":

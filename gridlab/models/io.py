@@ -1,6 +1,7 @@
-"""Loading models safely. A ``.keras`` file is a zip holding ``config.json`` and weights; before Keras sees it,
-gridlab checks member sizes (zip bombs) and that every layer class in the config is one gridlab builds. Keras' safe
-mode stays on, so a Lambda layer's bytecode is never run; ``.h5`` files are refused outright."""
+"""Saving models (atomically), and loading them safely. A ``.keras`` file is a zip holding ``config.json`` and
+weights; before Keras sees it, gridlab checks member sizes (zip bombs) and that every layer class in the config is one
+gridlab builds. Keras' safe mode stays on, so a Lambda layer's bytecode is never run; ``.h5`` files are refused
+outright."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import RunError, UnsafeModelError, first_line
-from ..files import zip_bomb
+from ..files import atomic_path, zip_bomb
 
 MAX_CONFIG_BYTES = 16 << 20
 ALLOWED_CLASSES = {
@@ -89,6 +90,15 @@ def _walk(path: Path, node, allowed) -> None:
     elif isinstance(node, list):
         for value in node:
             _walk(path, value, allowed)
+
+
+def save_model(model, path: Path) -> None:
+    """``model.save`` to a temporary ``.keras`` beside ``path``, then rename; on JAX without importing TensorFlow
+    (``backend.tensorflow_unasked``)."""
+    from ..backend import tensorflow_unasked
+
+    with atomic_path(path, suffix=".keras") as tmp, tensorflow_unasked():
+        model.save(tmp)
 
 
 def load_model(path: str | Path, compile: bool = False):

@@ -15,12 +15,7 @@ import keras
 
 from .. import runs
 from ..files import atomic_path
-
-
-def save_model(model, path: Path) -> None:
-    """``model.save`` to a temporary ``.keras`` beside ``path``, then rename."""
-    with atomic_path(path, suffix=".keras") as tmp:
-        model.save(tmp)
+from ..models.io import save_model
 
 
 def copy_model(source: Path, path: Path) -> None:

@@ -43,7 +43,7 @@ def finish(config, folder: Path, model, dataset, monitor, precision: str, distri
     split, write metrics.json and run.json, drop the resume files, and draw the report (or the curves alone)."""
     final = _inference_model(config, dataset, model)
     calibration = _calibrate(config, dataset, final) if config.calibrate else None
-    from .callbacks import save_model
+    from ..models.io import save_model
 
     save_model(final, folder / runs.MODEL)      # the checkpoint holds the training model; save the one that predicts
     model = final

@@ -37,10 +37,12 @@ def train(config=None, callbacks=(), clock=None, **overrides) -> runs.Run | None
     chosen = backend.chosen()
     precision = resolve_precision(config.precision, gpu_bf16=backend.gpu_bf16() if chosen and chosen.device == "gpu"
                                   else None)
-    if processes is None:
-        model, monitor = _fit(config, folder, dataset, state, precision, callbacks, clock or time.perf_counter)
-        return finish(config, folder, model, dataset, monitor, precision)
-    return _fit_data_parallel(config, folder, dataset, precision, callbacks, clock or time.perf_counter, processes)
+    with backend.tensorflow_unasked():        # on JAX, Keras' seeding and saving leave TensorFlow unimported
+        if processes is None:
+            model, monitor = _fit(config, folder, dataset, state, precision, callbacks, clock or time.perf_counter)
+            return finish(config, folder, model, dataset, monitor, precision)
+        return _fit_data_parallel(config, folder, dataset, precision, callbacks, clock or time.perf_counter,
+                                  processes)
 
 
 def _processes(config):
@@ -207,7 +209,7 @@ def _shares(config, dataset, processes):
 
 def _fit_linear(config, folder: Path, dataset):
     """scikit-learn's logistic regression, fitted in one go and saved as the equivalent Keras model."""
-    from .callbacks import save_model
+    from ..models.io import save_model
     from .linear import fit_logistic
 
     weights, notice = class_weights(dataset.y_train, dataset.num_classes, config.class_weight)

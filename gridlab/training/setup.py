@@ -19,8 +19,9 @@ def seeded(seed: int, deterministic: bool):
     import keras
 
     with keep_random_state():
-        # Keras seeds TensorFlow too wherever it is installed, importing it on the JAX backend as well: its start-up
-        # lines, in a notebook on JAX (a GPU machine), are kept off the caller's output like gridlab's own import's
+        # Keras seeds TensorFlow too wherever it is installed, importing it on JAX to do so, except inside ``train``
+        # (``backend.tensorflow_unasked``); where it does, its start-up lines stay off the caller's output (a
+        # notebook on JAX), like gridlab's own import's
         with quiet.native_lines():
             keras.utils.set_random_seed(seed)
         if deterministic and keras.backend.backend() == "tensorflow":
