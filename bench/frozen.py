@@ -30,7 +30,7 @@ WAYS = {"kept frozen": "", "moved, not kept": UNFROZEN}
 def main() -> int:
     rounds, work, env = _bench.process_bench(__doc__, "frozen")
 
-    def measure(case: str, way: str) -> tuple[float, float]:
+    def measure(case: str, way: str) -> tuple[float, float, float]:
         shutil.rmtree(work / "runs" / "t", ignore_errors=True)     # each train starts afresh
         return _bench.timed([sys.executable, "-c", WAYS[way] + _bench.CLI_RUN, *COMMANDS[case]], env, work)
 

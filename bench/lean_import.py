@@ -34,7 +34,7 @@ def main() -> int:
              "gridlab train (digits, 1 epoch, report)": (TRAIN, env)}
     ways = {"lean (command line)": "1", "everything (library caller)": "0"}
 
-    def measure(case: str, way: str) -> tuple[float, float]:
+    def measure(case: str, way: str) -> tuple[float, float, float]:
         argv, case_env = cases[case]
         if argv is TRAIN:
             shutil.rmtree(work / "runs" / "t", ignore_errors=True)     # each train starts afresh
