@@ -9,5 +9,6 @@ echo "==> ruff check (lint and import order; config in pyproject.toml)"
 "$VENV/bin/ruff" check gridlab tests bench
 export TF_CPP_MIN_LOG_LEVEL=3
 # two pytest workers (pytest-xdist): much of the suite waits on child processes, servers, Ray and Chromium, so two
-# share two cores well; the Ray tests form one group on one worker (`ray stop --force` ends every Ray on a machine)
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider -n 2 --dist loadgroup "$@"
+# share two cores well; the Ray tests form one group on one worker, which starts the `ray start` cluster they join;
+# units are handed out in the order tests/conftest.py gives them (the longest first), not by their number of tests
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider -n 2 --dist loadgroup --no-loadscope-reorder "$@"

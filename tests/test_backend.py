@@ -101,6 +101,7 @@ print(gc.get_freeze_count() > 100_000)       # the import's objects stay frozen 
 """
 
 
+@pytest.mark.slow
 def test_gridlab_s_own_processes_import_keras_without_the_integrations_it_never_calls():
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     out = subprocess.run([sys.executable, "-c", LEAN], env={**env, backend.LEAN_VAR: "1"}, capture_output=True,
@@ -238,6 +239,7 @@ print(rng_utils.tf is module_utils.tensorflow and serialization_lib.tf is module
 """
 
 
+@pytest.mark.slow
 def test_on_jax_seeding_and_saving_leave_tensorflow_unimported(tmp_path):
     pytest.importorskip("jax")
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}

@@ -35,6 +35,7 @@ def _run(args, capsys):
     return code, out.out, out.err
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict_info_report(idx_dir, tmp_path, capsys):
     code, out, err = _run(["train", "data=mnist", f"data_dir={idx_dir}", "model=seed001_cnn", "epochs=2",
                            "batch=8", "name=e2e"], capsys)
@@ -143,6 +144,7 @@ def test_every_command_has_help_and_is_in_the_readme(command, capsys):
     assert f"gridlab {command}" in README.read_text(), f"README does not document `gridlab {command}`"
 
 
+@pytest.mark.slow
 def test_make_thermal_train_predict_with_threshold(capsys):
     code, out, _ = _run(["make-thermal", "th", "--faces", "14", "--not-faces", "7", "--seed", "3"], capsys)
     assert code == 0 and out.startswith("th  (train with: gridlab train data=th model=gridlab_cnn)")

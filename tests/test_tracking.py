@@ -52,6 +52,7 @@ def test_a_missing_tracking_package_is_one_line_before_training(idx_dir, monkeyp
     assert not (idx_dir.parent / "runs").exists()
 
 
+@pytest.mark.slow
 def test_without_tracking_neither_mlflow_nor_ray_is_imported(idx_dir):
     code = ("import sys, gridlab\n"
             f"gridlab.train(data='mnist', data_dir={str(idx_dir)!r}, model='seed002_mlp', epochs=1, verbose=False)\n"

@@ -34,6 +34,7 @@ print(host_kind, device_kind, all(np.array_equal(a, b) for a, b in zip(host, dev
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs JAX")
 def test_device_feed_gives_the_same_batches_as_the_host_feed():
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}

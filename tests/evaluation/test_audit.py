@@ -60,6 +60,7 @@ def test_kfold_audit_finds_flipped_labels(tmp_path):
     assert [float(r["score"]) for r in rows] == sorted((float(r["score"]) for r in rows), reverse=True)
 
 
+@pytest.mark.slow
 def test_training_audits_the_validation_split_and_names_files(image_folder, tmp_path, capsys):
     # one cat picture filed under dog: the audit must name that file
     wrong = image_folder / "dog" / "wrong.png"

@@ -9,7 +9,7 @@ import gridlab
 from gridlab.cli import main
 from gridlab.prediction import Predictor
 from gridlab.prediction.stream import predict_stream
-from tests.conftest import make_images, write_idx_set
+from tests.conftest import RAY_ENV, make_images, write_idx_set
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +116,11 @@ def test_ray_data_path_on_a_ray_cluster_equals_predict_row_for_row(run_and_files
 
     run, folder = run_and_files
     # its own process, as a user runs it, on the tests' `ray start` cluster (a local Ray of gridlab's own is started
-    # by the same code, which the local sweep test runs); the ONNX export is made first
+    # by the same code, which the local sweep test runs); the ONNX export is made first. Its environment is that of
+    # every Ray process the tests start (RAY_ENV: no usage report, whose collecting actor Ray Data starts otherwise)
     out = subprocess.run([sys.executable, "-m", "gridlab", "predict", str(run), str(folder), "--out", "r.parquet",
-                          "--chunk", "64", "--address", ray_head], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=300)
+                          "--chunk", "64", "--address", ray_head], cwd=tmp_path, env=RAY_ENV, capture_output=True,
+                         text=True, timeout=300)
     assert out.returncode == 3, out.stderr[-3000:]           # done, with the one bad file as a row
     assert "ONNX Runtime actor(s)" in out.stdout             # how many follows the cluster's CPUs
     assert "211 file(s) in r.parquet" in out.stdout and "1 failed" in out.stdout

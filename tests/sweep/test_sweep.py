@@ -125,7 +125,7 @@ def _wait_for(condition, timeout=240, proc=None):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("ray")   # `ray stop --force` ends every Ray on the machine: one worker runs them all
+@pytest.mark.xdist_group("ray")   # the tests' cluster is one worker's (tests/conftest.py, RayHead): it runs them all
 def test_sweep_on_a_ray_cluster_continues_after_a_kill(tmp_path, ray_head):
     args = ["sweep", *BASE, "epochs=3", "sweep_trials=3", "sweep_cpus_per_trial=2", "report=false", "name=k",
             "--address", ray_head]

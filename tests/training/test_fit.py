@@ -211,6 +211,7 @@ def test_nan_after_a_good_epoch_keeps_the_best_checkpoint(idx_dir):
     assert np.isfinite(np.concatenate([w.ravel() for w in model.get_weights()])).all()
 
 
+@pytest.mark.slow
 def test_train_leaves_no_global_state_behind(idx_dir):
     """The caller's dtype policy, Python and NumPy random streams, matplotlib backend and warning filters are the
     same after a run (with its report and an export) as before it. A first run and export load every library, so
@@ -241,6 +242,7 @@ def test_train_leaves_no_global_state_behind(idx_dir):
     assert matplotlib.get_backend() == backend and list(warnings.filters) == filters
 
 
+@pytest.mark.slow
 def test_calibration_fixes_a_miscalibrated_model_and_travels_with_exports():
     """Label smoothing 0.4 makes the model say about 60% where it is right far more often. The temperature fitted
     on the validation split sharpens it (T < 1): the test ECE falls, the argmax does not change, and the ONNX
@@ -274,6 +276,7 @@ def test_calibration_can_be_turned_off_and_needs_enough_validation_examples(idx_
             "least 100); raise val_split or add data.") in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_test_time_flip_model_is_mirror_symmetric_calibrated_on_its_views_and_exports():
     """tta=true saves a model whose prediction for an image and for its mirror image are the same (it averages
     both views); its temperature is fitted on those views; it loads safely and its ONNX export agrees with it."""
