@@ -96,7 +96,24 @@ class RayHead:
     def stop(cls) -> None:
         if cls.session is not None:
             end_session(cls.session)
+            # as `ray stop` does: forget the cluster as this machine's latest, the one ray.init() without an address
+            # joins (a later ray.init() here would try to join the killed one). Ray names it by the machine's own
+            # address: the GCS port tells it
+            latest = _ray_address_file()
+            if latest.is_file() and latest.read_text().strip().rsplit(":", 1)[-1] == cls.address.rsplit(":", 1)[-1]:
+                latest.unlink(missing_ok=True)
         cls.address = cls.session = None
+
+
+def _ray_address_file() -> Path:
+    """The file where `ray start` names the latest cluster on this machine (Ray's own path where Ray has it)."""
+    try:
+        from ray._common.utils import get_ray_address_file
+    except ImportError:
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    return Path(get_ray_address_file(None))
 
 
 def end_session(session: int) -> None:
