@@ -123,17 +123,24 @@ def end_session(session: int) -> None:
     if not Path("/proc/self/stat").is_file():
         subprocess.run([RAY, "stop", "--force"], env=RAY_ENV, capture_output=True, timeout=120)
         return
-    killed = True
-    while killed:           # again, for a worker the raylet started while the first pass ran
-        killed = False
+    killed: set[int] = set()
+    while True:             # again while a pass finds a new one: a worker the raylet started during the last pass
+        found = set()
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = (text := stat.read_text())[text.rfind(")") + 2:].split()
                 if fields[0] != "Z" and int(fields[3]) == session:       # state; session id
-                    os.kill(int(stat.parent.name), signal.SIGKILL)
-                    killed = True
+                    found.add(int(stat.parent.name))
             except (OSError, ValueError, IndexError):
                 pass        # ended meanwhile
+        if not found - killed:
+            return
+        for pid in found - killed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass        # ended meanwhile
+        killed |= found
 
 
 ON_CLUSTER = ("ray_head_without_auth", "ray_head")     # the order their tests run in (one restart between)
