@@ -33,7 +33,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 def _serve(folder):
     handler = type("H", (_Handler,), {})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(folder)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    # shutdown() waits for the serving loop to look at its flag again: every 0.5 s by default, 0.01 s here
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     return httpd, handler
 
 
