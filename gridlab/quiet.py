@@ -15,7 +15,7 @@ In library use (a notebook, a script) gridlab leaves the process's streams and l
 on its own work: its import of Keras runs with descriptor 2 filtered the same way (``native_lines``), an export's
 conversion and parity check too, with the converters' own Python warnings dropped (``conversion``), MLflow's
 store set-up lines are kept off while gridlab logs a run (``info_off``), and TensorFlow's "frequent retracing"
-warning is dropped while gridlab predicts (``own_retracing``).
+warning is dropped while gridlab trains and predicts (``own_retracing``).
 
 ``GRIDLAB_DEBUG=1`` (or ``gridlab --debug``) turns all of this off, for bug reports.
 """
@@ -222,11 +222,12 @@ def _flush(stream) -> None:
 
 
 class _OwnRetracing(logging.Filter):
-    """Drops TensorFlow's "triggered tf.function retracing" warning while gridlab predicts on this thread
+    """Drops TensorFlow's "triggered tf.function retracing" warning while gridlab trains or predicts on this thread
     (``own_retracing``). Every model traces its predict function once per input shape, and a run predicts with
-    several models (the saved model, its OOD features, the calibration views), which TensorFlow counts as frequent
+    several models (the saved model, its OOD features, the calibration views); every run's model traces Keras'
+    train and test steps (runs trained one after another in a notebook). TensorFlow counts each as frequent
     retracing of one function. The advice it prints is for the caller's own code; gridlab's traces are bounded
-    (``datasets.feed.bucket``). A user's own tf.function still warns."""
+    (``datasets.feed.bucket``, one model per run). A user's own tf.function still warns."""
     local = threading.local()
 
     def filter(self, record: logging.LogRecord) -> bool:

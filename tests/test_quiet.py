@@ -106,6 +106,33 @@ def test_gridlab_predictions_keep_tensorflows_retracing_warning_to_themselves():
         logger.removeHandler(handler)
 
 
+def test_runs_trained_one_after_another_keep_tensorflows_retracing_warning_to_themselves(idx_dir, monkeypatch):
+    """A notebook that trains several runs in one process: every fit traces Keras' train and test steps for a new
+    model, which TensorFlow counts as frequent retracing of one function and warns about (advice for the caller's
+    own code, which the caller cannot act on here). Not shown while gridlab trains."""
+    import logging
+
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    import gridlab
+
+    # TensorFlow warns at most twice per function and process: a fresh count, as in a new notebook
+    monkeypatch.setattr(polymorphic_function, "_frequent_tracing_detector_manager",
+                        polymorphic_function._FrequentTracingDetectorManager())
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        for i in range(3):              # two traces each: six, past TensorFlow's threshold of five
+            gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed003_mlp", epochs=1, name=f"r{i}",
+                          report=False, ood="none", calibrate=False, audit=False, verbose=False)
+    finally:
+        logger.removeHandler(handler)
+    assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]
+
+
 def test_native_lines_keeps_chatter_off_descriptor_2_unless_debugging(capfd):
     native = (b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
               b"I0000 00:00:1796161617.378551    3005 port.cc:153] oneDNN custom operations are on.\n"

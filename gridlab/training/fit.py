@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import backend, runs, tracking
+from .. import backend, quiet, runs, tracking
 from ..config import load_config, parse_duration, save_config
 from ..datasets import feed
 from ..errors import TrainingError
@@ -181,10 +181,13 @@ def _fit(config, folder: Path, dataset, state, precision: str, callbacks, clock,
             y_fit, y_val = (keras.utils.to_categorical(y, dataset.num_classes) for y in (y_fit, y_val))
         initial = state["epochs_done"] if state else 0
         if initial < config.epochs and not (state and _stopped(state, config)):
-            model.fit(**feed.fit_data(x_fit, y_fit, batch), epochs=config.epochs,
-                      initial_epoch=initial, validation_data=feed.validation_data(x_val, y_val, batch),
-                      class_weight=weights, callbacks=[*own, *callbacks],
-                      verbose=_progress(config))
+            # each run's model traces Keras' train and test steps anew: TensorFlow's "frequent retracing" warning
+            # from the third run in one process on is gridlab's own, not the caller's (``quiet.own_retracing``)
+            with quiet.own_retracing():
+                model.fit(**feed.fit_data(x_fit, y_fit, batch), epochs=config.epochs,
+                          initial_epoch=initial, validation_data=feed.validation_data(x_val, y_val, batch),
+                          class_weight=weights, callbacks=[*own, *callbacks],
+                          verbose=_progress(config))
         if monitor.nan_at is not None:
             kept = (f"the best checkpoint (epoch {monitor.best_epoch}) is kept in model.keras"
                     if monitor.best_epoch else "no epoch finished, so there is no checkpoint yet")
