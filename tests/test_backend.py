@@ -203,6 +203,12 @@ x = gridlab.load_dataset(data="digits").x_test[:3]
 for method in ("gradcam", "occlusion", "integrated_gradients"):
     s = gridlab.explain("runs/jx", x, method=method, steps=4)
     assert s.maps.shape == (3, 8, 8) and abs(float(s.maps.max()) - 1.0) < 1e-6, (method, s.maps.max())
+# the compiled programs, made once per model, read its weights at every call: new weights, new maps
+p = gridlab.Predictor("runs/jx")
+before = p.explain(x, classes=[0, 1, 2], method="gradcam").maps
+rng = np.random.default_rng(0)
+p.model.set_weights([rng.normal(0, 0.5, w.shape).astype(w.dtype) for w in p.model.get_weights()])
+assert not np.allclose(before, p.explain(x, classes=[0, 1, 2], method="gradcam").maps)
 import jax, keras
 print("compilations kept in", jax.config.values["jax_compilation_cache_dir"])
 print("explained on", keras.backend.backend())

@@ -17,12 +17,15 @@ The baseline of integrated gradients is a constant at the input's own minimum (b
 of a sensor frame).
 
 Gradients come from the Keras backend in use (TensorFlow's ``GradientTape``, ``jax.grad`` or torch's autograd); the
-model itself runs as Keras layers, so the same code serves every backend. A test-time-flip model is explained on the
-unflipped view (its ``body``). Maps are normalized per input (its largest value is 1).
+model itself runs as Keras layers, so the same code serves every backend. On JAX the layers and their gradients run
+as compiled programs, made once per model (``_program``): eagerly, JAX compiled each operation on its own. A
+test-time-flip model is explained on the unflipped view (its ``body``). Maps are normalized per input (its largest
+value is 1).
 """
 from __future__ import annotations
 
 import dataclasses
+import weakref
 
 import numpy as np
 
@@ -68,8 +71,39 @@ def _forward(layers, h):
     return h
 
 
-def _gradient(f, t):
-    """d sum(f(t)) / d t on the active Keras backend; ``f`` returns one value per example."""
+# model -> {name: its function}: what ``_program`` made for a model, kept while the model lives (the functions hold
+# its layers, not the model itself)
+_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _program(model, name: str, fn, layers):
+    """``fn`` (arrays -> array), which runs ``layers`` of ``model``, as the Keras backend in use runs it best. On JAX,
+    one compiled program with the layers' weights passed in (read at each call, so a model trained further is
+    explained as it is now), made once per model and ``name``: run eagerly, JAX compiles every operation of the
+    forward and backward pass on its own, at every new batch size, which took seconds (``bench/explain_jax.py``).
+    TensorFlow and torch run it eagerly as it is."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return fn
+    kept = _PROGRAMS.setdefault(model, {})
+    if name not in kept:
+        import jax
+
+        variables = list({id(v): v for layer in layers for v in layer.variables}.values())
+
+        def stateless(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return fn(*args)
+
+        compiled = jax.jit(stateless)
+        kept[name] = lambda *args: compiled([v.value for v in variables], *args)
+    return kept[name]
+
+
+def _gradient(f, t, *args, model=None, name: str = "", layers=()):
+    """d sum(f(t, *args)) / d t on the active Keras backend; ``f`` returns one value per example. On JAX the
+    gradient is one compiled program for ``model`` (``_program``: ``name`` and the ``layers`` ``f`` runs)."""
     import keras
 
     backend = keras.backend.backend()
@@ -79,17 +113,18 @@ def _gradient(f, t):
         t = tf.convert_to_tensor(t)
         with tf.GradientTape() as tape:
             tape.watch(t)
-            value = tf.reduce_sum(f(t))
+            value = tf.reduce_sum(f(t, *args))
         return np.asarray(tape.gradient(value, t))
     if backend == "jax":
         import jax
 
-        return np.asarray(jax.grad(lambda u: keras.ops.sum(f(u)))(keras.ops.convert_to_tensor(t)))
+        grad = jax.grad(lambda u, *rest: keras.ops.sum(f(u, *rest)))
+        return np.asarray(_program(model, name, grad, layers)(keras.ops.convert_to_tensor(t), *args))
     if backend == "torch":
         import torch
 
         t = torch.as_tensor(np.asarray(t)).requires_grad_(True)
-        f(t).sum().backward()
+        f(t, *args).sum().backward()
         return t.grad.detach().cpu().numpy()
     raise ConfigError(f"saliency needs gradients; the Keras backend {backend!r} is not one of tensorflow, jax, "
                       "torch. Set KERAS_BACKEND to one of them.")
@@ -98,7 +133,7 @@ def _gradient(f, t):
 def _pick(values, classes):
     from keras import ops
 
-    return ops.take_along_axis(values, ops.convert_to_tensor(classes.reshape(-1, 1).astype("int32")), axis=1)[:, 0]
+    return ops.take_along_axis(values, ops.reshape(ops.cast(classes, "int32"), (-1, 1)), axis=1)[:, 0]
 
 
 def feature_layer(model) -> int | None:
@@ -106,10 +141,11 @@ def feature_layer(model) -> int | None:
     least 2x2): Grad-CAM's feature map. None for models without convolutions."""
     import keras
 
-    h = keras.ops.zeros((1, *model.inputs[0].shape[1:]), dtype="float32")
+    # shapes alone, worked out without computing anything (on JAX, running the layers compiled each operation)
+    h = keras.KerasTensor((1, *model.inputs[0].shape[1:]), dtype="float32")
     found, convolved = None, False
     for i, layer in enumerate(_chain(model)[:-1]):
-        h = layer(h, training=False)
+        h = layer.compute_output_spec(h)
         convolved = convolved or "Conv" in type(layer).__name__
         if convolved and len(h.shape) == 4 and h.shape[1] >= 2 and h.shape[2] >= 2:
             found = i
@@ -146,9 +182,12 @@ def gradcam(model, x: np.ndarray, classes: np.ndarray, layer: int | None = None)
     from keras import ops
 
     layers, k = _chain(model), feature_layer(model) if layer is None else layer
-    features = _forward(layers[:k + 1], ops.convert_to_tensor(np.asarray(x, dtype=np.float32)))
+    front = layers[:k + 1]
+    features = _program(model, f"features {k}", lambda h: _forward(front, h), front)(
+        ops.convert_to_tensor(np.asarray(x, dtype=np.float32)))
     head, out = layers[k + 1:-1], layers[-1]
-    grads = _gradient(lambda a: _pick(_logits(out, _forward(head, a)), classes), features)
+    grads = _gradient(lambda a, c: _pick(_logits(out, _forward(head, a)), c), features, classes.astype(np.int32),
+                      model=model, name=f"gradcam {k}", layers=layers[k + 1:])
     a = np.asarray(features, dtype=np.float32)
     signed = (a * grads.mean(axis=(1, 2), keepdims=True)).sum(axis=-1)
     cam = np.maximum(signed, 0.0)
@@ -168,10 +207,9 @@ def integrated_gradients(model, x: np.ndarray, classes: np.ndarray, steps: int =
     out = []
     for i in range(len(x)):
         path = baseline[i] + alphas * (x[i] - baseline[i])             # (steps, H, W, C)
-        target = np.full(steps, classes[i])
-        grads = _gradient(lambda t, target=target: _pick(_log_softmax(_logits(layers[-1], _forward(layers[:-1], t))),
-                                                         target),
-                          path)
+        grads = _gradient(lambda t, c: _pick(_log_softmax(_logits(layers[-1], _forward(layers[:-1], t))), c),
+                          path, np.full(steps, classes[i], np.int32), model=model, name="integrated gradients",
+                          layers=layers)
         out.append(np.abs((x[i] - baseline[i]) * grads.mean(axis=0)).sum(axis=-1))
     return _normalize(np.stack(out) if out else np.zeros((0, *x.shape[1:3]), np.float32))
 
