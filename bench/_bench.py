@@ -1,8 +1,9 @@
 """What every bench script shares: the project root on ``sys.path`` (importing this module puts it there), the
 environment of the child processes it starts, a child process timed, the result a child printed last, the machine
-described, a marked section of docs/benchmarks.md replaced, and calls timed in blocks."""
+described, a marked section of docs/benchmarks.md replaced, calls timed in blocks, and another commit's tree."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -160,3 +161,15 @@ def in_blocks(calls: dict, blocks: int = 3, per_block: int = 5) -> dict:
                 fn()
                 times[key].append(time.perf_counter() - start)
     return times
+
+
+@contextlib.contextmanager
+def other_tree(commit: str, work: Path):
+    """``commit`` checked out into a git worktree in ``work`` while the body runs (removed after): its path."""
+    tree = work / "old-tree"
+    subprocess.run(["git", "worktree", "add", "--detach", str(tree), commit], cwd=ROOT, check=True,
+                   capture_output=True)
+    try:
+        yield tree
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import ROOT, child_env, last_line, machine, taken_in_turn, write_section
+from _bench import ROOT, child_env, last_line, machine, other_tree, taken_in_turn, write_section
 
 CALLS = [("gradcam", 16, "Grad-CAM, 16 images, first call"), ("gradcam", 16, "Grad-CAM, the same 16 again"),
          ("gradcam", 5, "Grad-CAM, 5 images (a new size)"), ("gradcam", 64, "Grad-CAM, 64 images (a new size)"),
@@ -55,27 +55,22 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "gridlab", "train", "data=fashion-mnist", "model=seed001_cnn", "epochs=1",
                     "limit=3000", "report=false", "audit=false", "ood=none", "name=e"], cwd=work, env=env,
                    check=True, capture_output=True)
-    old = work / "old-tree"
-    subprocess.run(["git", "worktree", "add", "--detach", str(old), args.against], cwd=ROOT, check=True,
-                   capture_output=True)
-    trees = {"this tree": ROOT, args.against: old}
     calls = [[method, n] for method, n, _ in CALLS]
     count = iter(range(10**6))
+    with other_tree(args.against, work) as old:
+        trees = {"this tree": ROOT, args.against: old}
 
-    def measure(_, label):
-        cache = work / f"cache-{next(count)}"          # an empty compilation cache for every process
-        done = subprocess.run([sys.executable, "-c", TIMER, str(work / "runs" / "e"), json.dumps(calls)],
-                              cwd=work, capture_output=True, text=True,
-                              env={**env, "PYTHONPATH": str(trees[label]), "KERAS_BACKEND": "jax",
-                                   "XDG_CACHE_HOME": str(cache)})
-        if done.returncode:
-            raise SystemExit(f"{label}: {done.stderr[-1500:]}")
-        return last_line(done.stdout)
+        def measure(_, label):
+            cache = work / f"cache-{next(count)}"          # an empty compilation cache for every process
+            done = subprocess.run([sys.executable, "-c", TIMER, str(work / "runs" / "e"), json.dumps(calls)],
+                                  cwd=work, capture_output=True, text=True,
+                                  env={**env, "PYTHONPATH": str(trees[label]), "KERAS_BACKEND": "jax",
+                                       "XDG_CACHE_HOME": str(cache)})
+            if done.returncode:
+                raise SystemExit(f"{label}: {done.stderr[-1500:]}")
+            return last_line(done.stdout)
 
-    try:
         results = taken_in_turn(args.rounds, ["explain"], list(trees), measure)
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, capture_output=True)
     now, then = results[("explain", "this tree")], results[("explain", args.against)]
     lines = [f"Measured on: {machine()}; the calls on Keras' JAX backend (CPU). Command: `.venv/bin/python "
              f"bench/explain_jax.py --against {args.against} --rounds {args.rounds}`. Medians of {args.rounds} fresh "

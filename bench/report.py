@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import ROOT, child_env, last_line, machine, write_section
+from _bench import ROOT, child_env, last_line, machine, other_tree, write_section
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")     # machine() imports Keras here
 RUNS = {"digits": ["data=digits", "model=seed003_mlp", "epochs=2"],
@@ -57,16 +57,13 @@ def main() -> None:
         argv = [a if a != "data=thermal" else f"data={work / 'thermal'}" for a in argv]
         subprocess.run([sys.executable, "-m", "gridlab", "train", *argv, f"name={name}", "report=false"], cwd=work,
                        env=env, check=True, capture_output=True)
-    old = work / "old-tree"
-    subprocess.run(["git", "worktree", "add", "--detach", str(old), args.against], cwd=ROOT, check=True,
-                   capture_output=True)
-    trees = {"this tree": ROOT, args.against: old}
-    copies = {}
-    for label, tree in trees.items():
-        copies[label] = work / f"runs-{tree.name}"
-        shutil.copytree(work / "runs", copies[label])
-    best = {(label, name): float("inf") for label in trees for name in RUNS}
-    try:
+    with other_tree(args.against, work) as old:
+        trees = {"this tree": ROOT, args.against: old}
+        copies = {}
+        for label, tree in trees.items():
+            copies[label] = work / f"runs-{tree.name}"
+            shutil.copytree(work / "runs", copies[label])
+        best = {(label, name): float("inf") for label in trees for name in RUNS}
         for r in range(args.rounds):
             print(f"round {r + 1} of {args.rounds} ...", flush=True)
             for label, tree in trees.items():
@@ -76,8 +73,6 @@ def main() -> None:
                     raise SystemExit(f"{label}: {done.stderr[-1500:]}")
                 for folder, seconds in last_line(done.stdout).items():
                     best[(label, Path(folder).name)] = min(best[(label, Path(folder).name)], seconds)
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, capture_output=True)
     lines = [f"Machine: {machine()}. Command: `.venv/bin/python bench/report.py --against {args.against} --rounds "
              f"{args.rounds}`. Best of {3 * args.rounds} redraws per run (CPU seconds of the process).", "",
              f"| run | this tree, s | {args.against}, s | ratio |", "|---|---|---|---|"]

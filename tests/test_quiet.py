@@ -73,50 +73,14 @@ def test_a_training_run_prints_only_gridlab_lines_and_debug_brings_the_rest_back
         assert "oneDNN custom operations are on" in debug.stderr
 
 
-def test_gridlab_predictions_keep_tensorflows_retracing_warning_to_themselves():
-    """Predicting with several fresh models (as a run's end does) is TensorFlow's "frequent retracing"; that
-    warning is not shown for gridlab's own predictions, and still is for the caller's own tf.function."""
-    import logging
-
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from gridlab.datasets import feed
-
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = logging.getLogger("tensorflow")
-    logger.addHandler(handler)
-    try:
-        for n in range(1, 9):            # eight models, each predicting once: every call is a first trace
-            model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-            assert feed.predict(model, np.ones((n, 3), np.float32)).shape == (n, 2)
-        assert not [r for r in records if "retracing" in r.getMessage()]
-
-        @tf.function
-        def own(x):
-            return x * 2
-
-        for n in range(1, 9):            # the caller's function, a new shape every call
-            own(tf.ones((n,)))
-        assert [r for r in records if "retracing" in r.getMessage()]
-    finally:
-        logger.removeHandler(handler)
-
-
-def test_runs_trained_one_after_another_keep_tensorflows_retracing_warning_to_themselves(idx_dir, monkeypatch):
-    """A notebook that trains several runs in one process: every fit traces Keras' train and test steps for a new
-    model, which TensorFlow counts as frequent retracing of one function and warns about (advice for the caller's
-    own code, which the caller cannot act on here). Not shown while gridlab trains."""
+@pytest.fixture
+def retracing_warnings(monkeypatch):
+    """A function listing TensorFlow's "triggered tf.function retracing" warnings logged since the test began,
+    counted afresh, as in a new notebook (TensorFlow warns at most twice per function and process)."""
     import logging
 
     from tensorflow.python.eager.polymorphic_function import polymorphic_function
 
-    import gridlab
-
-    # TensorFlow warns at most twice per function and process: a fresh count, as in a new notebook
     monkeypatch.setattr(polymorphic_function, "_frequent_tracing_detector_manager",
                         polymorphic_function._FrequentTracingDetectorManager())
     records = []
@@ -124,13 +88,43 @@ def test_runs_trained_one_after_another_keep_tensorflows_retracing_warning_to_th
     handler.emit = records.append
     logger = logging.getLogger("tensorflow")
     logger.addHandler(handler)
-    try:
-        for i in range(3):              # two traces each: six, past TensorFlow's threshold of five
-            gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed003_mlp", epochs=1, name=f"r{i}",
-                          report=False, ood="none", calibrate=False, audit=False, verbose=False)
-    finally:
-        logger.removeHandler(handler)
-    assert not [r.getMessage() for r in records if "retracing" in r.getMessage()]
+    yield lambda: [r.getMessage() for r in records if "retracing" in r.getMessage()]
+    logger.removeHandler(handler)
+
+
+def test_gridlab_predictions_keep_tensorflows_retracing_warning_to_themselves(retracing_warnings):
+    """Predicting with several fresh models (as a run's end does) is TensorFlow's "frequent retracing"; that
+    warning is not shown for gridlab's own predictions, and still is for the caller's own tf.function."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from gridlab.datasets import feed
+
+    for n in range(1, 9):            # eight models, each predicting once: every call is a first trace
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        assert feed.predict(model, np.ones((n, 3), np.float32)).shape == (n, 2)
+    assert not retracing_warnings()
+
+    @tf.function
+    def own(x):
+        return x * 2
+
+    for n in range(1, 9):            # the caller's function, a new shape every call
+        own(tf.ones((n,)))
+    assert retracing_warnings()
+
+
+def test_runs_trained_one_after_another_keep_tensorflows_retracing_warning_to_themselves(idx_dir, retracing_warnings):
+    """A notebook that trains several runs in one process: every fit traces Keras' train and test steps for a new
+    model, which TensorFlow counts as frequent retracing of one function and warns about (advice for the caller's
+    own code, which the caller cannot act on here). Not shown while gridlab trains."""
+    import gridlab
+
+    for i in range(3):              # two traces each: six, past TensorFlow's threshold of five
+        gridlab.train(data="mnist", data_dir=str(idx_dir), model="seed003_mlp", epochs=1, name=f"r{i}", report=False,
+                      ood="none", calibrate=False, audit=False, verbose=False)
+    assert not retracing_warnings()
 
 
 def test_native_lines_keeps_chatter_off_descriptor_2_unless_debugging(capfd):
