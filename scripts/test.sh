@@ -11,4 +11,10 @@ export TF_CPP_MIN_LOG_LEVEL=3
 # two pytest workers (pytest-xdist): much of the suite waits on child processes, servers, Ray and Chromium, so two
 # share two cores well; the Ray tests form one group on one worker, which starts the `ray start` cluster they join;
 # units are handed out in the order tests/conftest.py gives them (the longest first), not by their number of tests
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider -n 2 --dist loadgroup --no-loadscope-reorder "$@"
+# the pytest plugins the suite uses, named (pytest-xdist's and Hypothesis'), not every installed one: pytest rewrites
+# the asserts of every module of a package that registers a plugin (Hypothesis, anyio: about 320 files) as each worker
+# imports it: about 2.5 s of CPU per worker on every run where bytecode is not written (PYTHONDONTWRITEBYTECODE), and
+# on the first run in a fresh virtual environment
+export PYTEST_DISABLE_PLUGIN_AUTOLOAD=1
+exec "$VENV/bin/python" -m pytest -p no:cacheprovider -p xdist.plugin -p _hypothesis_pytestplugin -n 2 --dist loadgroup \
+  --no-loadscope-reorder "$@"
