@@ -259,8 +259,9 @@ def pytest_collection_finish(session):
     with ``gc.callbacks`` over a whole run, 2-core AMD EPYC: 15.7 s of CPU in the two workers' collections, against
     19.0 s unfrozen). The tests of the collector itself unfreeze it while they run (``tests/test_backend.py``,
     ``collector``). Hypothesis is imported first: as it starts it registers the random generators of other libraries
-    (trio's, which anyio's pytest plugin imports) after checking with ``gc.get_referrers`` that something holds
-    them, and that does not see frozen objects.
+    (trio's, which anyio's pytest plugin imports where pytest loads every installed plugin; scripts/test.sh names
+    the two the suite uses) after checking with ``gc.get_referrers`` that something holds them, and that does not
+    see frozen objects.
 
     What the tests make is passed over by a full collection 10 times less often (the oldest generation's threshold
     100 instead of 10): each test's models, graphs and runs pile up among the oldest objects, and every full pass

@@ -81,6 +81,8 @@ def _program(model, name: str, fn, layers):
     one compiled program with the layers' weights passed in (read at each call, so a model trained further is
     explained as it is now), made once per model and ``name``: run eagerly, JAX compiles every operation of the
     forward and backward pass on its own, at every new batch size, which took seconds (``bench/explain_jax.py``).
+    A later call with the same model and ``name`` gets the program made from the first call's ``fn``: the name must
+    say everything ``fn`` depends on beyond its arguments (the feature layer's index, for Grad-CAM).
     TensorFlow and torch run it eagerly as it is."""
     import keras
 
@@ -101,7 +103,7 @@ def _program(model, name: str, fn, layers):
     return kept[name]
 
 
-def _gradient(f, t, *args, model=None, name: str = "", layers=()):
+def _gradient(f, t, *args, model, name: str, layers):
     """d sum(f(t, *args)) / d t on the active Keras backend; ``f`` returns one value per example. On JAX the
     gradient is one compiled program for ``model`` (``_program``: ``name`` and the ``layers`` ``f`` runs)."""
     import keras
