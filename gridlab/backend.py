@@ -28,6 +28,7 @@ from pathlib import Path
 
 from . import quiet
 from .errors import ConfigError
+from .scopes import environment
 
 CUDA_PLUGINS = ("jax_cuda13_plugin", "jax_cuda12_plugin")
 
@@ -162,7 +163,7 @@ def use(device: str | None = None, need_jax: bool = False) -> Choice:
                           f"is {choice.backend!r}: run with KERAS_BACKEND=jax (TensorFlow's multi-worker strategy "
                           "does not work with Keras 3's fit, keras-team/keras#20585).")
     if "keras" not in sys.modules:
-        with _temporarily({"KERAS_BACKEND": choice.backend,
+        with environment({"KERAS_BACKEND": choice.backend,
                            **({"JAX_PLATFORMS": "cpu"} if choice.backend == "jax" and choice.device == "cpu"
                               and machine.gpus and "JAX_PLATFORMS" not in os.environ else {})}):
             # TensorFlow's start-up lines kept off, in a notebook or script; the import's objects frozen where gridlab
@@ -333,20 +334,6 @@ def _gpu_models() -> list[str]:
 def chosen() -> Choice | None:
     """The last ``use`` decision in this process (None before any)."""
     return _CHOSEN
-
-
-@contextlib.contextmanager
-def _temporarily(values: dict):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextlib.contextmanager

@@ -1,7 +1,9 @@
-"""Scopes that put process-wide state back: a library call must not change the random streams of its caller."""
+"""Scopes that put process-wide state back: a library call must not change the random streams or the environment
+variables of its caller."""
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 
 import numpy as np
@@ -21,3 +23,19 @@ def keep_random_state():
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)
+
+
+@contextlib.contextmanager
+def environment(values: dict):
+    """The environment variables ``values`` set while the body runs, and each put back as it was on exit (removed
+    where it was not set)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -5,6 +5,7 @@ export), so the exported file alone gives the same predictions."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -21,7 +22,7 @@ from ..models.io import save_model
 from ..prediction.ood import split_scored
 from ..runs import EXPORT_SUFFIX, export_is_stale, export_path, export_sources, find_run, ood_export_path, record_export
 from ..runtimes import FORMATS, load_runner, run_batched
-from ..scopes import keep_random_state
+from ..scopes import environment, keep_random_state
 
 KERAS_FORMAT = {"onnx": "onnx", "litert": "litert", "saved_model": "tf_saved_model"}
 # what Keras converts on its TensorFlow backend only (on JAX it wants jax2onnx, and has no LiteRT path); a
@@ -37,6 +38,28 @@ def metadata(info) -> dict:
     """What travels with an export (ONNX metadata and ``.gridlab.json``) from the run's ``RunInfo``."""
     keys = ("class_names", "input_shape", "input_dtype", "kind", "reader", "scaling", "threshold", "positive_class")
     return {"gridlab_export": 1, **{k: getattr(info, k) for k in keys}}
+
+
+# tf2onnx deep-copies the whole graph before each pass of its optimizer, to roll the pass back should it raise ("catch
+# errors", its default): a quarter of an ONNX export's CPU on gridlab's models (bench/export_onnx.py). gridlab converts
+# without the copies (the variable set for the conversion alone: tf2onnx turns them off whenever it is set, whatever
+# its value) and converts again with them should that fail. A TF2ONNX_CATCH_ERRORS of the user's own is left alone.
+CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
+
+
+def _convert_onnx(model, path: Path) -> None:
+    """Keras' ONNX export of ``model`` to ``path`` (tf2onnx), without the optimizer's copies where they are not needed
+    (``CATCH_ERRORS``)."""
+    if CATCH_ERRORS not in os.environ:
+        try:
+            with environment({CATCH_ERRORS: "false"}):
+                model.export(str(path), format="onnx", verbose=False)
+            return
+        except ImportError:
+            raise
+        except Exception:  # a pass that raised: converted again below, in the converter's careful mode
+            pass
+    model.export(str(path), format="onnx", verbose=False)
 
 
 def _check_target(target: Path, fmt: str) -> None:
@@ -66,16 +89,18 @@ def _write_model(model, fmt: str, target: Path, meta: dict, sample: np.ndarray) 
             shutil.rmtree(staging, ignore_errors=True)
         return
     with atomic_path(target) as tmp:
-        model.export(str(tmp), format=KERAS_FORMAT[fmt], verbose=False)
-        if fmt == "onnx":
-            import onnx
+        if fmt != "onnx":
+            model.export(str(tmp), format=KERAS_FORMAT[fmt], verbose=False)
+            return
+        _convert_onnx(model, tmp)
+        import onnx
 
-            proto = onnx.load(str(tmp))
-            _flatten_trailing_ones(proto)
-            _fold_flatten_transpose(proto)
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = "gridlab", json.dumps(meta)
-            onnx.save(proto, str(tmp))
+        proto = onnx.load(str(tmp))
+        _flatten_trailing_ones(proto)
+        _fold_flatten_transpose(proto)
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "gridlab", json.dumps(meta)
+        onnx.save(proto, str(tmp))
 
 
 def _shapes(proto) -> dict[str, list]:

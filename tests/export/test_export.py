@@ -105,6 +105,44 @@ def test_onnx_metadata_and_predict_runtime(binary_run):
     assert all(r["threshold"] == carried["threshold"] for r in by_onnx)
 
 
+def test_onnx_conversion_skips_the_converters_graph_copies_and_converts_again_with_them_when_a_pass_raises(
+        tmp_path, monkeypatch):
+    """tf2onnx converts without copying its graph before each optimizer pass (``export.CATCH_ERRORS``, set for the
+    conversion alone). A pass that raises there makes gridlab convert again in tf2onnx's careful mode, which rolls
+    that pass back; a TF2ONNX_CATCH_ERRORS of the user's own is left alone."""
+    import keras
+    import onnxruntime
+    from tf2onnx import optimizer
+    from tf2onnx.optimizer.optimizer_base import GraphOptimizerBase
+
+    from gridlab.export import CATCH_ERRORS, _convert_onnx
+
+    modes = []
+
+    class RaisesWithoutCopies(GraphOptimizerBase):
+        def _optimize(self, graph):
+            modes.append(os.environ.get(CATCH_ERRORS))
+            if CATCH_ERRORS in os.environ:
+                raise RuntimeError("a pass that fails")
+            return graph
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    x = np.ones((1, 3), np.float32)
+    model(x)
+    monkeypatch.delenv(CATCH_ERRORS, raising=False)
+    monkeypatch.setitem(optimizer._optimizers, "raises_without_copies", RaisesWithoutCopies)
+    _convert_onnx(model, tmp_path / "m.onnx")
+    assert modes[0] == "false" and set(modes[1:]) == {None}       # without the copies, then again with them
+    assert CATCH_ERRORS not in os.environ
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    assert np.allclose(session.run(None, {session.get_inputs()[0].name: x})[0], model(x), atol=1e-6)
+    modes.clear()
+    monkeypatch.setenv(CATCH_ERRORS, "anything")
+    with pytest.raises(RuntimeError, match="a pass that fails"):      # tf2onnx's copies off, as the user chose
+        _convert_onnx(model, tmp_path / "again.onnx")
+    assert modes == ["anything"] and os.environ[CATCH_ERRORS] == "anything"
+
+
 def _slow_patterns(proto):
     """What ``export._flatten_trailing_ones`` and ``_fold_flatten_transpose`` rewrite: elementwise ops on a tensor
     whose last axis is 1, and channels-last transposes that feed a Flatten's Reshape."""

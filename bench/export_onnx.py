@@ -1,0 +1,90 @@
+"""ONNX export (``gridlab.export.export``): this tree against another commit's code, side by side, on the same runs,
+in fresh processes taken in turn.
+
+Run:  .venv/bin/python bench/export_onnx.py [--against COMMIT] [--rounds 3]   (COMMIT defaults to 82232ec, the last
+      commit whose conversion let tf2onnx copy its graph before each optimizer pass)
+
+Trains three small runs here (the 8x8 digits with seed003_mlp, and with gridlab_fast averaging its test-time views
+(tta=true: eight views, a larger graph), and `gridlab make-thermal`'s frames with gridlab_cnn; each with its OOD score,
+so each export converts two models and checks both in ONNX Runtime), checks COMMIT out into a git worktree, and then,
+round after round, starts one process per tree that exports each run twice: the first export in the process (as
+`gridlab export` does) and a second one (as a notebook or a script that exports again). Prints the median CPU seconds
+of each and the ratios, and writes docs/benchmarks.md (section "export-onnx").
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _bench import ROOT, child_env, last_line, machine, other_tree, write_section
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")     # machine() imports Keras here
+RUNS = {"digits": ["data=digits", "model=seed003_mlp", "epochs=2"],
+        "digits-tta": ["data=digits", "model=gridlab_fast", "epochs=2", "augment=true", "tta=true"],
+        "thermal": ["data=thermal", "model=gridlab_cnn", "epochs=2"]}
+TIMER = """
+import json, sys, time
+from gridlab.export import export
+out = {}
+for folder in sys.argv[1:]:
+    out[folder] = []
+    for _ in range(2):
+        start = time.process_time()
+        export(folder, "onnx")
+        out[folder].append(time.process_time() - start)
+print(json.dumps(out))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", default="82232ec")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="gridlab-export-onnx-"))
+    env = child_env(drop=("PYTHONPATH", "TF2ONNX_CATCH_ERRORS"))
+    subprocess.run([sys.executable, "-m", "gridlab", "make-thermal", "thermal", "--faces", "300", "--not-faces", "80"],
+                   cwd=work, env=env, check=True, capture_output=True)
+    for name, argv in RUNS.items():
+        print(f"training {name} ...", flush=True)
+        argv = [a if a != "data=thermal" else f"data={work / 'thermal'}" for a in argv]
+        subprocess.run([sys.executable, "-m", "gridlab", "train", *argv, f"name={name}", "report=false",
+                        "audit=false"], cwd=work, env=env, check=True, capture_output=True)
+    with other_tree(args.against, work) as old:
+        trees = {"this tree": ROOT, args.against: old}
+        for tree in trees.values():
+            shutil.copytree(work / "runs", work / f"runs-{tree.name}")
+        results = {(label, name): [] for label in trees for name in RUNS}
+        for r in range(args.rounds):
+            print(f"round {r + 1} of {args.rounds} ...", flush=True)
+            for label, tree in trees.items():
+                runs = [str(work / f"runs-{tree.name}" / name) for name in RUNS]
+                done = subprocess.run([sys.executable, "-c", TIMER, *runs], cwd=work,
+                                      env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+                if done.returncode:
+                    raise SystemExit(f"{label}: {done.stderr[-1500:]}")
+                for folder, seconds in last_line(done.stdout).items():
+                    results[(label, Path(folder).name)].append(seconds)
+    lines = [f"Machine: {machine()}. Command: `.venv/bin/python bench/export_onnx.py --against {args.against} "
+             f"--rounds {args.rounds}`. CPU seconds of an export of the model and its OOD scoring model, each checked "
+             f"in ONNX Runtime; median of {args.rounds} processes per tree, each exporting every run twice.", "",
+             f"| run | first export: this tree | {args.against} | ratio | second export: this tree | "
+             f"{args.against} | ratio |", "|---|---|---|---|---|---|---|"]
+    for name in RUNS:
+        now = [statistics.median(v) for v in zip(*results[("this tree", name)])]
+        then = [statistics.median(v) for v in zip(*results[(args.against, name)])]
+        lines.append(f"| {name} | {now[0]:.2f} | {then[0]:.2f} | **{now[0] / then[0]:.2f}x** | {now[1]:.2f} | "
+                     f"{then[1]:.2f} | **{now[1] / then[1]:.2f}x** |")
+    text = "\n".join(lines)
+    print(text)
+    write_section("export-onnx", text)
+
+
+if __name__ == "__main__":
+    main()
