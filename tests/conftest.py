@@ -13,8 +13,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Under pytest-xdist each worker (and every process it starts) gets one thread for TensorFlow, oneDNN and XLA's
-    # CPU client: two workers each spreading over both cores fight for them (measured: the round-trip tests took
-    # 48 s this way against 40 s with one thread each, on the 2-core Intel Xeon). The user's own setting wins.
+    # CPU client: workers each spreading over both cores fight for them (measured with two workers: the round-trip
+    # tests took 48 s this way against 40 s with one thread each, on the 2-core Intel Xeon). The user's own setting
+    # wins.
     for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(name, "1")
 
@@ -278,7 +279,7 @@ def pytest_collection_finish(session):
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist's loadgroup, each xdist_group is one unit for one worker: the Ray tests (the largest unit)
     first, then the other groups, then the single tests, the slow ones first, so no worker starts a long unit while
-    the other has run out of work (the longest first). xdist hands out units in this order only without its own
+    the others have run out of work (the longest first). xdist hands out units in this order only without its own
     reordering by the number of tests in a unit (``--no-loadscope-reorder``, scripts/test.sh), which put the Ray
     group, with few tests, after the larger groups. Without xdist the order changes nothing a test may rely on."""
     def rank(item):
