@@ -115,8 +115,10 @@ def _edges(x):
 
 @pytest.fixture(scope="module")
 def digits_runs(tmp_path_factory):
+    """A CNN and an MLP trained 6 epochs on the digits (their maps' rank correlation with fresh weights' maps: -0.24 to
+    0.23 after 4, 6 or 12 epochs, three fresh draws each, 2-core AMD EPYC)."""
     root = tmp_path_factory.mktemp("randomization")
-    return {model: gridlab.train(data="digits", model=model, epochs=12, project=str(root), name=model,
+    return {model: gridlab.train(data="digits", model=model, epochs=6, project=str(root), name=model,
                                  verbose=False, report=False, audit=False, ood="none").folder
             for model in ("seed001_cnn", "seed003_mlp")}
 
