@@ -163,6 +163,53 @@ def in_blocks(calls: dict, blocks: int = 3, per_block: int = 5) -> dict:
     return times
 
 
+def against_parser(doc: str, commit: str):
+    """The arguments of a bench that runs this tree against another commit: ``--against`` (default ``commit``) and
+    ``--rounds`` (default 3); ``doc`` is the script's docstring."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--against", default=commit)
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser.parse_args()
+
+
+def train_runs(work: Path, runs: dict, env: dict, *extra: str) -> None:
+    """Each of ``runs`` ({name: `gridlab train` arguments}) trained into ``work/runs/NAME`` with ``extra`` arguments
+    added; ``data=thermal`` is `gridlab make-thermal`'s frames, made first in ``work/thermal``."""
+    if any("data=thermal" in argv for argv in runs.values()):
+        subprocess.run([sys.executable, "-m", "gridlab", "make-thermal", "thermal", "--faces", "300", "--not-faces",
+                        "80"], cwd=work, env=env, check=True, capture_output=True)
+    for name, argv in runs.items():
+        print(f"training {name} ...", flush=True)
+        argv = [a if a != "data=thermal" else f"data={work / 'thermal'}" for a in argv]
+        subprocess.run([sys.executable, "-m", "gridlab", "train", *argv, f"name={name}", *extra], cwd=work, env=env,
+                       check=True, capture_output=True)
+
+
+def rounds_in_trees(timer: str, trees: dict, work: Path, names, env: dict, rounds: int) -> dict:
+    """{(tree label, run name): [what ``timer`` printed for that run, one per round]}: ``trees`` ({label: folder of
+    the code}) each get a copy of ``work/runs``; round after round, one process per tree runs the Python code
+    ``timer`` with that tree's code on its copies of the runs ``names`` (their folders as arguments), and prints
+    ``{folder: result}`` as JSON on its last line."""
+    import shutil
+
+    copies = {label: work / f"runs-{tree.name}" for label, tree in trees.items()}
+    for copy in copies.values():
+        shutil.copytree(work / "runs", copy)
+    results = {(label, name): [] for label in trees for name in names}
+    for r in range(rounds):
+        print(f"round {r + 1} of {rounds} ...", flush=True)
+        for label, tree in trees.items():
+            done = subprocess.run([sys.executable, "-c", timer, *[str(copies[label] / n) for n in names]], cwd=work,
+                                  env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(f"{label}: {done.stderr[-1500:]}")
+            for folder, result in last_line(done.stdout).items():
+                results[(label, Path(folder).name)].append(result)
+    return results
+
+
 @contextlib.contextmanager
 def other_tree(commit: str, work: Path):
     """``commit`` checked out into a git worktree in ``work`` while the body runs (removed after): its path."""

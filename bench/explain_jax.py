@@ -13,7 +13,6 @@ seconds and the ratio, and writes docs/benchmarks.md (section "explain-jax").
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -21,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import ROOT, child_env, last_line, machine, other_tree, taken_in_turn, write_section
+from _bench import ROOT, against_parser, child_env, last_line, machine, other_tree, taken_in_turn, write_section
 
 CALLS = [("gradcam", 16, "Grad-CAM, 16 images, first call"), ("gradcam", 16, "Grad-CAM, the same 16 again"),
          ("gradcam", 5, "Grad-CAM, 5 images (a new size)"), ("gradcam", 64, "Grad-CAM, 64 images (a new size)"),
@@ -45,10 +44,7 @@ print(json.dumps(out))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", default="6e54aac")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = against_parser(__doc__, "6e54aac")
     work = Path(tempfile.mkdtemp(prefix="gridlab-explain-jax-"))
     env = child_env(drop=("PYTHONPATH", "KERAS_BACKEND"))
     print("training the run to explain ...", flush=True)

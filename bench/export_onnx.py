@@ -13,16 +13,12 @@ of each and the ratios, and writes docs/benchmarks.md (section "export-onnx").
 """
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from _bench import ROOT, child_env, last_line, machine, other_tree, write_section
+from _bench import ROOT, against_parser, child_env, machine, other_tree, rounds_in_trees, train_runs, write_section
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")     # machine() imports Keras here
 RUNS = {"digits": ["data=digits", "model=seed003_mlp", "epochs=2"],
@@ -43,34 +39,12 @@ print(json.dumps(out))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", default="82232ec")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = against_parser(__doc__, "82232ec")
     work = Path(tempfile.mkdtemp(prefix="gridlab-export-onnx-"))
     env = child_env(drop=("PYTHONPATH", "TF2ONNX_CATCH_ERRORS"))
-    subprocess.run([sys.executable, "-m", "gridlab", "make-thermal", "thermal", "--faces", "300", "--not-faces", "80"],
-                   cwd=work, env=env, check=True, capture_output=True)
-    for name, argv in RUNS.items():
-        print(f"training {name} ...", flush=True)
-        argv = [a if a != "data=thermal" else f"data={work / 'thermal'}" for a in argv]
-        subprocess.run([sys.executable, "-m", "gridlab", "train", *argv, f"name={name}", "report=false",
-                        "audit=false"], cwd=work, env=env, check=True, capture_output=True)
+    train_runs(work, RUNS, env, "report=false", "audit=false")
     with other_tree(args.against, work) as old:
-        trees = {"this tree": ROOT, args.against: old}
-        for tree in trees.values():
-            shutil.copytree(work / "runs", work / f"runs-{tree.name}")
-        results = {(label, name): [] for label in trees for name in RUNS}
-        for r in range(args.rounds):
-            print(f"round {r + 1} of {args.rounds} ...", flush=True)
-            for label, tree in trees.items():
-                runs = [str(work / f"runs-{tree.name}" / name) for name in RUNS]
-                done = subprocess.run([sys.executable, "-c", TIMER, *runs], cwd=work,
-                                      env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
-                if done.returncode:
-                    raise SystemExit(f"{label}: {done.stderr[-1500:]}")
-                for folder, seconds in last_line(done.stdout).items():
-                    results[(label, Path(folder).name)].append(seconds)
+        results = rounds_in_trees(TIMER, {"this tree": ROOT, args.against: old}, work, RUNS, env, args.rounds)
     lines = [f"Machine: {machine()}. Command: `.venv/bin/python bench/export_onnx.py --against {args.against} "
              f"--rounds {args.rounds}`. CPU seconds of an export of the model and its OOD scoring model, each checked "
              f"in ONNX Runtime; median of {args.rounds} processes per tree, each exporting every run twice.", "",

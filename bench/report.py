@@ -12,16 +12,12 @@ the runs. Prints the best CPU seconds per report and the ratio, and writes docs/
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from _bench import ROOT, child_env, last_line, machine, other_tree, write_section
+from _bench import ROOT, against_parser, child_env, machine, other_tree, rounds_in_trees, train_runs, write_section
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")     # machine() imports Keras here
 RUNS = {"digits": ["data=digits", "model=seed003_mlp", "epochs=2"],
@@ -44,35 +40,14 @@ print(json.dumps(out))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", default="cdfebdb")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    args = against_parser(__doc__, "cdfebdb")
     work = Path(tempfile.mkdtemp(prefix="gridlab-report-"))
     env = child_env(drop=("PYTHONPATH",))
-    subprocess.run([sys.executable, "-m", "gridlab", "make-thermal", "thermal", "--faces", "300", "--not-faces", "80"],
-                   cwd=work, env=env, check=True, capture_output=True)
-    for name, argv in RUNS.items():
-        print(f"training {name} ...", flush=True)
-        argv = [a if a != "data=thermal" else f"data={work / 'thermal'}" for a in argv]
-        subprocess.run([sys.executable, "-m", "gridlab", "train", *argv, f"name={name}", "report=false"], cwd=work,
-                       env=env, check=True, capture_output=True)
+    train_runs(work, RUNS, env, "report=false")
     with other_tree(args.against, work) as old:
         trees = {"this tree": ROOT, args.against: old}
-        copies = {}
-        for label, tree in trees.items():
-            copies[label] = work / f"runs-{tree.name}"
-            shutil.copytree(work / "runs", copies[label])
-        best = {(label, name): float("inf") for label in trees for name in RUNS}
-        for r in range(args.rounds):
-            print(f"round {r + 1} of {args.rounds} ...", flush=True)
-            for label, tree in trees.items():
-                done = subprocess.run([sys.executable, "-c", TIMER, *[str(copies[label] / n) for n in RUNS]],
-                                      cwd=work, env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
-                if done.returncode:
-                    raise SystemExit(f"{label}: {done.stderr[-1500:]}")
-                for folder, seconds in last_line(done.stdout).items():
-                    best[(label, Path(folder).name)] = min(best[(label, Path(folder).name)], seconds)
+        best = {key: min(seconds) for key, seconds in rounds_in_trees(TIMER, trees, work, RUNS, env,
+                                                                      args.rounds).items()}
     lines = [f"Machine: {machine()}. Command: `.venv/bin/python bench/report.py --against {args.against} --rounds "
              f"{args.rounds}`. Best of {3 * args.rounds} redraws per run (CPU seconds of the process).", "",
              f"| run | this tree, s | {args.against}, s | ratio |", "|---|---|---|---|"]
