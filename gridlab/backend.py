@@ -164,8 +164,8 @@ def use(device: str | None = None, need_jax: bool = False) -> Choice:
                           "does not work with Keras 3's fit, keras-team/keras#20585).")
     if "keras" not in sys.modules:
         with environment({"KERAS_BACKEND": choice.backend,
-                           **({"JAX_PLATFORMS": "cpu"} if choice.backend == "jax" and choice.device == "cpu"
-                              and machine.gpus and "JAX_PLATFORMS" not in os.environ else {})}):
+                          **({"JAX_PLATFORMS": "cpu"} if choice.backend == "jax" and choice.device == "cpu"
+                             and machine.gpus and "JAX_PLATFORMS" not in os.environ else {})}):
             # TensorFlow's start-up lines kept off, in a notebook or script; the import's objects frozen where gridlab
             # owns the process
             with quiet.native_lines(), collector_paused(keep_frozen=lean_imports()):
