@@ -41,8 +41,8 @@ def metadata(info) -> dict:
 
 
 # tf2onnx deep-copies the whole graph before each pass of its optimizer, to roll the pass back should it raise ("catch
-# errors", its default): without the copies an export takes 0.82-0.99x the CPU, least on a larger graph and in a
-# process that has traced much (bench/export_onnx.py). gridlab converts without them (the variable set for the
+# errors", its default): without the copies an export takes 0.82-0.99x the CPU, the lower end on a larger graph and
+# in a process that has traced much (bench/export_onnx.py). gridlab converts without them (the variable set for the
 # conversion alone: tf2onnx turns them off whenever it is set, whatever its value) and converts again with them should
 # that fail. A TF2ONNX_CATCH_ERRORS of the user's own is left alone.
 CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
