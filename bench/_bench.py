@@ -90,6 +90,12 @@ def small_run(work: Path, env: dict) -> None:
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(work / "one.png")
 
 
+def medians(rounds: list) -> list[float]:
+    """The median over ``rounds`` of each measure, for ``rounds`` a list of equal-length tuples (one per round, such
+    as ``timed``'s (CPU s, wall s, peak MiB))."""
+    return [statistics.median(v) for v in zip(*rounds)]
+
+
 def side_by_side(script: str, rounds: int, results: dict, cases, new: str, old: str, labels: tuple) -> list[str]:
     """The table of a bench that runs two ways side by side: the machine and the command, then one row per case
     with the medians of (CPU s, wall s) in ``results[(case, new)]`` and ``[(case, old)]``, and new against old.
@@ -100,8 +106,7 @@ def side_by_side(script: str, rounds: int, results: dict, cases, new: str, old: 
             f"| process | CPU s, {new_long} | CPU s, {old_long} | wall s, {new_short} | wall s, {old_short} | "
             f"{new_short} against {old_short} |", "|---|---|---|---|---|---|"]
     for case in cases:
-        now = [statistics.median(v) for v in zip(*results[(case, new)])]
-        then = [statistics.median(v) for v in zip(*results[(case, old)])]
+        now, then = medians(results[(case, new)]), medians(results[(case, old)])
         rows.append(f"| {case} | {now[0]:.2f} | {then[0]:.2f} | {now[1]:.2f} | {then[1]:.2f} | "
                     f"**{now[0] / then[0]:.2f}x** CPU, {now[1] / then[1]:.2f}x wall |")
     return rows

@@ -14,11 +14,20 @@ of each and the ratios, and writes docs/benchmarks.md (section "export-onnx").
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 from pathlib import Path
 
-from _bench import ROOT, against_parser, child_env, machine, other_tree, rounds_in_trees, train_runs, write_section
+from _bench import (
+    ROOT,
+    against_parser,
+    child_env,
+    machine,
+    medians,
+    other_tree,
+    rounds_in_trees,
+    train_runs,
+    write_section,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")     # machine() imports Keras here
 RUNS = {"digits": ["data=digits", "model=seed003_mlp", "epochs=2"],
@@ -51,8 +60,7 @@ def main() -> None:
              f"| run | first export: this tree | {args.against} | ratio | second export: this tree | "
              f"{args.against} | ratio |", "|---|---|---|---|---|---|---|"]
     for name in RUNS:
-        now = [statistics.median(v) for v in zip(*results[("this tree", name)])]
-        then = [statistics.median(v) for v in zip(*results[(args.against, name)])]
+        now, then = medians(results[("this tree", name)]), medians(results[(args.against, name)])
         lines.append(f"| {name} | {now[0]:.2f} | {then[0]:.2f} | **{now[0] / then[0]:.2f}x** | {now[1]:.2f} | "
                      f"{then[1]:.2f} | **{now[1] / then[1]:.2f}x** |")
     text = "\n".join(lines)

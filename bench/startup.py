@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _bench import ROOT, child_env, machine, timed, write_section
+from _bench import ROOT, child_env, machine, medians, timed, write_section
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")     # machine() imports Keras here
 
@@ -76,8 +75,7 @@ def main() -> None:
              f"| process | CPU s, installed | CPU s, {base} | wall s, installed | wall s, {base} | CPU saved |",
              "|---|---|---|---|---|---|"]
     for c in commands:
-        now = [statistics.median(v) for v in zip(*results[(c, "installed")])]
-        then = [statistics.median(v) for v in zip(*results[(c, base)])]
+        now, then = medians(results[(c, "installed")]), medians(results[(c, base)])
         lines.append(f"| {c} | {now[0]:.2f} | {then[0]:.2f} | {now[1]:.2f} | {then[1]:.2f} | "
                      f"{then[0] - now[0]:.2f} s ({now[0] / then[0]:.2f}x) |")
     text = "\n".join(lines)
