@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -251,6 +252,49 @@ def write_grid_set(root, n_per_class=(12, 4), shape=(6, 5), header=("# frame", "
 @pytest.fixture
 def grid_folder(tmp_path):
     return write_grid_set(tmp_path / "grids")
+
+
+# What a fresh `python -m gridlab train` process imports, written as it exits (``fresh_train``): a sitecustomize that
+# Python runs as the process starts, from a folder on PYTHONPATH; the command itself stays the user's
+RECORD_IMPORTS = """
+import atexit, os, sys
+
+def _write():
+    with open(os.environ["GRIDLAB_TEST_IMPORTS"], "w") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+
+atexit.register(_write)
+"""
+
+# the tests that share ``fresh_train`` run on one worker, which starts the process once
+FRESH_TRAIN = pytest.mark.xdist_group("fresh_train")
+
+
+class FreshTrain(typing.NamedTuple):
+    result: subprocess.CompletedProcess    # the command's exit status, stdout and stderr
+    folder: Path                           # its working directory, where runs/q was written
+    imported: set                          # the names in sys.modules as it exited
+
+
+@pytest.fixture(scope="session")
+def fresh_train(tmp_path_factory):
+    """One `python -m gridlab train` of a small digits run with the command line's defaults (the report, the
+    calibration, the OOD score, the audit), in a fresh process as a user starts it: no TF_CPP_MIN_LOG_LEVEL and no
+    debug switch. What it printed (tests/test_quiet.py) and what it imported (tests/test_tracking.py) are read from
+    this one process: each test starting its own would train the same run again (about 7 s of CPU)."""
+    from gridlab import quiet
+
+    folder = tmp_path_factory.mktemp("fresh-train")
+    (folder / "site").mkdir()
+    (folder / "site" / "sitecustomize.py").write_text(RECORD_IMPORTS)
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", quiet.DEBUG_VAR)}
+    env.update(XDG_CACHE_HOME=str(folder / "cache"), GRIDLAB_TEST_IMPORTS=str(folder / "imported.txt"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(folder / "site"), env.get("PYTHONPATH")])))
+    result = subprocess.run([sys.executable, "-m", "gridlab", "train", "data=digits", "model=seed000_cnn",
+                             "preset=fast", "epochs=1", "steps_per_execution=4", "name=q", "limit=400"],
+                            cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+    imports = folder / "imported.txt"
+    return FreshTrain(result, folder, set(imports.read_text().split()) if imports.is_file() else set())
 
 
 def pytest_collection_finish(session):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from gridlab import quiet
+from tests.conftest import FRESH_TRAIN
 
 # every line a training run prints: gridlab's own, and Keras' per-epoch progress lines
 GRIDLAB_LINE = re.compile(r"^(run directory|data|notice|model|device|out-of-distribution|learning rate|"
@@ -55,10 +56,9 @@ def test_a_refused_command_is_one_line_in_a_fresh_process(args, line, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_training_run_prints_only_gridlab_lines_and_debug_brings_the_rest_back():
-    args = ["train", "data=digits", "model=seed000_cnn", "preset=fast", "epochs=1", "steps_per_execution=4",
-            "name=q", "limit=400"]
-    r = _gridlab(*args)
+@FRESH_TRAIN
+def test_a_training_run_prints_only_gridlab_lines_and_debug_brings_the_rest_back(fresh_train):
+    r, folder = fresh_train.result, fresh_train.folder
     assert r.returncode == 0, r.stderr[-2000:]
     lines = (r.stdout + r.stderr).splitlines()
     strangers = [line for line in lines if not GRIDLAB_LINE.match(line)]
@@ -66,7 +66,7 @@ def test_a_training_run_prints_only_gridlab_lines_and_debug_brings_the_rest_back
     assert not any("retracing" in line or "absl" in line or "port.cc" in line for line in lines)
     # --debug, on a command that runs the run's model (training again would only cost time)
     np.save("x.npy", np.zeros((8, 8), np.uint8))
-    debug = _gridlab("predict", "runs/q", "x.npy", "--debug")
+    debug = _gridlab("predict", str(folder / "runs" / "q"), "x.npy", "--debug")
     assert debug.returncode == 0, debug.stderr[-2000:]
     # TensorFlow's own start-up lines come back where this CPU makes it print them (the run's device line: oneDNN on)
     if "oneDNN on" in r.stderr:

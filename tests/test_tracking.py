@@ -1,12 +1,10 @@
 """Tracking: TensorBoard event files and an MLflow run for a plain `gridlab train`; without the extras installed
 (or with tracking=none) gridlab imports neither MLflow nor Ray."""
-import subprocess
-import sys
-
 import pytest
 
 import gridlab
 from gridlab.errors import ConfigError
+from tests.conftest import FRESH_TRAIN
 
 
 def test_train_with_tracking_all_writes_event_files_and_one_mlflow_run(idx_dir, tmp_path, capfd):
@@ -53,10 +51,9 @@ def test_a_missing_tracking_package_is_one_line_before_training(idx_dir, monkeyp
 
 
 @pytest.mark.slow
-def test_without_tracking_neither_mlflow_nor_ray_is_imported(idx_dir):
-    code = ("import sys, gridlab\n"
-            f"gridlab.train(data='mnist', data_dir={str(idx_dir)!r}, model='seed002_mlp', epochs=1, verbose=False)\n"
-            "print(sorted(m for m in ('mlflow', 'ray', 'optuna') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+@FRESH_TRAIN
+def test_without_tracking_neither_mlflow_nor_ray_is_imported(fresh_train):
+    """A whole run with the defaults (tracking=none), in a fresh `gridlab train` process (tests/conftest.py)."""
+    assert fresh_train.result.returncode == 0, fresh_train.result.stderr[-2000:]
+    assert "gridlab.training.fit" in fresh_train.imported                # the record is that of the training run
+    assert not {"mlflow", "ray", "optuna"} & fresh_train.imported
