@@ -23,6 +23,22 @@ DOC = ROOT / "docs" / "benchmarks.md"
 CLI_RUN = "import sys\nsys.argv = ['gridlab', *sys.argv[1:]]\nfrom gridlab.cli import run\nrun()\n"
 
 
+CACHE = ROOT / ".bench-cache"      # packages a baseline needs in another version than the virtual environment's
+
+
+def baseline_path(requirement: str) -> Path:
+    """A folder holding ``requirement`` alone (no dependencies), installed with pip into ``CACHE`` the first time (the
+    package registry must be reachable then), to put before the virtual environment on a baseline's PYTHONPATH."""
+    folder = CACHE / requirement.replace("==", "-").replace("/", "_")
+    if not folder.is_dir():
+        print(f"installing {requirement} into {folder} ...", flush=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+                               str(folder), requirement], capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"cannot install {requirement} for the baseline: {done.stderr.strip()[-500:]}")
+    return folder
+
+
 def child_env(drop=(), **extra) -> dict:
     """The environment for a child process: this one's, with TensorFlow's C++ logs and Ray's usage stats off, the
     names in ``drop`` removed and ``extra`` added."""

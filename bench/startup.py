@@ -19,23 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import ROOT, child_env, machine, medians, timed, write_section
+from _bench import baseline_path, child_env, machine, medians, timed, write_section
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")     # machine() imports Keras here
-
-CACHE = ROOT / ".bench-cache"
-
-
-def baseline_path(requirement: str) -> Path:
-    """A folder holding ``requirement`` alone (no dependencies), installed with pip the first time."""
-    folder = CACHE / requirement.replace("==", "-").replace("/", "_")
-    if not folder.is_dir():
-        print(f"installing {requirement} into {folder} ...", flush=True)
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
-                               str(folder), requirement], capture_output=True, text=True)
-        if done.returncode:
-            raise SystemExit(f"cannot install {requirement} for the baseline: {done.stderr.strip()[-500:]}")
-    return folder
 
 
 def main() -> None:
