@@ -254,6 +254,16 @@ def grid_folder(tmp_path):
     return write_grid_set(tmp_path / "grids")
 
 
+def as_a_user(environ=None) -> dict:
+    """``environ`` (this process's environment by default) as a user's shell has it for gridlab's output: without
+    the suite's TF_CPP_MIN_LOG_LEVEL and without gridlab's debug switch, for a child whose printed lines a test
+    reads."""
+    from gridlab import quiet
+
+    return {k: v for k, v in (os.environ if environ is None else environ).items()
+            if k not in ("TF_CPP_MIN_LOG_LEVEL", quiet.DEBUG_VAR)}
+
+
 # What a fresh `python -m gridlab train` process imports, written as it exits (``fresh_train``): a sitecustomize that
 # Python runs as the process starts, from a folder on PYTHONPATH; the command itself stays the user's
 RECORD_IMPORTS = """
@@ -282,12 +292,10 @@ def fresh_train(tmp_path_factory):
     calibration, the OOD score, the audit), in a fresh process as a user starts it: no TF_CPP_MIN_LOG_LEVEL and no
     debug switch. What it printed (tests/test_quiet.py) and what it imported (tests/test_tracking.py) are read from
     this one process: each test starting its own would train the same run again (about 7 s of CPU)."""
-    from gridlab import quiet
-
     folder = tmp_path_factory.mktemp("fresh-train")
     (folder / "site").mkdir()
     (folder / "site" / "sitecustomize.py").write_text(RECORD_IMPORTS)
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", quiet.DEBUG_VAR)}
+    env = as_a_user()
     env.update(XDG_CACHE_HOME=str(folder / "cache"), GRIDLAB_TEST_IMPORTS=str(folder / "imported.txt"),
                PYTHONPATH=os.pathsep.join(filter(None, [str(folder / "site"), env.get("PYTHONPATH")])))
     result = subprocess.run([sys.executable, "-m", "gridlab", "train", "data=digits", "model=seed000_cnn",

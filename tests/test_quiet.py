@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gridlab import quiet
-from tests.conftest import FRESH_TRAIN
+from tests.conftest import FRESH_TRAIN, as_a_user
 
 # every line a training run prints: gridlab's own, and Keras' per-epoch progress lines
 GRIDLAB_LINE = re.compile(r"^(run directory|data|notice|model|device|out-of-distribution|learning rate|"
@@ -18,9 +18,8 @@ GRIDLAB_LINE = re.compile(r"^(run directory|data|notice|model|device|out-of-dist
 
 
 def _gridlab(*args, **env):
-    environ = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", quiet.DEBUG_VAR)}
     return subprocess.run([sys.executable, "-m", "gridlab", *args], capture_output=True, text=True, timeout=600,
-                          env={**environ, **env})
+                          env={**as_a_user(), **env})
 
 
 def test_relay_drops_absl_info_and_warnings_and_keeps_errors():

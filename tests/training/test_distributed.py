@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridlab import quiet
 from gridlab.config import load_config
 from gridlab.errors import ConfigError, GridlabError
 from gridlab.training import distributed
-from tests.conftest import free_port, xla_flags
+from tests.conftest import as_a_user, free_port, xla_flags
 from tests.test_quiet import GRIDLAB_LINE
 
 needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
@@ -148,7 +147,7 @@ def test_two_processes_on_localhost_train_one_model(tmp_path):
 def test_ray_train_starts_the_processes(tmp_path, ray_head):
     """On the tests' `ray start` cluster (a local Ray of gridlab's own is started by the same code, which the local
     sweep test runs)."""
-    env = {k: v for k, v in _env().items() if k not in ("TF_CPP_MIN_LOG_LEVEL", quiet.DEBUG_VAR)}
+    env = as_a_user(_env())
     out = subprocess.run([sys.executable, "-m", "gridlab", "train", *TRAIN, "distribute_processes=2", "--address",
                           ray_head], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
