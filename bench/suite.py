@@ -15,6 +15,7 @@ quick look at part of them. Prints each pair and the means, and writes docs/benc
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -49,29 +50,27 @@ def main() -> None:
     env = child_env(drop=("PYTHONPATH", "KERAS_BACKEND"))
     work = Path(tempfile.mkdtemp(prefix="gridlab-suite-"))
     with other_tree(args.against, work) as tree:
-        old = ([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:warnings", *pytest_args],
-               tree, {**env, "PYTHONPATH": f"{tree}:{overlay}"})
-        new = (["bash", "scripts/test.sh", "-q", *pytest_args], ROOT, env)
-        pairs = []
+        suites = {"old": ([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:warnings",
+                           *pytest_args], tree, {**env, "PYTHONPATH": os.pathsep.join([str(tree), str(overlay)])}),
+                  "new": (["bash", "scripts/test.sh", "-q", *pytest_args], ROOT, env)}
+        pairs = []          # (the suite run first, {suite: (tests, seconds)}, new against old)
         for r in range(args.rounds):
-            order = ("old", "new") if r % 2 == 0 else ("new", "old")
-            print(f"round {r + 1} of {args.rounds}: {order[0]} suite first ...", flush=True)
-            took = {name: pytest_time(*(old if name == "old" else new)) for name in order}
-            pairs.append((order, took))
-            (n_old, t_old), (n_new, t_new) = took["old"], took["new"]
-            print(f"  old {t_old:.1f} s ({n_old} tests), new {t_new:.1f} s ({n_new} tests): "
-                  f"{t_new / t_old:.3f}x", flush=True)
-    ratios = {first: [t["new"][1] / t["old"][1] for o, t in pairs if o[0] == first] for first in ("old", "new")}
-    every = [t["new"][1] / t["old"][1] for _, t in pairs]
+            first = "old" if r % 2 == 0 else "new"
+            print(f"round {r + 1} of {args.rounds}: {first} suite first ...", flush=True)
+            took = {name: pytest_time(*suites[name]) for name in (first, "new" if first == "old" else "old")}
+            pairs.append((first, took, took["new"][1] / took["old"][1]))
+            print(f"  old {took['old'][1]:.1f} s ({took['old'][0]} tests), new {took['new'][1]:.1f} s "
+                  f"({took['new'][0]} tests): {pairs[-1][2]:.3f}x", flush=True)
     lines = [f"Measured on: {machine()}. Command: `.venv/bin/python bench/suite.py --against {args.against} "
              f"--rounds {args.rounds}{' ' + ' '.join(pytest_args) if pytest_args else ''}`. pytest's own time of "
              "each suite, one right after the other.", "",
              "| round | first | old suite | new suite | new against old |", "|---|---|---|---|---|"]
-    for r, (order, took) in enumerate(pairs, 1):
-        lines.append(f"| {r} | {order[0]} | {took['old'][1]:.1f} s ({took['old'][0]} tests) | "
-                     f"{took['new'][1]:.1f} s ({took['new'][0]} tests) | {took['new'][1] / took['old'][1]:.3f}x |")
-    means = "; ".join(f"{statistics.mean(v):.3f}x with the {first} suite first" for first, v in ratios.items() if v)
-    lines += ["", f"Mean **{statistics.mean(every):.3f}x** over {len(every)} pairs ({means})."]
+    for r, (first, took, ratio) in enumerate(pairs, 1):
+        lines.append(f"| {r} | {first} | {took['old'][1]:.1f} s ({took['old'][0]} tests) | "
+                     f"{took['new'][1]:.1f} s ({took['new'][0]} tests) | {ratio:.3f}x |")
+    by_order = {f: [ratio for first, _, ratio in pairs if first == f] for f in ("old", "new")}
+    means = "; ".join(f"{statistics.mean(v):.3f}x with the {f} suite first" for f, v in by_order.items() if v)
+    lines += ["", f"Mean **{statistics.mean(p[2] for p in pairs):.3f}x** over {len(pairs)} pairs ({means})."]
     print("\n".join(lines))
     write_section("suite-bench", "## The test suite against the commit issue 30 was filed at (bench/suite.py)\n\n"
                   + "\n".join(lines))
