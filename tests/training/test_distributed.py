@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gridlab import backend
 from gridlab.config import load_config
 from gridlab.errors import ConfigError, GridlabError
 from gridlab.training import distributed
@@ -183,7 +184,9 @@ def test_one_process_over_two_local_devices_matches_one_device(tmp_path):
     """Several GPUs in one machine, as two forced host devices: no coordinator, one run folder, every device holding
     the same weights, and the accuracy of a one-device run within noise. Both runs in one process (the second on
     one of its two devices), which also shows the first left no distribution behind."""
-    env = {**_env(), "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=2"), "KERAS_BACKEND": "jax"}
+    # the script runs the command line's main: its process imports Keras as gridlab's command line does (lean)
+    env = {**_env(), "XLA_FLAGS": xla_flags("--xla_force_host_platform_device_count=2"), "KERAS_BACKEND": "jax",
+           backend.LEAN_VAR: "1"}
     out = subprocess.run([sys.executable, "-c", TWO_THEN_ONE, *TRAIN], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=400)
     assert out.returncode == 0, out.stderr[-3000:]
