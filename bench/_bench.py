@@ -1,6 +1,7 @@
 """What every bench script shares: the project root on ``sys.path`` (importing this module puts it there), the
 environment of the child processes it starts, a child process timed, the result a child printed last, the machine
-described, a marked section of docs/benchmarks.md replaced, calls timed in blocks, and another commit's tree."""
+described, a marked section of docs/benchmarks.md replaced (and the result printed), calls timed in blocks, and
+another commit's tree."""
 from __future__ import annotations
 
 import contextlib
@@ -166,6 +167,13 @@ def write_section(name: str, text: str) -> None:
     pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
     doc = pattern.sub(lambda _: block, doc) if pattern.search(doc) else doc.rstrip() + "\n\n" + block + "\n"
     write_text(DOC, doc)
+
+
+def publish(name: str, lines: list[str], heading: str = "") -> None:
+    """Print a bench's result (``lines``) and write it as docs/benchmarks.md section ``name``, under ``heading``."""
+    text = "\n".join(lines)
+    print(text)
+    write_section(name, f"{heading}\n\n{text}" if heading else text)
 
 
 def in_blocks(calls: dict, blocks: int = 3, per_block: int = 5) -> dict:

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import ROOT, against_parser, child_env, last_line, machine, other_tree, taken_in_turn, write_section
+from _bench import ROOT, against_parser, child_env, last_line, machine, other_tree, publish, taken_in_turn
 
 CALLS = [("gradcam", 16, "Grad-CAM, 16 images, first call"), ("gradcam", 16, "Grad-CAM, the same 16 again"),
          ("gradcam", 5, "Grad-CAM, 5 images (a new size)"), ("gradcam", 64, "Grad-CAM, 64 images (a new size)"),
@@ -78,9 +78,7 @@ def main() -> None:
         a = [statistics.median(r[i][k] for r in now) for k in (0, 1)]
         b = [statistics.median(r[i][k] for r in then) for k in (0, 1)]
         lines.append(f"| {label} | {a[0]:.2f} | {b[0]:.2f} | {a[1]:.2f} | {b[1]:.2f} | **{a[0] / b[0]:.2f}x** |")
-    text = "\n".join(lines)
-    print(text)
-    write_section("explain-jax", "## Saliency on JAX (`bench/explain_jax.py`)\n\n" + text)
+    publish("explain-jax", lines, "## Saliency on JAX (`bench/explain_jax.py`)")
 
 
 if __name__ == "__main__":

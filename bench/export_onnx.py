@@ -24,9 +24,9 @@ from _bench import (
     machine,
     medians,
     other_tree,
+    publish,
     rounds_in_trees,
     train_runs,
-    write_section,
 )
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")     # machine() imports Keras here
@@ -63,9 +63,7 @@ def main() -> None:
         now, then = medians(results[("this tree", name)]), medians(results[(args.against, name)])
         lines.append(f"| {name} | {now[0]:.2f} | {then[0]:.2f} | **{now[0] / then[0]:.2f}x** | {now[1]:.2f} | "
                      f"{then[1]:.2f} | **{now[1] / then[1]:.2f}x** |")
-    text = "\n".join(lines)
-    print(text)
-    write_section("export-onnx", text)
+    publish("export-onnx", lines)
 
 
 if __name__ == "__main__":

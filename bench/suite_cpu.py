@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _bench import ROOT, child_env, machine, write_section
+from _bench import ROOT, child_env, machine, publish
 
 PLUGINS = Path(__file__).resolve().parent / "_plugins"
 
@@ -65,9 +65,7 @@ def main() -> None:
     lines += ["", "| test | CPU in the worker | in waited-for children |", "|---|---|---|"]
     for o, k, test in sorted(tests, key=lambda t: -(t[0] + t[1]))[:args.top]:
         lines.append(f"| {test.replace('|', '/')} | {o:.1f} s | {k:.1f} s |")
-    text = "\n".join(lines)
-    print(text)
-    write_section("suite-cpu", "## Where the test suite's CPU goes (bench/suite_cpu.py)\n\n" + text)
+    publish("suite-cpu", lines, "## Where the test suite's CPU goes (bench/suite_cpu.py)")
 
 
 if __name__ == "__main__":
