@@ -7,10 +7,11 @@ Checks COMMIT out into a git worktree, then in each round runs the old suite as 
 process: ``python -m pytest -q -p no:cacheprovider -p no:warnings`` in the worktree, which is first on PYTHONPATH,
 with ml_dtypes 0.7.0 before the virtual environment's own, as a fresh install of that commit gets it; installed into
 ``.bench-cache/`` once) and this tree's ``bash scripts/test.sh -q``, the old suite first in odd rounds and second in
-even ones. Both suites ran slower as the second half of a pair on the 2-core AMD EPYC (twenty-first session: six
-pairs averaged 0.519x with the old suite first and 0.458x with it second), so the figure to quote is the mean over
-both orders, which an even number of rounds gives. PYTEST ARGS (a test path, ``-k ...``) go to both suites, for a
-quick look at part of them. Prints each pair and the means, and writes docs/benchmarks.md (section "suite-bench").
+even ones. The order of a pair can decide more than any change (twenty-first session, 2-core AMD EPYC: six pairs
+averaged 0.519x with the old suite first and 0.458x with it second; in the twenty-second the other way round, 0.494x
+and 0.525x), so the figure to quote is the mean over both orders, which an even number of rounds gives. PYTEST ARGS
+(a test path, ``-k ...``) go to both suites, for a quick look at part of them. Prints each pair and the means, and
+writes docs/benchmarks.md (section "suite-bench").
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _bench import ROOT, baseline_path, child_env, machine, other_tree, write_section
+from _bench import ROOT, baseline_path, child_env, machine, other_tree, publish
 
 FILED_AT = "33e7d68"        # issue 30's "current time" was this commit's suite
 PASSED = re.compile(r"(\d+) passed.* in ([\d.]+)s")
@@ -71,9 +72,7 @@ def main() -> None:
     by_order = {f: [ratio for first, _, ratio in pairs if first == f] for f in ("old", "new")}
     means = "; ".join(f"{statistics.mean(v):.3f}x with the {f} suite first" for f, v in by_order.items() if v)
     lines += ["", f"Mean **{statistics.mean(p[2] for p in pairs):.3f}x** over {len(pairs)} pairs ({means})."]
-    print("\n".join(lines))
-    write_section("suite-bench", "## The test suite against the commit issue 30 was filed at (bench/suite.py)\n\n"
-                  + "\n".join(lines))
+    publish("suite-bench", lines, "## The test suite against the commit issue 30 was filed at (bench/suite.py)")
 
 
 if __name__ == "__main__":

@@ -47,10 +47,9 @@ def main() -> None:
         rows = [line.split("\t") for line in log.read_text().splitlines()]
     tests = [(float(own), float(kids), test) for _, own, kids, _, test in rows]
     own, kids = sum(t[0] for t in tests), sum(t[1] for t in tests)
-    files = collections.defaultdict(lambda: [0.0, 0.0, 0])
+    files = collections.defaultdict(list)           # test file: [(own, children) of each of its tests]
     for o, k, test in tests:
-        entry = files[test.split("::")[0]]
-        entry[0], entry[1], entry[2] = entry[0] + o, entry[1] + k, entry[2] + 1
+        files[test.split("::")[0]].append((o, k))
     summary = done.stdout.strip().splitlines()[-1].strip("= ")
     command = " ".join(["bench/suite_cpu.py", *pytest_args])
     lines = [f"Measured on: {machine()}. Command: `.venv/bin/python {command}` (one run of "
@@ -60,8 +59,9 @@ def main() -> None:
              f"waited for {kids:.0f}, and {busy - own - kids:.0f} that no test waited for (Ray's processes, servers' "
              "helpers, the workers' start and collection, the kernel's share).", "",
              "| test file | tests | CPU in the worker | in waited-for children | together |", "|---|---|---|---|---|"]
-    for name, (o, k, n) in sorted(files.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:args.top]:
-        lines.append(f"| {name} | {n} | {o:.1f} s | {k:.1f} s | {o + k:.1f} s |")
+    for name, each in sorted(files.items(), key=lambda kv: -sum(map(sum, kv[1])))[:args.top]:
+        o, k = sum(e[0] for e in each), sum(e[1] for e in each)
+        lines.append(f"| {name} | {len(each)} | {o:.1f} s | {k:.1f} s | {o + k:.1f} s |")
     lines += ["", "| test | CPU in the worker | in waited-for children |", "|---|---|---|"]
     for o, k, test in sorted(tests, key=lambda t: -(t[0] + t[1]))[:args.top]:
         lines.append(f"| {test.replace('|', '/')} | {o:.1f} s | {k:.1f} s |")

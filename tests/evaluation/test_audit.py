@@ -43,7 +43,7 @@ def test_kfold_audit_finds_flipped_labels(tmp_path):
     data, flipped = _flipped_digits(tmp_path)
     # without what the k-fold audit does not read; 8 steps per compiled call, in the fold models too (the same updates).
     # 10 epochs: over four draws of the flipped labels (seeds 0-3) the top's precision was 0.71-0.79 and the recall
-    # 0.71-0.79 (20 epochs: 0.80-0.89 and 0.71-0.73), well above the bounds below, for 0.8x the CPU
+    # 0.71-0.79 (20 epochs, seeds 0-1: 0.80-0.89 and 0.71-0.73), above the bounds below, for about 0.75x the CPU
     run = gridlab.train(data=str(data), model="seed003_mlp", epochs=10, batch=64, steps_per_execution=8,
                         verbose=False, report=False, ood="none", audit=False)
     result = gridlab.audit(run.folder, folds=3, progress=lambda *_: None)
